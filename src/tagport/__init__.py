@@ -1,0 +1,3 @@
+"""tagport: the audience group offline service of a tag platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The `tagport` command line (Typer + Rich), thin over the services."""

@@ -1,0 +1,285 @@
+"""`tagport` — the command line. Each command parses, calls one service, and prints."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tagport.cli.output import console, errors, print_json, print_table
+from tagport.config import Settings, load_settings
+from tagport.domain.documents import KINDS, dump_spec, kind_named
+from tagport.errors import (
+    ConfigError,
+    Conflict,
+    ExternalError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TagportError,
+    TransientError,
+)
+from tagport.services import catalog, config_as_code, home, users
+from tagport.services.permissions import Actor
+from tagport.store.db import Database
+
+app = typer.Typer(
+    name="tagport",
+    help="Export audience groups and their tags into database tables, atomically.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class State:
+    """What every command shares: settings, the acting login, the database once opened."""
+
+    settings: Settings
+    login: str | None
+    _db: Database | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = home.open_database(self.settings)
+        return self._db
+
+    @property
+    def actor(self) -> Actor:
+        return users.actor_for(self.db, self.login)
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, State)
+    return obj
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Act as this user (default: TAGPORT_USER, else operator)."),
+    ] = None,
+) -> None:
+    settings = load_settings()
+    ctx.obj = State(settings, as_user or settings.user)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+# Columns of `tagport list KIND`: the fields a person scans a list for.
+LIST_COLUMNS: dict[str, list[str]] = {
+    "User": ["name", "display_name", "roles"],
+    "Project": ["name", "type", "write_through", "members"],
+    "SecuritySettings": ["project", "cross_project_safe_mode"],
+    "DataSource": ["name", "type", "host", "port", "database", "project", "owner"],
+    "Entity": ["code", "name", "project", "id_field", "id_type"],
+    "LookupTable": ["code", "name", "code_count"],
+    "Tag": ["code", "name", "entity", "value_type", "lookup", "source"],
+    "AudienceGroup": ["code", "name", "entity", "owner", "update", "estimated_size"],
+    "Application": ["name", "project", "services", "admins", "members"],
+    "OfflineService": [
+        "name",
+        "owner",
+        "application",
+        "audience",
+        "status",
+        "execution_status",
+        "target",
+        "schedule",
+    ],
+}
+
+
+def _flat(spec_doc: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in spec_doc.items() if k != "kind"} | details
+    if isinstance(row.get("source"), dict):
+        row["source"] = f"{row['source']['table']}.{row['source']['column']}"
+    if isinstance(row.get("target"), dict):
+        target = row["target"]
+        row["target"] = ".".join(p for p in (target.get("schema"), target["table"]) if p) + (
+            f" @ {target['datasource']}"
+        )
+    if isinstance(row.get("schedule"), dict):
+        row["schedule"] = " ".join(str(v) for v in row["schedule"].values())
+    return row
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the home (TAGPORT_HOME), its secret key, metadata schema and operator account."""
+    result = home.initialise(state(ctx).settings)
+    console.print(f"home      {result.home}\nmetadata  {result.database}")
+    if result.operator_created:
+        console.print("created the operator account (super admin) that the CLI acts as")
+
+
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending schema migrations."""
+    settings = state(ctx).settings
+    database = home.open_database(settings, upgrade=False)
+    changed = database.upgrade()
+    revision = database.current_revision()
+    console.print(f"{'upgraded to' if changed else 'already at'} revision {revision}")
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Option("-f", "--file", help="A YAML file or a directory of them.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+    ] = False,
+) -> None:
+    """Create or update objects from YAML documents: all of them, or none if any is invalid."""
+    st = state(ctx)
+    documents, problems = config_as_code.read_documents(files)
+    result = catalog.apply(st.db, st.actor, documents, dry_run=dry_run, problems=problems)
+    for change in result.changes:
+        if change.outcome is not catalog.Outcome.UNCHANGED:
+            console.print(f"{change.outcome.value:>9}  {change.kind} {change.key}")
+    summary = ", ".join(
+        f"{result.count(o)} {o.value}"
+        for o in (catalog.Outcome.CREATED, catalog.Outcome.UPDATED, catalog.Outcome.UNCHANGED)
+    )
+    prefix = "dry run, nothing written: " if dry_run else ""
+    console.print(f"{prefix}{summary}" if result.changed else f"{prefix}no change ({summary})")
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", "-k", help="Only these kinds (repeatable).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+) -> None:
+    """Write the catalog as YAML that `apply` accepts again (never with passwords)."""
+    text = config_as_code.dump_yaml(config_as_code.export_documents(state(ctx).db, kind))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
+def _kind(name: str) -> str:
+    """A kind by its name, case-insensitively, singular or plural (`tags`, `datasource`)."""
+    try:
+        return kind_named(name).kind
+    except InvalidInput:
+        if name.lower().endswith("s"):
+            return kind_named(name[:-1]).kind
+        raise
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List the objects of one kind."""
+    kind = _kind(kind)
+    pairs = catalog.list_objects(state(ctx).db, kind)
+    if as_json:
+        print_json([dump_spec(spec) | details for spec, details in pairs])
+        return
+    rows = [_flat(dump_spec(spec), details) for spec, details in pairs]
+    print_table(kind, LIST_COLUMNS[kind], rows)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    name: Annotated[str, typer.Argument(help="The object's name or code.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one object: its configuration and status."""
+    spec, details = catalog.show(state(ctx).db, _kind(kind), name)
+    document = dump_spec(spec) | details
+    if as_json:
+        print_json(document)
+        return
+    console.print(config_as_code.dump_yaml([document]).rstrip())
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    name: Annotated[str, typer.Argument(help="The object's name or code.")],
+) -> None:
+    """Delete one object; refused while anything still uses it."""
+    st = state(ctx)
+    kind = _kind(kind)
+    catalog.delete(st.db, st.actor, kind, name)
+    console.print(f"deleted {kind} {name}")
+
+
+def _register_subcommands() -> None:
+    from tagport.cli import users as users_cli
+
+    app.add_typer(users_cli.user_app, name="user")
+    app.add_typer(users_cli.token_app, name="token")
+
+
+_register_subcommands()
+
+EXIT_CODES: list[tuple[type[TagportError], int]] = [
+    (InvalidInput, 3),
+    (NotFound, 4),
+    (Conflict, 5),
+    (PermissionDenied, 6),
+    (ConfigError, 7),
+    (TransientError, 9),
+    (ExternalError, 8),
+    (TagportError, 1),
+]
+"""How each error ends the process: the one place errors become exit codes."""
+
+
+def exit_code(error: TagportError) -> int:
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+def report(error: TagportError) -> None:
+    if isinstance(error, InvalidInput) and len(error.problems) > 1:
+        errors.print(f"[red]error:[/red] {len(error.problems)} problems", highlight=False)
+        for problem in error.problems:
+            errors.print(f"  - {problem}", markup=False, highlight=False)
+        return
+    errors.print("[red]error:[/red] ", end="", highlight=False)
+    errors.print(str(error), markup=False, highlight=False)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; tagport errors become a message, never a traceback."""
+    try:
+        app(args=argv, prog_name="tagport")
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except TagportError as error:
+        report(error)
+        return exit_code(error)
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run())

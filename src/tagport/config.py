@@ -1,0 +1,108 @@
+"""Settings: the one module that reads the environment.
+
+Everything configurable comes from `TAGPORT_*` variables (or a `.env` file in the working
+directory); the defaults make a laptop install work with nothing but Python.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tagport.errors import ConfigError
+
+SECRET_KEY_FILE = "secret.key"
+
+
+class Settings(BaseSettings):
+    """tagport's settings; each field `x` is read from `TAGPORT_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="TAGPORT_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path("~/.tagport"))
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    timezone: str = "UTC"
+    user: str | None = None
+    """The login the CLI acts as; the operator account when unset."""
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def metadata_url(self) -> str:
+        """The metadata database URL: `TAGPORT_DATABASE_URL`, else a SQLite file in the home."""
+        return self.database_url or f"sqlite:///{self.home / 'tagport.db'}"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    def ensure_home(self) -> Path:
+        """Create the home directory (private to its owner) if it is missing."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"cannot create TAGPORT_HOME {self.home}: {exc.strerror}") from exc
+        return self.home
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The key that encrypts secrets at rest: `TAGPORT_SECRET_KEY`, else one generated once
+        into `<home>/secret.key` with mode 0600."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.ensure_home() / SECRET_KEY_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes().strip()
+            if not key:
+                raise ConfigError(
+                    f"{path} is empty; restore it or set TAGPORT_SECRET_KEY"
+                ) from None
+            return key
+        key = secrets.token_urlsafe(32).encode()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+        return key
+
+
+def environment_value(name: str) -> str | None:
+    """A variable named by configuration (such as a data source's `password_env`)."""
+    return os.environ.get(name)
+
+
+def load_settings() -> Settings:
+    """Read settings, turning a bad value into a ConfigError that names the variable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        details = "; ".join(
+            f"TAGPORT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(details) from None

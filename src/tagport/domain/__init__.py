@@ -1,0 +1,1 @@
+"""The domain: names, rules, states and configuration objects. No I/O lives here."""

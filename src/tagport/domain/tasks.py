@@ -1,0 +1,137 @@
+"""The offline service (task) configuration: what to export, where, and when.
+
+A task keeps two of these: the draft being edited and the version that is published and runs.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tagport.domain.catalog import (
+    Code,
+    Description,
+    Format,
+    Identifier,
+    Login,
+    Model,
+    Spec,
+    TaskName,
+    field_error,
+)
+from tagport.domain.dates import PartitionFormat
+from tagport.domain.naming import codename_field
+from tagport.domain.states import ScheduleType
+
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+DEFAULT_RUN_AT = "02:00"
+
+
+class Schedule(Model):
+    type: ScheduleType = ScheduleType.MANUAL
+    at: str | None = None
+    """Daily run time HH:MM in the configured time zone (recurring tasks only)."""
+
+    @model_validator(mode="after")
+    def _time(self) -> Schedule:
+        if self.type is ScheduleType.MANUAL:
+            if self.at is not None:
+                raise field_error("at", "a manual schedule has no run time")
+            return self
+        at = self.at or DEFAULT_RUN_AT
+        if not _HHMM.fullmatch(at):
+            raise field_error("at", f"must be a time HH:MM, not {at!r}")
+        object.__setattr__(self, "at", at)
+        return self
+
+
+class Output(StrEnum):
+    VALUE = "value"
+    CODENAME = "codename"
+
+
+class TagOutput(Model):
+    """One exported tag; a tag with a lookup table may export its value, code name or both."""
+
+    tag: Code
+    outputs: list[Output] = Field(default_factory=lambda: [Output.VALUE])
+
+    @field_validator("outputs")
+    @classmethod
+    def _some(cls, value: list[Output]) -> list[Output]:
+        if not value:
+            raise ValueError("export at least one of value or codename")
+        return [o for o in Output if o in value]
+
+    def fields(self) -> list[str]:
+        """The source fields this tag contributes, in output order."""
+        names = {Output.VALUE: self.tag, Output.CODENAME: codename_field(self.tag)}
+        return [names[o] for o in self.outputs]
+
+
+class Target(Model):
+    datasource: TaskName
+    schema_: Identifier | None = Field(default=None, alias="schema")
+    table: Identifier
+    partition_field: Identifier | None = None
+    partition_format: Format = PartitionFormat.YYYYMMDD
+
+
+class FieldMapping(Model):
+    source: str
+    target: Identifier
+
+
+class LoadingPolicy(StrEnum):
+    OVERWRITE = "overwrite"
+
+
+SAME_NAME = "same_name"
+
+
+class OfflineServiceSpec(Spec):
+    kind: ClassVar[str] = "OfflineService"
+
+    name: TaskName
+    application: TaskName
+    owner: Login
+    description: Description = None
+    schedule: Schedule = Field(default_factory=Schedule)
+    audience: Code
+    sync_tags: bool = False
+    tags: list[TagOutput] = Field(default_factory=list)
+    target: Target
+    loading_policy: LoadingPolicy = LoadingPolicy.OVERWRITE
+    mapping: Literal["same_name"] | Annotated[list[FieldMapping], Field(min_length=1)] = "same_name"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OfflineServiceSpec:
+        if self.tags and not self.sync_tags:
+            raise field_error("tags", "tags are exported only with sync_tags: true")
+        codes = [t.tag for t in self.tags]
+        if len(set(codes)) != len(codes):
+            raise field_error("tags", "each tag may be listed once")
+        if isinstance(self.mapping, list):
+            for side in ("source", "target"):
+                names = [getattr(m, side).lower() for m in self.mapping]
+                if len(set(names)) != len(names):
+                    raise field_error("mapping", f"each {side} field may be mapped once")
+        return self
+
+    def source_fields(self, id_field: str) -> list[str]:
+        """The fields the export produces: the entity ID, then each tag's outputs."""
+        return [id_field, *(f for t in self.tags for f in t.fields())]
+
+    def column_mapping(self, id_field: str, target_columns: list[str]) -> list[FieldMapping]:
+        """Explicit mapping, or same-name (case-insensitive) against the target's columns."""
+        if isinstance(self.mapping, list):
+            return list(self.mapping)
+        by_lower = {c.lower(): c for c in target_columns}
+        return [
+            FieldMapping(source=f, target=by_lower[f.lower()])
+            for f in self.source_fields(id_field)
+            if f.lower() in by_lower
+        ]

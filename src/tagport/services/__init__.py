@@ -1,0 +1,1 @@
+"""Use cases: the only layer that decides and commits. Interfaces are thin over it."""

@@ -1,0 +1,86 @@
+"""Applications: what offline services are created under, with their admins and members."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.domain.catalog import ApplicationSpec, ProjectType, ServiceKind
+from tagport.services import catalog
+from tagport.services.catalog import Checks, KindService
+from tagport.services.permissions import Actor, require_any, require_super_admin
+from tagport.store import tables as t
+
+ADMIN, MEMBER = "admin", "member"
+
+
+class ApplicationService(KindService[ApplicationSpec, t.Application]):
+    spec = ApplicationSpec
+    row = t.Application
+    key_name = "name"
+
+    def to_spec(self, session: Session, row: t.Application) -> ApplicationSpec:
+        by_role: dict[str, list[str]] = {ADMIN: [], MEMBER: []}
+        for m in row.memberships:
+            by_role[m.role].append(m.user.login)
+        return ApplicationSpec(
+            name=row.name,
+            project=row.project.name,
+            services=[ServiceKind(s) for s in row.services],
+            admins=by_role[ADMIN],
+            members=by_role[MEMBER],
+            description=row.description,
+        )
+
+    def check(self, checks: Checks, spec: ApplicationSpec, row: t.Application | None) -> None:
+        project = checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
+        if project is not None and project.type != ProjectType.TAG.value:
+            checks.fail(
+                "project",
+                f"{spec.project} is a {project.type} project; applications link to a tag project",
+            )
+        checks.users(spec.admins, "admins")
+        checks.users(spec.members, "members")
+
+    def authorize(
+        self, session: Session, actor: Actor, spec: ApplicationSpec, row: t.Application | None
+    ) -> None:
+        if row is None:
+            require_super_admin(actor, f"create application {spec.name}")
+            return
+        admins = [m.user_id for m in row.memberships if m.role == ADMIN]
+        require_any(actor, f"change application {row.name}", admins, "its admins")
+
+    def write(
+        self, session: Session, spec: ApplicationSpec, row: t.Application | None
+    ) -> t.Application:
+        row = row or t.Application(name=spec.name)
+        row.project = session.scalars(select(t.Project).where(t.Project.name == spec.project)).one()
+        row.services = [s.value for s in spec.services]
+        row.description = spec.description
+        users = {
+            u.login: u
+            for u in session.scalars(
+                select(t.User).where(t.User.login.in_(spec.admins + spec.members))
+            )
+        }
+        wanted = {
+            (users[login].id, role)
+            for role, logins in ((ADMIN, spec.admins), (MEMBER, spec.members))
+            for login in logins
+        }
+        row.memberships = [m for m in row.memberships if (m.user_id, m.role) in wanted]
+        have = {(m.user_id, m.role) for m in row.memberships}
+        for user_id, role in sorted(wanted - have):
+            row.memberships.append(t.ApplicationMember(user_id=user_id, role=role))
+        session.add(row)
+        return row
+
+    def dependents(self, session: Session, row: t.Application) -> list[str]:
+        names = session.scalars(
+            select(t.OfflineService.name).where(t.OfflineService.application_id == row.id)
+        )
+        return [f"offline service {n}" for n in names]
+
+
+catalog.register(ApplicationService())

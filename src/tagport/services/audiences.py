@@ -1,0 +1,140 @@
+"""Audience groups: sets of entity IDs defined by a rule, an imported file or SQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.domain.catalog import AudienceGroupSpec, AudienceKind, UpdateMethod
+from tagport.domain.rules import AudienceRef, Condition, Rule, dump_rule, parse_rule, walk
+from tagport.services import catalog
+from tagport.services.catalog import Checks, KindService
+from tagport.services.permissions import Actor, require_any
+from tagport.services.usage import tasks_using
+from tagport.store import tables as t
+
+
+def definition_of(spec: AudienceGroupSpec) -> dict[str, Any]:
+    if spec.rule is not None:
+        return {"rule": dump_rule(spec.rule)}
+    if spec.import_ is not None:
+        return {"import": spec.import_}
+    return {"sql": spec.sql}
+
+
+def referenced_audiences(rule: Rule) -> set[str]:
+    return {leaf.audience for _, leaf in walk(rule) if isinstance(leaf, AudienceRef)}
+
+
+class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
+    spec = AudienceGroupSpec
+    row = t.AudienceGroup
+    key_name = "code"
+
+    def to_spec(self, session: Session, row: t.AudienceGroup) -> AudienceGroupSpec:
+        definition = row.definition
+        return AudienceGroupSpec(
+            code=row.code,
+            name=row.name,
+            entity=row.entity.code,
+            owner=row.owner.login,
+            update=UpdateMethod(row.update_method),
+            rule=parse_rule(definition["rule"]) if "rule" in definition else None,
+            import_=definition.get("import"),
+            sql=definition.get("sql"),
+            description=row.description,
+        )
+
+    def check(self, checks: Checks, spec: AudienceGroupSpec, row: t.AudienceGroup | None) -> None:
+        entity = checks.ref(t.Entity, t.Entity.code, spec.entity, "entity", "entity")
+        checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
+        if spec.import_ is not None and not Path(spec.import_).is_file():
+            checks.fail("import", f"file {spec.import_} does not exist")
+        if spec.rule is None or entity is None:
+            return
+        session = checks.session
+        for path, leaf in walk(spec.rule):
+            if isinstance(leaf, Condition):
+                tag = session.scalar(select(t.Tag).where(t.Tag.code == leaf.tag))
+                if tag is None:
+                    checks.fail(path, f"tag {leaf.tag!r} does not exist")
+                elif tag.entity_id != entity.id:
+                    checks.fail(
+                        path,
+                        f"tag {leaf.tag} belongs to entity {tag.entity.code}, not {spec.entity}",
+                    )
+            else:
+                other = session.scalar(
+                    select(t.AudienceGroup).where(t.AudienceGroup.code == leaf.audience)
+                )
+                if leaf.audience == spec.code:
+                    checks.fail(path, "an audience group cannot contain itself")
+                elif other is None:
+                    checks.fail(path, f"audience group {leaf.audience!r} does not exist")
+                elif other.entity_id != entity.id:
+                    checks.fail(
+                        path,
+                        f"audience group {leaf.audience} is of entity "
+                        f"{other.entity.code}, not {spec.entity}",
+                    )
+        cycle = _cycle_through(session, spec.code, referenced_audiences(spec.rule))
+        if cycle:
+            checks.fail("rule", f"audience groups refer to each other in a cycle: {cycle}")
+
+    def authorize(
+        self, session: Session, actor: Actor, spec: AudienceGroupSpec, row: t.AudienceGroup | None
+    ) -> None:
+        if row is not None:
+            require_any(actor, f"change audience group {row.code}", [row.owner_id], "its owner")
+
+    def write(
+        self, session: Session, spec: AudienceGroupSpec, row: t.AudienceGroup | None
+    ) -> t.AudienceGroup:
+        row = row or t.AudienceGroup(code=spec.code)
+        row.name, row.description = spec.name, spec.description
+        row.entity = session.scalars(select(t.Entity).where(t.Entity.code == spec.entity)).one()
+        row.owner = session.scalars(select(t.User).where(t.User.login == spec.owner)).one()
+        row.update_method = spec.update.value
+        row.kind = spec.audience_kind.value
+        row.definition = definition_of(spec)
+        session.add(row)
+        return row
+
+    def dependents(self, session: Session, row: t.AudienceGroup) -> list[str]:
+        groups = [
+            f"audience group {g.code}"
+            for g in session.scalars(select(t.AudienceGroup).where(t.AudienceGroup.kind == "rule"))
+            if row.code in referenced_audiences(parse_rule(g.definition["rule"]))
+        ]
+        return groups + tasks_using(session, lambda s: s.audience == row.code)
+
+    def details(self, session: Session, row: t.AudienceGroup) -> dict[str, Any]:
+        return {"estimated_size": row.estimated_size} | super().details(session, row)
+
+
+def _cycle_through(session: Session, code: str, refs: set[str]) -> str | None:
+    """A path `a -> b -> a` if following stored references from `refs` leads back to `code`."""
+    graph: dict[str, set[str]] = {
+        g.code: referenced_audiences(parse_rule(g.definition["rule"]))
+        for g in session.scalars(
+            select(t.AudienceGroup).where(t.AudienceGroup.kind == AudienceKind.RULE.value)
+        )
+    }
+    graph[code] = refs
+    stack: list[tuple[str, list[str]]] = [(r, [code, r]) for r in sorted(refs)]
+    visited: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        if node == code:
+            return " -> ".join(path)
+        if node in visited:
+            continue
+        visited.add(node)
+        stack.extend((n, [*path, n]) for n in sorted(graph.get(node, ())))
+    return None
+
+
+catalog.register(AudienceGroupService())

@@ -1,0 +1,276 @@
+"""Create, update, show, list and delete catalog objects of every kind, one framework for all.
+
+Each kind has a `KindService` (in the module named after its noun) that knows how to check a
+spec against the catalog, persist it and read it back. This module runs them: one object at a
+time for the CLI, or a whole batch of documents in one transaction for `apply`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from tagport.domain.catalog import Spec
+from tagport.domain.documents import KINDS
+from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError
+from tagport.services.permissions import Actor
+from tagport.store import tables as t
+from tagport.store.db import Database
+
+S = TypeVar("S", bound=Spec)
+R = TypeVar("R", bound=t.Base)
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+
+
+class Checks:
+    """Collects the problems of one object: references that do not resolve, rules broken."""
+
+    def __init__(self, session: Session, where: str) -> None:
+        self.session = session
+        self.where = where
+        self.problems: list[Problem] = []
+
+    def fail(self, field: str, message: str) -> None:
+        self.problems.append(Problem(self.where, field, message))
+
+    def ref(
+        self, model: type[R], column: Any, value: str | None, field: str, kind: str
+    ) -> R | None:
+        """The row `model` whose `column` equals `value`, or a problem naming `field`."""
+        if value is None:
+            return None
+        row = self.session.scalar(select(model).where(column == value))
+        if row is None:
+            self.fail(field, f"{kind} {value!r} does not exist")
+        return row
+
+    def users(self, logins: Sequence[str], field: str) -> list[t.User]:
+        found = {
+            u.login: u for u in self.session.scalars(select(t.User).where(t.User.login.in_(logins)))
+        }
+        for login in logins:
+            if login not in found:
+                self.fail(field, f"user {login!r} does not exist")
+        return [found[login] for login in logins if login in found]
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InvalidInput(self.problems)
+
+
+class KindService(ABC, Generic[S, R]):
+    """How one kind is checked, stored and read back."""
+
+    spec: ClassVar[type[Spec]]
+    row: ClassVar[type[t.Base]]
+    key_name: ClassVar[str]
+    """The row attribute that holds the object's name or code."""
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def key_column(self) -> Any:
+        return getattr(self.row, self.key_name)
+
+    def find(self, session: Session, key: str) -> R | None:
+        found = session.scalar(select(self.row).where(self._key_clause(key)))
+        return cast("R | None", found)
+
+    def _key_clause(self, key: str) -> ColumnElement[bool]:
+        clause: ColumnElement[bool] = self.key_column == key
+        return clause
+
+    def all(self, session: Session) -> list[R]:
+        return list(session.scalars(select(self.row).order_by(self.key_column)))
+
+    @abstractmethod
+    def to_spec(self, session: Session, row: R) -> S:
+        """The spec that, applied, would leave `row` as it is."""
+
+    @abstractmethod
+    def check(self, checks: Checks, spec: S, row: R | None) -> None:
+        """Add a problem to `checks` for every reference or rule `spec` breaks."""
+
+    @abstractmethod
+    def authorize(self, session: Session, actor: Actor, spec: S, row: R | None) -> None:
+        """Raise PermissionDenied unless `actor` may create (row None) or update `row`."""
+
+    @abstractmethod
+    def write(self, session: Session, spec: S, row: R | None) -> R:
+        """Persist `spec`, into `row` or a new row; called only after `check` passed."""
+
+    def unchanged(self, session: Session, spec: S, row: R) -> bool:
+        return self.to_spec(session, row) == spec
+
+    def dependents(self, session: Session, row: R) -> list[str]:
+        """What refers to `row` and would break if it were deleted ("tag city", …)."""
+        return []
+
+    def authorize_delete(self, session: Session, actor: Actor, row: R) -> None:
+        self.authorize(session, actor, self.to_spec(session, row), row)
+
+    def before_delete(self, session: Session, row: R) -> None:
+        """Refuse deletion in states that forbid it (tasks); nothing by default."""
+
+    def details(self, session: Session, row: R) -> dict[str, Any]:
+        """Read-only facts shown beside the spec (status, estimates, timestamps)."""
+        created = getattr(row, "created_at", None)
+        updated = getattr(row, "updated_at", None)
+        return {
+            k: v.isoformat(timespec="seconds")
+            for k, v in (("created_at", created), ("updated_at", updated))
+            if v is not None
+        }
+
+
+_REGISTRY: dict[str, KindService[Any, Any]] = {}
+
+
+def register(service: KindService[Any, Any]) -> None:
+    _REGISTRY[service.kind] = service
+
+
+def service_for(kind: str) -> KindService[Any, Any]:
+    from tagport.services import kinds  # noqa: F401  (fills the registry)
+
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise NotFound("kind", kind) from None
+
+
+def upsert(session: Session, actor: Actor, spec: Spec, where: str | None = None) -> Outcome:
+    """Create or update one object inside the caller's transaction."""
+    service = service_for(spec.kind)
+    row = service.find(session, spec.key)
+    if row is not None and service.unchanged(session, spec, row):
+        return Outcome.UNCHANGED
+    service.authorize(session, actor, spec, row)
+    checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
+    service.check(checks, spec, row)
+    checks.raise_if_any()
+    service.write(session, spec, row)
+    session.flush()
+    return Outcome.CREATED if row is None else Outcome.UPDATED
+
+
+@dataclass
+class Change:
+    kind: str
+    key: str
+    outcome: Outcome
+    where: str = ""
+
+
+@dataclass
+class ApplyResult:
+    changes: list[Change] = field(default_factory=list)
+    dry_run: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(c.outcome is outcome for c in self.changes)
+
+    @property
+    def changed(self) -> bool:
+        return any(c.outcome is not Outcome.UNCHANGED for c in self.changes)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document and where it came from (`file.yaml#2`)."""
+
+    spec: Spec
+    where: str
+
+
+def apply(
+    db: Database,
+    actor: Actor,
+    documents: Sequence[Document],
+    *,
+    dry_run: bool = False,
+    problems: Sequence[Problem] = (),
+) -> ApplyResult:
+    """Create or update every document in one transaction: all of them, or none.
+
+    Documents are applied kind by kind in dependency order (users before projects before …), so
+    a document may refer to objects defined in the same batch. Every problem is collected before
+    anything is committed; `problems` carries those already found while parsing.
+    """
+    found = list(problems)
+    result = ApplyResult(dry_run=dry_run)
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    ordered = sorted(enumerate(documents), key=lambda d: (order[d[1].spec.kind], d[0]))
+    seen: dict[tuple[str, str], str] = {}
+    with db.uow() as uow:
+        for _, doc in ordered:
+            ident = (doc.spec.kind, doc.spec.key)
+            label = f"{doc.where} ({doc.spec.kind} {doc.spec.key})".replace(" )", ")")
+            if ident in seen:
+                found.append(Problem(label, "", f"also defined at {seen[ident]}"))
+                continue
+            seen[ident] = doc.where
+            try:
+                outcome = upsert(uow.session, actor, doc.spec, label)
+            except InvalidInput as exc:
+                found.extend(exc.problems)
+                continue
+            except TagportError as exc:
+                found.append(Problem(label, "", str(exc)))
+                continue
+            result.changes.append(Change(doc.spec.kind, doc.spec.key, outcome, doc.where))
+        if found:
+            raise InvalidInput(found)
+        if not dry_run:
+            uow.commit()
+    return result
+
+
+def show(db: Database, kind: str, key: str) -> tuple[Spec, dict[str, Any]]:
+    service = service_for(kind)
+    with db.uow() as uow:
+        row = service.find(uow.session, key)
+        if row is None:
+            raise NotFound(kind, key)
+        return service.to_spec(uow.session, row), service.details(uow.session, row)
+
+
+def list_objects(
+    db: Database, kind: str, where: Callable[[Spec], bool] | None = None
+) -> list[tuple[Spec, dict[str, Any]]]:
+    service = service_for(kind)
+    with db.uow() as uow:
+        pairs = [
+            (service.to_spec(uow.session, row), service.details(uow.session, row))
+            for row in service.all(uow.session)
+        ]
+    return [p for p in pairs if where is None or where(p[0])]
+
+
+def delete(db: Database, actor: Actor, kind: str, key: str) -> None:
+    service = service_for(kind)
+    with db.uow() as uow:
+        row = service.find(uow.session, key)
+        if row is None:
+            raise NotFound(kind, key)
+        service.authorize_delete(uow.session, actor, row)
+        service.before_delete(uow.session, row)
+        users = service.dependents(uow.session, row)
+        if users:
+            raise Conflict(f"cannot delete {kind} {key}: still used by {', '.join(users)}")
+        uow.session.delete(row)
+        uow.commit()

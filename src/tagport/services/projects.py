@@ -1,0 +1,123 @@
+"""Warehouse projects, their members, and cross-project safe mode settings."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.domain.catalog import ProjectSpec, ProjectType, SecuritySettingsSpec
+from tagport.services import catalog
+from tagport.services.catalog import Checks, KindService
+from tagport.services.permissions import Actor, require_super_admin
+from tagport.store import tables as t
+
+GLOBAL_SCOPE = "*"
+
+
+class ProjectService(KindService[ProjectSpec, t.Project]):
+    spec = ProjectSpec
+    row = t.Project
+    key_name = "name"
+
+    def to_spec(self, session: Session, row: t.Project) -> ProjectSpec:
+        return ProjectSpec(
+            name=row.name,
+            type=ProjectType(row.type),
+            members=[u.login for u in row.members],
+            write_through=row.write_through,
+            description=row.description,
+        )
+
+    def check(self, checks: Checks, spec: ProjectSpec, row: t.Project | None) -> None:
+        checks.users(spec.members, "members")
+
+    def authorize(
+        self, session: Session, actor: Actor, spec: ProjectSpec, row: t.Project | None
+    ) -> None:
+        require_super_admin(actor, f"{'create' if row is None else 'change'} project {spec.name}")
+
+    def write(self, session: Session, spec: ProjectSpec, row: t.Project | None) -> t.Project:
+        row = row or t.Project(name=spec.name)
+        row.type = spec.type.value
+        row.write_through = spec.write_through
+        row.description = spec.description
+        row.members = list(session.scalars(select(t.User).where(t.User.login.in_(spec.members))))
+        session.add(row)
+        return row
+
+    def dependents(self, session: Session, row: t.Project) -> list[str]:
+        refs = (
+            ("entity", t.Entity.code, t.Entity.project_id),
+            ("data source", t.DataSource.name, t.DataSource.project_id),
+            ("application", t.Application.name, t.Application.project_id),
+        )
+        used = [
+            f"{kind} {name}"
+            for kind, name_column, project_column in refs
+            for name in session.scalars(select(name_column).where(project_column == row.id))
+        ]
+        used += [
+            f"tag {code}"
+            for code in session.scalars(
+                select(t.Tag.code).where(t.Tag.source_table.startswith(f"{row.name}."))
+            )
+        ]
+        return used
+
+
+class SecuritySettingsService(KindService[SecuritySettingsSpec, t.SecuritySetting]):
+    spec = SecuritySettingsSpec
+    row = t.SecuritySetting
+    key_name = "scope"
+
+    def find(self, session: Session, key: str) -> t.SecuritySetting | None:
+        return super().find(session, key or GLOBAL_SCOPE)
+
+    def to_spec(self, session: Session, row: t.SecuritySetting) -> SecuritySettingsSpec:
+        return SecuritySettingsSpec(
+            project=row.project.name if row.project else None,
+            cross_project_safe_mode=row.cross_project_safe_mode,
+        )
+
+    def check(
+        self, checks: Checks, spec: SecuritySettingsSpec, row: t.SecuritySetting | None
+    ) -> None:
+        checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
+
+    def authorize(
+        self,
+        session: Session,
+        actor: Actor,
+        spec: SecuritySettingsSpec,
+        row: t.SecuritySetting | None,
+    ) -> None:
+        require_super_admin(actor, "change security settings")
+
+    def write(
+        self, session: Session, spec: SecuritySettingsSpec, row: t.SecuritySetting | None
+    ) -> t.SecuritySetting:
+        project = (
+            session.scalar(select(t.Project).where(t.Project.name == spec.project))
+            if spec.project
+            else None
+        )
+        row = row or t.SecuritySetting(scope=spec.project or GLOBAL_SCOPE)
+        row.project = project
+        row.cross_project_safe_mode = spec.cross_project_safe_mode
+        session.add(row)
+        return row
+
+
+def cross_project_safe_mode(session: Session, project: str) -> bool:
+    """Safe mode for `project`: its own setting if it has one, else the global one."""
+    rows = {
+        r.scope: r.cross_project_safe_mode
+        for r in session.scalars(
+            select(t.SecuritySetting).where(t.SecuritySetting.scope.in_([project, GLOBAL_SCOPE]))
+        )
+    }
+    return rows.get(project, rows.get(GLOBAL_SCOPE, False))
+
+
+catalog.register(ProjectService())
+catalog.register(SecuritySettingsService())

@@ -1,0 +1,215 @@
+"""Offline services (tasks): the draft configuration, its checks and its status.
+
+Publishing, running and backfilling build on this module; here a task is created, edited and
+deleted under the rules of DESIGN §3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
+from tagport.domain.naming import codename_field
+from tagport.domain.states import (
+    InstanceStatus,
+    ScheduleType,
+    TaskAction,
+    TaskEvent,
+    TaskStatus,
+    execution_status,
+    next_task_status,
+    require_task_action,
+    task_actions,
+)
+from tagport.domain.tasks import OfflineServiceSpec, Output
+from tagport.errors import InvalidTransition
+from tagport.services import catalog
+from tagport.services.applications import ADMIN
+from tagport.services.catalog import Checks, KindService
+from tagport.services.permissions import Actor, application_role, require_any
+from tagport.store import tables as t
+
+
+def stored(spec: OfflineServiceSpec) -> dict[str, Any]:
+    """The JSON document a task version is kept as."""
+    return spec.model_dump(mode="json", by_alias=True, exclude={"password"})
+
+
+class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
+    spec = OfflineServiceSpec
+    row = t.OfflineService
+    key_name = "name"
+
+    def to_spec(self, session: Session, row: t.OfflineService) -> OfflineServiceSpec:
+        return OfflineServiceSpec.model_validate(row.draft)
+
+    def check(self, checks: Checks, spec: OfflineServiceSpec, row: t.OfflineService | None) -> None:
+        app = checks.ref(
+            t.Application, t.Application.name, spec.application, "application", "application"
+        )
+        if app is not None and ServiceKind.AUDIENCE_OFFLINE.value not in app.services:
+            checks.fail(
+                "application",
+                f"{app.name} is not associated with the audience "
+                "offline service (services: [audience_offline])",
+            )
+        checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
+        audience = checks.ref(
+            t.AudienceGroup, t.AudienceGroup.code, spec.audience, "audience", "audience group"
+        )
+        source = self._source_fields(checks, spec, audience)
+        ds = checks.ref(
+            t.DataSource,
+            t.DataSource.name,
+            spec.target.datasource,
+            "target.datasource",
+            "data source",
+        )
+        if ds is not None and spec.target.schema_ and DataSourceType(ds.type) not in SCHEMA_TYPES:
+            checks.fail("target.schema", f"a {ds.type} data source has no schemas")
+        if source is not None and isinstance(spec.mapping, list):
+            lowered = {f.lower() for f in source}
+            for i, m in enumerate(spec.mapping):
+                if m.source.lower() not in lowered:
+                    checks.fail(
+                        f"mapping[{i}].source",
+                        f"{m.source!r} is not exported; exported fields: {', '.join(source)}",
+                    )
+        if row is not None:
+            self._immutable(checks, spec, row, ds)
+
+    def _source_fields(
+        self, checks: Checks, spec: OfflineServiceSpec, audience: t.AudienceGroup | None
+    ) -> list[str] | None:
+        """Check the exported tags; return the fields the export will produce."""
+        if audience is None:
+            return None
+        entity = audience.entity
+        for i, output in enumerate(spec.tags):
+            tag = checks.session.scalar(select(t.Tag).where(t.Tag.code == output.tag))
+            where = f"tags[{i}]"
+            if tag is None:
+                checks.fail(where, f"tag {output.tag!r} does not exist")
+            elif tag.entity_id != entity.id:
+                checks.fail(
+                    where,
+                    f"tag {tag.code} belongs to entity {tag.entity.code}; "
+                    f"audience {audience.code} is of entity {entity.code}",
+                )
+            elif Output.CODENAME in output.outputs and tag.lookup_id is None:
+                checks.fail(
+                    f"{where}.outputs",
+                    f"tag {tag.code} has no lookup table, so no {codename_field(tag.code)}",
+                )
+            if output.tag == entity.id_field or codename_field(output.tag) == entity.id_field:
+                checks.fail(where, f"clashes with the entity ID field {entity.id_field}")
+        return spec.source_fields(entity.id_field)
+
+    def _immutable(
+        self,
+        checks: Checks,
+        spec: OfflineServiceSpec,
+        row: t.OfflineService,
+        ds: t.DataSource | None,
+    ) -> None:
+        try:
+            require_task_action(
+                TaskStatus(row.status), ScheduleType(row.schedule_type), TaskAction.EDIT
+            )
+        except InvalidTransition as exc:
+            checks.fail("", str(exc))
+        if spec.schedule.type.value != row.schedule_type:
+            checks.fail("schedule.type", f"cannot change after creation (is {row.schedule_type})")
+        if ds is not None and ds.type != row.target_type:
+            checks.fail(
+                "target.datasource",
+                f"the target data source type cannot change "
+                f"(is {row.target_type}, {ds.name} is {ds.type})",
+            )
+        if spec.loading_policy.value != self.to_spec(checks.session, row).loading_policy.value:
+            checks.fail("loading_policy", "cannot change after creation")
+
+    def authorize(
+        self,
+        session: Session,
+        actor: Actor,
+        spec: OfflineServiceSpec,
+        row: t.OfflineService | None,
+    ) -> None:
+        if row is None:
+            app = session.scalar(
+                select(t.Application).where(t.Application.name == spec.application)
+            )
+            allowed = [actor.id] if app and application_role(session, actor, app.id) else []
+            require_any(
+                actor,
+                f"create offline service {spec.name} in {spec.application}",
+                allowed,
+                "members of the application",
+            )
+            return
+        allowed = [row.owner_id]
+        if application_role(session, actor, row.application_id) == ADMIN:
+            allowed.append(actor.id)
+        require_any(
+            actor,
+            f"change offline service {row.name}",
+            allowed,
+            "its owner or an application admin",
+        )
+
+    def write(
+        self, session: Session, spec: OfflineServiceSpec, row: t.OfflineService | None
+    ) -> t.OfflineService:
+        ds = session.scalars(
+            select(t.DataSource).where(t.DataSource.name == spec.target.datasource)
+        ).one()
+        if row is None:
+            row = t.OfflineService(
+                name=spec.name,
+                status=TaskStatus.EDITING.value,
+                schedule_type=spec.schedule.type.value,
+                target_type=ds.type,
+                draft_revision=0,
+            )
+        else:
+            row.status = next_task_status(TaskStatus(row.status), TaskEvent.SAVE).value
+        row.application = session.scalars(
+            select(t.Application).where(t.Application.name == spec.application)
+        ).one()
+        row.owner = session.scalars(select(t.User).where(t.User.login == spec.owner)).one()
+        row.draft = stored(spec)
+        row.draft_revision += 1
+        session.add(row)
+        return row
+
+    def before_delete(self, session: Session, row: t.OfflineService) -> None:
+        require_task_action(
+            TaskStatus(row.status), ScheduleType(row.schedule_type), TaskAction.DELETE
+        )
+
+    def details(self, session: Session, row: t.OfflineService) -> dict[str, Any]:
+        latest = session.scalar(
+            select(t.Instance.status)
+            .where(t.Instance.service_id == row.id)
+            .order_by(t.Instance.created_at.desc(), t.Instance.id.desc())
+            .limit(1)
+        )
+        status = TaskStatus(row.status)
+        return {
+            "status": status.value,
+            "execution_status": execution_status(InstanceStatus(latest) if latest else None).value,
+            "target_type": row.target_type,
+            "draft_revision": row.draft_revision,
+            "published_revision": row.published_revision,
+            "unpublished_changes": row.published is not None and row.published != row.draft,
+            "actions": sorted(
+                a.value for a in task_actions(status, ScheduleType(row.schedule_type))
+            ),
+        } | super().details(session, row)
+
+
+catalog.register(OfflineServiceKind())

@@ -1,0 +1,1 @@
+"""The metadata store: tables, the database handle, the unit of work and migrations."""

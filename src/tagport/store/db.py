@@ -1,0 +1,130 @@
+"""The metadata database: engine, sessions, schema upgrades (Alembic) and the unit of work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tagport.errors import ConfigError, TransientError
+from tagport.store.crypto import SecretBox
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SECRET_BOX = "secret_box"
+
+
+def secret_box(session: Session) -> SecretBox:
+    """The box that encrypts secrets for this session's database."""
+    box = session.info.get(SECRET_BOX)
+    if box is None:
+        raise ConfigError("this metadata database was opened without a secret key")
+    assert isinstance(box, SecretBox)
+    return box
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the CLI read while a worker writes; the busy timeout turns a lock into a wait.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their directory, foreign keys and WAL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+class Database:
+    """The metadata database of one tagport home."""
+
+    def __init__(self, url: str, secret: bytes | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        box = SecretBox(secret) if secret is not None else None
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={SECRET_BOX: box})
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+    def upgrade(self) -> bool:
+        """Apply pending migrations; True when anything was applied."""
+        try:
+            if self.current_revision() == self.head_revision():
+                return False
+            command.upgrade(_alembic_config(self.engine), "head")
+        except OperationalError as exc:
+            raise TransientError(f"metadata database unreachable: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise ConfigError(f"metadata database {self.safe_url}: {exc}") from None
+        return True
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """One transaction: `with db.uow() as uow: ...; uow.commit()`; the uncommitted rolls back."""
+
+    session: Session
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

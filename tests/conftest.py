@@ -1,0 +1,79 @@
+"""Fixtures shared by every test: a fresh tagport home, and the real database servers.
+
+A test that needs PostgreSQL or MariaDB skips when the server does not answer — unless `CI` or
+`TAGPORT_STRICT` is set, in which case it fails: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("TAGPORT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL = {
+    "host": os.environ.get("TAGPORT_TEST_MYSQL_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("TAGPORT_TEST_MYSQL_PORT", "3306")),
+    "user": os.environ.get("TAGPORT_TEST_MYSQL_USER", "root"),
+    "password": os.environ.get("TAGPORT_TEST_MYSQL_PASSWORD", ""),
+    "database": os.environ.get("TAGPORT_TEST_MYSQL_DATABASE", "test"),
+}
+STRICT = bool(os.environ.get("CI") or os.environ.get("TAGPORT_STRICT"))
+
+
+def server_missing(what: str, error: Exception) -> None:
+    """Skip for a missing server on a laptop; fail under CI, where every server must answer."""
+    message = f"{what} is not reachable: {error}"
+    if STRICT:
+        pytest.fail(message + " (CI/TAGPORT_STRICT set: servers are required)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """URL of the PostgreSQL server (database `test`)."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        server_missing("PostgreSQL at " + PG_URL, exc)
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def mysql_params() -> dict[str, object]:
+    """Connection parameters of the MariaDB/MySQL server (database `test`)."""
+    import pymysql
+
+    try:
+        pymysql.connect(connect_timeout=3, **MYSQL).close()  # type: ignore[arg-type]
+    except pymysql.MySQLError as exc:
+        server_missing(f"MariaDB at {MYSQL['host']}:{MYSQL['port']}", exc)
+    return dict(MYSQL)
+
+
+@pytest.fixture
+def pg_schema(pg_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards, so tests never see each other's tables."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty TAGPORT_HOME; the environment points at it for the test's duration."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("TAGPORT_HOME", str(path))
+    for name in ("TAGPORT_DATABASE_URL", "TAGPORT_SECRET_KEY", "TAGPORT_USER"):
+        monkeypatch.delenv(name, raising=False)
+    return path
