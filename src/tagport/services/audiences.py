@@ -48,6 +48,9 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
             description=row.description,
         )
 
+    def same_kind_refs(self, spec: AudienceGroupSpec) -> set[str]:
+        return referenced_audiences(spec.rule) if spec.rule is not None else set()
+
     def check(self, checks: Checks, spec: AudienceGroupSpec, row: t.AudienceGroup | None) -> None:
         entity = checks.ref(t.Entity, t.Entity.code, spec.entity, "entity", "entity")
         checks.ref(t.User, t.User.login, spec.owner, "owner", "user")

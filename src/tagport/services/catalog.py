@@ -113,6 +113,10 @@ class KindService(ABC, Generic[S, R]):
     def write(self, session: Session, spec: S, row: R | None) -> R:
         """Persist `spec`, into `row` or a new row; called only after `check` passed."""
 
+    def same_kind_refs(self, spec: S) -> set[str]:
+        """Keys of objects of the same kind `spec` refers to (they are applied first)."""
+        return set()
+
     def unchanged(self, session: Session, spec: S, row: R) -> bool:
         return self.to_spec(session, row) == spec
 
@@ -213,11 +217,9 @@ def apply(
     """
     found = list(problems)
     result = ApplyResult(dry_run=dry_run)
-    order = {kind: i for i, kind in enumerate(KINDS)}
-    ordered = sorted(enumerate(documents), key=lambda d: (order[d[1].spec.kind], d[0]))
     seen: dict[tuple[str, str], str] = {}
     with db.uow() as uow:
-        for _, doc in ordered:
+        for doc in _dependency_order(documents):
             ident = (doc.spec.kind, doc.spec.key)
             label = f"{doc.where} ({doc.spec.kind} {doc.spec.key})".replace(" )", ")")
             if ident in seen:
@@ -238,6 +240,23 @@ def apply(
         if not dry_run:
             uow.commit()
     return result
+
+
+def _dependency_order(documents: Sequence[Document]) -> list[Document]:
+    """Kind by kind in KINDS order; within a kind, referenced objects first (else file order)."""
+    ordered: list[Document] = []
+    for kind in KINDS:
+        pending = [d for d in documents if d.spec.kind == kind]
+        service = service_for(kind)
+        while pending:
+            keys = {d.spec.key for d in pending}
+            ready = [
+                d for d in pending if not service.same_kind_refs(d.spec) & (keys - {d.spec.key})
+            ] or pending[:1]  # a cycle: let the checks report it
+            ordered.extend(ready)
+            taken = {id(d) for d in ready}
+            pending = [d for d in pending if id(d) not in taken]
+    return ordered
 
 
 def show(db: Database, kind: str, key: str) -> tuple[Spec, dict[str, Any]]:

@@ -89,11 +89,13 @@ def search(db: Database, word: str | None = None) -> list[UserSpec]:
     """Users whose login or display name contains `word` (case-insensitive), by login."""
     query = select(t.User).order_by(t.User.login)
     if word:
-        pattern = f"%{word.lower()}%"
+        # The keyword is literal: % and _ match themselves, not any characters.
+        literal = word.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        pattern = f"%{literal}%"
         query = query.where(
             or_(
-                func.lower(t.User.login).like(pattern),
-                func.lower(t.User.display_name).like(pattern),
+                func.lower(t.User.login).like(pattern, escape="!"),
+                func.lower(t.User.display_name).like(pattern, escape="!"),
             )
         )
     service = UserService()

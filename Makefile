@@ -1,0 +1,41 @@
+# tagport — the two commands that matter come first: `make demo` and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_HOME ?= $(CURDIR)/.tagport
+
+.PHONY: demo test lint format install clean
+
+demo: $(STAMP)  ## Install, build a home in ./.tagport, apply the example catalog and list it
+	@echo "== tagport demo (TAGPORT_HOME=$(DEMO_HOME))"
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport init
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport apply -f examples/
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list entities
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list tags
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list audiencegroups
+	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list offlineservices
+	@echo "== try: export TAGPORT_HOME=$(DEMO_HOME); $(BIN)/tagport --help"
+
+test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff, ruff format --check, mypy --strict on src/
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info
