@@ -41,6 +41,9 @@ def test_init_apply_twice_list_show_export(ready: Path, capsys: pytest.CaptureFi
     assert (shown["status"], shown["execution_status"]) == ("editing", "not_run")
     assert shown["mapping"] == [{"source": "user_id", "target": "uid"}]
 
+    for plural, count in (("entities", 1), ("securitysettings", 1), ("datasources", 3)):
+        assert len(json.loads(cli(capsys, "list", plural, "--json")[1])) == count
+
     code, out, _ = cli(capsys, "export", "--kind", "Tag")
     assert code == 0 and out.count("kind: Tag") == 4 and "kind: User" not in out
 

@@ -151,7 +151,7 @@ def apply(
     result = catalog.apply(st.db, st.actor, documents, dry_run=dry_run, problems=problems)
     for change in result.changes:
         if change.outcome is not catalog.Outcome.UNCHANGED:
-            console.print(f"{change.outcome.value:>9}  {change.kind} {change.key}")
+            console.print(f"{change.outcome.value:>9}  {change.kind} {change.key or '(global)'}")
     summary = ", ".join(
         f"{result.count(o)} {o.value}"
         for o in (catalog.Outcome.CREATED, catalog.Outcome.UPDATED, catalog.Outcome.UNCHANGED)
@@ -178,13 +178,19 @@ def export(
 
 
 def _kind(name: str) -> str:
-    """A kind by its name, case-insensitively, singular or plural (`tags`, `datasource`)."""
-    try:
-        return kind_named(name).kind
-    except InvalidInput:
-        if name.lower().endswith("s"):
-            return kind_named(name[:-1]).kind
-        raise
+    """A kind by its name, case-insensitively, singular or plural (`tags`, `entities`)."""
+    lowered = name.lower()
+    candidates = [name]
+    if lowered.endswith("ies"):
+        candidates.append(name[:-3] + "y")
+    if lowered.endswith("s"):
+        candidates.append(name[:-1])
+    for candidate in candidates[1:]:
+        try:
+            return kind_named(candidate).kind
+        except InvalidInput:
+            continue
+    return kind_named(name).kind
 
 
 @app.command("list")
@@ -262,10 +268,10 @@ def report(error: TagportError) -> None:
     if isinstance(error, InvalidInput) and len(error.problems) > 1:
         errors.print(f"[red]error:[/red] {len(error.problems)} problems", highlight=False)
         for problem in error.problems:
-            errors.print(f"  - {problem}", markup=False, highlight=False)
+            errors.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
         return
     errors.print("[red]error:[/red] ", end="", highlight=False)
-    errors.print(str(error), markup=False, highlight=False)
+    errors.print(str(error), markup=False, highlight=False, soft_wrap=True)
 
 
 def run(argv: list[str] | None = None) -> int:
