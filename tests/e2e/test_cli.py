@@ -106,7 +106,7 @@ def test_errors_are_messages_with_exit_codes_not_tracebacks(
     code, _, err = cli(capsys, "--as", "ghost", "user", "add", "x")
     assert code == 6 and "unknown user 'ghost'" in err
     code, _, err = cli(capsys, "list", "widgets")
-    assert code == 3 and "unknown kind 'widget'" in err
+    assert code == 3 and "unknown kind 'widgets'" in err
 
 
 def test_token_is_printed_once(ready: Path, capsys: pytest.CaptureFixture[str]) -> None:
