@@ -244,6 +244,12 @@ def _register_subcommands() -> None:
     app.add_typer(users_cli.user_app, name="user")
     app.add_typer(users_cli.token_app, name="token")
 
+    from tagport.cli import warehouse as warehouse_cli
+
+    app.add_typer(warehouse_cli.warehouse_app, name="warehouse")
+    app.add_typer(warehouse_cli.audience_app, name="audience")
+    app.add_typer(warehouse_cli.demo_app, name="demo")
+
 
 _register_subcommands()
 

@@ -6,6 +6,9 @@ entity and accept the value is checked against the catalog by `services.audience
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -21,6 +24,7 @@ from pydantic import (
 )
 
 from tagport.domain.naming import CODE
+from tagport.domain.values import ValueKind, ValueType, parse_code
 
 
 class Op(StrEnum):
@@ -160,3 +164,125 @@ def parse_rule(data: Any) -> Rule:
 
 def dump_rule(rule: Rule) -> Any:
     return _RULE.dump_python(rule, mode="json", by_alias=True, exclude_none=True)
+
+
+# --- Save-time checks of conditions against their tag's value type ------------------------------
+
+_NUMERIC_KINDS = frozenset({ValueKind.LONG, ValueKind.DOUBLE, ValueKind.DECIMAL})
+_TEMPORAL_KINDS = frozenset({ValueKind.DATE, ValueKind.DATETIME})
+
+_BASIC_OPS = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.IS_NULL, Op.NOT_NULL})
+
+OPS_BY_KIND: dict[ValueKind, frozenset[Op]] = {
+    ValueKind.STRING: _BASIC_OPS | STRING_OPS,
+    ValueKind.BOOLEAN: _BASIC_OPS,
+    **dict.fromkeys(_NUMERIC_KINDS | _TEMPORAL_KINDS, _BASIC_OPS | ORDERED_OPS),
+}
+"""Operators each value type accepts: ordering only for numbers and dates, text ops for strings."""
+
+RuleValue = str | bool | int | float | Decimal | date | datetime
+"""A condition value once coerced to its tag's type (what the SQL compiler renders)."""
+
+
+def coerce_value(value_type: ValueType, value: Scalar, bizdate: date | None = None) -> RuleValue:
+    """`value` as a Python value of the tag's type, or ValueError saying why it is not one.
+
+    A relative date resolves against `bizdate` (today's placeholder when checking at save time).
+    """
+    kind = value_type.kind
+    if isinstance(value, RelativeDays):
+        if kind not in _TEMPORAL_KINDS:
+            raise ValueError(f"relative_days is only for date and datetime tags, not {value_type}")
+        day = (bizdate or date.today()) + timedelta(days=value.relative_days)
+        return day if kind is ValueKind.DATE else datetime.combine(day, time())
+    if kind is ValueKind.STRING:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a string (quote it for a string tag)")
+        return value
+    if kind is ValueKind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise ValueError(f"{value!r} is not true or false")
+        return value
+    if kind is ValueKind.LONG:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{value!r} is not a whole number")
+        return value
+    if kind in _NUMERIC_KINDS:
+        return _number(value_type, value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date; write yyyy-MM-dd or {{relative_days: N}}")
+    try:
+        if kind is ValueKind.DATE:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    except ValueError:
+        spelled = "yyyy-MM-dd" if kind is ValueKind.DATE else "yyyy-MM-dd[ HH:mm:ss]"
+        raise ValueError(f"{value!r} is not a {kind.value}; write {spelled}") from None
+
+
+def _number(value_type: ValueType, value: Scalar) -> RuleValue:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
+    if value_type.kind is ValueKind.DOUBLE:
+        if isinstance(value, str):
+            raise ValueError(f"{value!r} is not a number (write it unquoted)")
+        return float(value)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def condition_problems(
+    condition: Condition, value_type: ValueType, codes: Collection[str] | None = None
+) -> list[str]:
+    """What is wrong with `condition` on a tag of `value_type` (with lookup `codes`, if any)."""
+    if condition.op not in OPS_BY_KIND[value_type.kind]:
+        allowed = ", ".join(op.value for op in Op if op in OPS_BY_KIND[value_type.kind])
+        return [f"operator {condition.op.value} is not valid for a {value_type} tag; use {allowed}"]
+    values: list[Scalar] = []
+    if isinstance(condition.value, list):
+        values = list(condition.value)
+    elif condition.value is not None:
+        values = [condition.value]
+    known = None if codes is None else {_normal_code(value_type, c) for c in codes}
+    problems: list[str] = []
+    for value in values:
+        try:
+            coerce_value(value_type, value)
+        except ValueError as exc:
+            problems.append(f"value {exc} for a {value_type} tag")
+            continue
+        in_lookup = known is None or _normal_code(value_type, value) in known
+        if condition.op in _BASIC_OPS and not in_lookup:
+            problems.append(f"code {value!r} is not in the tag's lookup table")
+    return problems
+
+
+def _normal_code(value_type: ValueType, value: Scalar) -> str | None:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        return parse_code(value_type.kind, text)
+    except ValueError:
+        return None
+
+
+def rule_problems(
+    rule: Rule, tags: Mapping[str, tuple[ValueType, Collection[str] | None]], path: str = "rule"
+) -> list[tuple[str, str]]:
+    """(path, message) for every condition of `rule` that its tag's type or lookup refuses.
+
+    `tags` maps tag codes to their value type and lookup codes; tags missing from it are
+    reported by the caller (it knows whether they do not exist or belong to another entity).
+    """
+    found: list[tuple[str, str]] = []
+    for where, leaf in walk(rule, path):
+        if isinstance(leaf, Condition) and leaf.tag in tags:
+            value_type, codes = tags[leaf.tag]
+            found.extend(
+                (where, message) for message in condition_problems(leaf, value_type, codes)
+            )
+    return found

@@ -9,12 +9,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import AudienceGroupSpec, AudienceKind, UpdateMethod
-from tagport.domain.rules import AudienceRef, Condition, Rule, dump_rule, parse_rule, walk
+from tagport.domain.rules import (
+    AudienceRef,
+    Condition,
+    Rule,
+    dump_rule,
+    parse_rule,
+    rule_problems,
+    walk,
+)
+from tagport.domain.values import IdType, ValueType
+from tagport.errors import InvalidInput
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, require_any
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
+from tagport.warehouse.imports import parse_file
+from tagport.warehouse.queries import check_audience_sql
 
 
 def definition_of(spec: AudienceGroupSpec) -> dict[str, Any]:
@@ -56,9 +68,15 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
         checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
         if spec.import_ is not None and not Path(spec.import_).is_file():
             checks.fail("import", f"file {spec.import_} does not exist")
+        elif spec.import_ is not None and entity is not None:
+            _check_import_file(checks, Path(spec.import_), entity)
+        if spec.sql is not None:
+            for message in check_audience_sql(spec.sql):
+                checks.fail("sql", message)
         if spec.rule is None or entity is None:
             return
         session = checks.session
+        typed: dict[str, tuple[ValueType, list[str] | None]] = {}
         for path, leaf in walk(spec.rule):
             if isinstance(leaf, Condition):
                 tag = session.scalar(select(t.Tag).where(t.Tag.code == leaf.tag))
@@ -69,6 +87,9 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
                         path,
                         f"tag {leaf.tag} belongs to entity {tag.entity.code}, not {spec.entity}",
                     )
+                else:
+                    codes = [c.code for c in tag.lookup.codes] if tag.lookup else None
+                    typed[tag.code] = (ValueType.parse(tag.value_type), codes)
             else:
                 other = session.scalar(
                     select(t.AudienceGroup).where(t.AudienceGroup.code == leaf.audience)
@@ -83,6 +104,8 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
                         f"audience group {leaf.audience} is of entity "
                         f"{other.entity.code}, not {spec.entity}",
                     )
+        for path, message in rule_problems(spec.rule, typed):
+            checks.fail(path, message)
         cycle = _cycle_through(session, spec.code, referenced_audiences(spec.rule))
         if cycle:
             checks.fail("rule", f"audience groups refer to each other in a cycle: {cycle}")
@@ -116,6 +139,16 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
 
     def details(self, session: Session, row: t.AudienceGroup) -> dict[str, Any]:
         return {"estimated_size": row.estimated_size} | super().details(session, row)
+
+
+def _check_import_file(checks: Checks, path: Path, entity: t.Entity) -> None:
+    """Every bad line of an import file, by number, as a problem of the `import` field."""
+    try:
+        parse_file(path, IdType(entity.id_type), entity.id_field)
+    except InvalidInput as exc:
+        for problem in exc.problems:
+            where = f"{problem.field}: " if problem.field else ""
+            checks.fail("import", f"{path.name}: {where}{problem.message}")
 
 
 def _cycle_through(session: Session, code: str, refs: set[str]) -> str | None:

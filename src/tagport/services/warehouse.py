@@ -1,0 +1,300 @@
+"""Warehouse use cases: import tables, look around, estimate and page audiences, build the demo.
+
+The catalog is read here (through each kind's `to_spec`) and handed to the warehouse as domain
+specs; the warehouse never sees the metadata store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.config import Settings
+from tagport.domain.catalog import AudienceGroupSpec, Spec
+from tagport.domain.dates import PartitionFormat, date_range
+from tagport.domain.naming import CODE, IDENTIFIER
+from tagport.domain.tasks import TagOutput
+from tagport.errors import InvalidInput, NotFound
+from tagport.services import catalog
+from tagport.services.audiences import AudienceGroupService, referenced_audiences
+from tagport.services.catalog import Document
+from tagport.services.entities import EntityService
+from tagport.services.permissions import Actor
+from tagport.services.tags import TagService
+from tagport.store import tables as t
+from tagport.store.db import Database
+from tagport.warehouse import demo, imports, queries
+from tagport.warehouse.base import (
+    AudienceScope,
+    ExportColumn,
+    ExportPlan,
+    QueryResult,
+    Readiness,
+    TableInfo,
+    TagRef,
+    Warehouse,
+)
+from tagport.warehouse.duckdb import DuckDBWarehouse
+
+MAX_PAGE_SIZE = 10_000
+MEMORY_LIMIT = "256MB"
+"""DuckDB's memory budget per connection: joins spill to `<home>/warehouse.tmp` beyond it, which
+keeps a 10M-member export under 500 MB peak RSS (docs/benchmarks.md)."""
+
+
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The home's warehouse (the embedded DuckDB file)."""
+    settings.ensure_home()
+    return DuckDBWarehouse(settings.warehouse_path, memory_limit=MEMORY_LIMIT)
+
+
+# --- reading the catalog ------------------------------------------------------------------------
+
+
+def scope_of(session: Session, entity: t.Entity) -> AudienceScope:
+    """The entity, every tag of it (with lookup codes) and every audience group of it."""
+    tag_service, group_service = TagService(), AudienceGroupService()
+    tags = {}
+    for row in session.scalars(select(t.Tag).where(t.Tag.entity_id == entity.id)):
+        codes = {c.code: c.name for c in row.lookup.codes} if row.lookup else None
+        tags[row.code] = TagRef(tag_service.to_spec(session, row), codes)
+    groups = {
+        row.code: group_service.to_spec(session, row)
+        for row in session.scalars(
+            select(t.AudienceGroup).where(t.AudienceGroup.entity_id == entity.id)
+        )
+    }
+    return AudienceScope(EntityService().to_spec(session, entity), tags, groups)
+
+
+def _audience(session: Session, code: str) -> tuple[t.AudienceGroup, AudienceGroupSpec]:
+    row = AudienceGroupService().find(session, code)
+    if row is None:
+        raise NotFound("audience group", code)
+    return row, AudienceGroupService().to_spec(session, row)
+
+
+def audience_scope(db: Database, code: str) -> tuple[AudienceGroupSpec, AudienceScope]:
+    """An audience group's spec and the scope its queries compile in."""
+    with db.uow() as uow:
+        row, spec = _audience(uow.session, code)
+        return spec, scope_of(uow.session, row.entity)
+
+
+def _ensure_imported(
+    warehouse: Warehouse, scope: AudienceScope, spec: AudienceGroupSpec, seen: set[str]
+) -> None:
+    """Store the IDs of import groups (this one or any a rule refers to) not stored yet."""
+    if spec.code in seen:
+        return
+    seen.add(spec.code)
+    if spec.import_ is not None:
+        file = Path(spec.import_)
+        if warehouse.audience_fingerprint(spec.code) != _fingerprint(file):
+            _store_import(warehouse, scope, spec.code, file)
+    if spec.rule is not None:
+        for code in sorted(referenced_audiences(spec.rule) & set(scope.audiences)):
+            _ensure_imported(warehouse, scope, scope.audiences[code], seen)
+
+
+def _ready(
+    settings: Settings, db: Database, code: str
+) -> tuple[Warehouse, AudienceGroupSpec, AudienceScope]:
+    spec, scope = audience_scope(db, code)
+    warehouse = open_warehouse(settings)
+    _ensure_imported(warehouse, scope, spec, set())
+    return warehouse, spec, scope
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def import_table(
+    settings: Settings,
+    table: str,
+    file: Path,
+    *,
+    ds: date | None = None,
+    replace: bool = False,
+    partition_column: str = "ds",
+    partition_format: PartitionFormat = PartitionFormat.YYYYMMDD,
+) -> int:
+    """Load a CSV/Parquet file into `PROJECT.TABLE` (one partition with `ds`); rows written."""
+    project, _, name = table.partition(".")
+    if not (CODE.matches(project) and IDENTIFIER.matches(name)):
+        raise InvalidInput.one(table, "table", "must be PROJECT.TABLE, e.g. tag_prod.user_profile")
+    if not IDENTIFIER.matches(partition_column):
+        raise InvalidInput.one(partition_column, "partition", IDENTIFIER.explanation)
+    value = partition_format.render(ds) if ds is not None else None
+    return open_warehouse(settings).import_table(
+        table, file, partition_value=value, partition_column=partition_column, replace=replace
+    )
+
+
+def list_tables(settings: Settings, project: str | None = None) -> list[TableInfo]:
+    return open_warehouse(settings).tables(project)
+
+
+def run_sql(settings: Settings, sql: str, limit: int = 1000) -> QueryResult:
+    """One read-only statement against the warehouse; at most `limit` rows."""
+    return open_warehouse(settings).query(sql, limit)
+
+
+# --- audiences ----------------------------------------------------------------------------------
+
+
+def import_audience(settings: Settings, db: Database, code: str) -> imports.ParsedIds:
+    """(Re)load an import audience group's file into the warehouse, replacing its IDs at once.
+
+    Estimates, pages and exports also reload it by themselves when the file has changed."""
+    spec, scope = audience_scope(db, code)
+    if spec.import_ is None:
+        raise InvalidInput.one(
+            f"audience group {code}", "import", "is not an import audience group"
+        )
+    return _store_import(open_warehouse(settings), scope, code, Path(spec.import_))
+
+
+def _fingerprint(file: Path) -> str:
+    """The SHA-256 of an import file: stored IDs are reloaded when the file changes."""
+    try:
+        return "sha256:" + hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InvalidInput.one(str(file), "import", f"cannot read: {exc.strerror}") from None
+
+
+def _store_import(
+    warehouse: Warehouse, scope: AudienceScope, code: str, file: Path
+) -> imports.ParsedIds:
+    fingerprint = _fingerprint(file)
+    parsed = imports.parse_file(file, scope.entity.id_type, scope.entity.id_field)
+    warehouse.store_audience(code, parsed.ids, fingerprint)
+    return parsed
+
+
+def readiness(
+    settings: Settings, db: Database, code: str, bizdate: date, tags: Sequence[str] = ()
+) -> Readiness:
+    """Which source partitions an audience (and tags exported with it) need at `bizdate`."""
+    spec, scope = audience_scope(db, code)
+    needed = queries.needed_partitions(scope, spec, bizdate, tags)
+    return open_warehouse(settings).readiness(needed, bizdate)
+
+
+def estimate(settings: Settings, db: Database, code: str, bizdate: date) -> int:
+    """The audience's size at `bizdate`, also recorded as the group's estimated size."""
+    warehouse, spec, scope = _ready(settings, db, code)
+    size = warehouse.estimate(scope, spec, bizdate)
+    with db.uow() as uow:
+        row, _ = _audience(uow.session, code)
+        row.estimated_size = size
+        uow.commit()
+    return size
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    """One page of an audience's members in ID order (what the paged-query API returns)."""
+
+    code: str
+    bizdate: date
+    page: int
+    size: int
+    ids: list[str | int]
+
+    @property
+    def has_more(self) -> bool:
+        return len(self.ids) == self.size
+
+
+def members_page(
+    settings: Settings, db: Database, code: str, bizdate: date, page: int = 1, size: int = 100
+) -> MembersPage:
+    """Page `page` (from 1) of `size` members in entity-ID order."""
+    if page < 1:
+        raise InvalidInput.one("members", "page", "must be 1 or more")
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInput.one("members", "size", f"must be 1-{MAX_PAGE_SIZE:,}")
+    warehouse, spec, scope = _ready(settings, db, code)
+    ids = warehouse.members(scope, spec, bizdate, (page - 1) * size, size)
+    return MembersPage(code, bizdate, page, size, ids)
+
+
+def export_plan(
+    db: Database,
+    audience: str,
+    bizdate: date,
+    tags: Sequence[TagOutput],
+    columns: Sequence[ExportColumn],
+    key: Sequence[str],
+    partition_field: str | None = None,
+    partition_format: PartitionFormat = PartitionFormat.YYYYMMDD,
+) -> ExportPlan:
+    """An export plan with the audience and its scope read from the catalog."""
+    spec, scope = audience_scope(db, audience)
+    return ExportPlan(
+        spec,
+        scope,
+        bizdate,
+        list(tags),
+        list(columns),
+        list(key),
+        partition_field,
+        partition_format,
+    )
+
+
+def export_reader(
+    settings: Settings, plan: ExportPlan, batch_size: int = 100_000
+) -> pa.RecordBatchReader:
+    """Stream the export of `plan` (import groups are loaded first if not stored yet)."""
+    warehouse = open_warehouse(settings)
+    _ensure_imported(warehouse, plan.scope, plan.audience, set())
+    return warehouse.export_reader(plan, batch_size)
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def _missing(db: Database, specs: list[Spec]) -> list[Spec]:
+    """The demo adds what the catalog lacks and never changes an object that already exists."""
+    with db.uow() as uow:
+        return [s for s in specs if catalog.service_for(s.kind).find(uow.session, s.key) is None]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo built: rows per table and the size of each audience group it created."""
+
+    rows: int
+    days: list[date]
+    tables: dict[str, int]
+    audiences: dict[str, int]
+
+
+def build_demo(
+    settings: Settings, db: Database, actor: Actor, rows: int, today: date, seed: int = 20240101
+) -> DemoResult:
+    """Demo data for the two days before `today`, its catalog applied, its audiences estimated."""
+    if rows < 1:
+        raise InvalidInput.one("demo", "rows", "must be at least 1")
+    days = list(date_range(today - timedelta(days=2), today - timedelta(days=1)))
+    warehouse = open_warehouse(settings)
+    data = demo.build_demo_data(warehouse, rows, days, seed)
+    seed_file = settings.home / "demo" / "crm_seed_users.txt"
+    seed_file.parent.mkdir(parents=True, exist_ok=True)
+    seed_file.write_text("".join(f"{i}\n" for i in demo.seed_ids(rows, seed)), encoding="utf-8")
+    specs = _missing(db, demo.demo_catalog(seed_file, actor.login))
+    catalog.apply(db, actor, [Document(s, f"demo ({s.kind} {s.key})") for s in specs])
+    groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
+    if any(g.code == "crm_seed_users" for g in groups):
+        import_audience(settings, db, "crm_seed_users")
+    sizes = {g.code: estimate(settings, db, g.code, days[-1]) for g in groups}
+    return DemoResult(rows, days, data.tables, sizes)

@@ -1,0 +1,393 @@
+"""The embedded warehouse: one DuckDB file, a schema per project. The only module that imports
+DuckDB.
+
+A DuckDB file admits one writing process (or several read-only ones). Connections are therefore
+short-lived: opened per call, read-only unless the call writes, and a busy file is retried for a
+bounded time before a TransientError says who to wait for.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tagport.domain.catalog import AudienceGroupSpec
+from tagport.errors import (
+    Conflict,
+    ExternalError,
+    InvalidInput,
+    TerminalError,
+    TransientError,
+)
+from tagport.warehouse import queries
+from tagport.warehouse.base import (
+    AudienceScope,
+    ExportPlan,
+    PartitionRef,
+    QueryResult,
+    Readiness,
+    TableInfo,
+    Warehouse,
+    export_schema,
+)
+
+_LOCKED = ("lock", "conflicting", "being used")
+
+
+def _render(expression: exp.Expr) -> str:
+    return expression.sql(dialect=queries.DIALECT)
+
+
+def _busy(error: duckdb.Error) -> bool:
+    text = str(error).lower()
+    return isinstance(error, duckdb.IOException) and any(word in text for word in _LOCKED)
+
+
+def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
+    """A DuckDB error as the tagport error a person can act on."""
+    message = str(error).split("\n\n")[0]
+    if isinstance(error, duckdb.ParserException):
+        return InvalidInput.one("sql", "", message)
+    if _busy(error):
+        return TransientError(f"{doing}: the warehouse is busy: {message}")
+    return TerminalError(f"{doing}: {message}")
+
+
+class DuckDBWarehouse(Warehouse):
+    """The warehouse in a DuckDB file (`<TAGPORT_HOME>/warehouse.duckdb` by default)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout: float = 30.0,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        unique_sources: bool = False,
+    ) -> None:
+        """`unique_sources`: trust tag sources to hold one row per key and partition, skipping
+        the per-source GROUP BY that otherwise makes rows unique (see docs/warehouse.md)."""
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.memory_limit = memory_limit
+        self.threads = threads
+        self.dedupe = not unique_sources
+
+    # --- connections ----------------------------------------------------------------------------
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+            config["temp_directory"] = str(self.path.parent / "warehouse.tmp")
+        if self.threads:
+            config["threads"] = self.threads
+        return config
+
+    def connect(self, *, write: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection, waiting up to `busy_timeout` while another process holds the file."""
+        if not write and not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            duckdb.connect(str(self.path)).close()
+        if write:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=not write, config=self._config())
+            except duckdb.Error as error:
+                if not _busy(error):
+                    raise _translate(error, f"opening the warehouse {self.path}") from None
+                if time.monotonic() >= deadline:
+                    raise TransientError(
+                        f"the warehouse {self.path} is busy: another process is writing to it; "
+                        f"waited {self.busy_timeout:g} s, try again when it has finished"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+    @contextmanager
+    def _session(self, doing: str, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self.connect(write=write)
+        try:
+            yield con
+        except duckdb.Error as error:
+            raise _translate(error, doing) from None
+        finally:
+            con.close()
+
+    # --- tables ---------------------------------------------------------------------------------
+
+    def _exists(self, con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+            "AND table_name = ?",
+            [schema, name],
+        ).fetchone()
+        return bool(found and found[0])
+
+    def _columns(self, con: duckdb.DuckDBPyConnection, select: exp.Select) -> list[str]:
+        described = con.sql("DESCRIBE " + _render(select)).fetchall()
+        return [str(row[0]) for row in described]
+
+    def import_table(
+        self,
+        table: str,
+        file: Path,
+        *,
+        partition_value: str | None = None,
+        partition_column: str = "ds",
+        replace: bool = False,
+    ) -> int:
+        project, _, name = table.partition(".")
+        if not file.is_file():
+            raise InvalidInput.one(str(file), "", "no such file")
+        reader = "read_parquet" if file.suffix.lower() in (".parquet", ".pq") else "read_csv"
+        scan = exp.select(exp.Star()).from_(
+            exp.Table(this=exp.func(reader, exp.Literal.string(str(file))))
+        )
+        target = queries.table_of(table)
+        with self._session(f"importing {file} into {table}", write=True) as con:
+            columns = [c for c in self._columns(con, scan) if c != partition_column]
+            projection: list[exp.Expr] = [exp.column(c, quoted=True) for c in columns]
+            if partition_value is not None:
+                projection.append(
+                    exp.alias_(exp.Literal.string(partition_value), partition_column, quoted=True)
+                )
+            else:
+                projection = [exp.Star()]
+            source = exp.select(*projection).from_(scan.subquery("f"))
+            con.execute("BEGIN TRANSACTION")
+            _ensure_schema(con, project)
+            if not self._exists(con, project, name) or (replace and partition_value is None):
+                write: exp.Expr = exp.Create(
+                    this=target, kind="TABLE", expression=source, replace=True
+                )
+            elif partition_value is None:
+                con.execute("ROLLBACK")
+                raise Conflict(
+                    f"table {table} exists; import with --ds D to write one partition, "
+                    "or --replace to replace the whole table"
+                )
+            else:
+                old = exp.EQ(
+                    this=exp.column(partition_column, quoted=True),
+                    expression=exp.Literal.string(partition_value),
+                )
+                con.execute(_render(exp.delete(target, where=old)))
+                write = exp.Insert(this=target, expression=source, by_name=True)
+            count = con.execute(_render(write)).fetchone()
+            con.execute("COMMIT")
+        return int(count[0]) if count else 0
+
+    def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:
+        with self._session(f"writing {table}", write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            written = self._write(con, table, batches, replace=replace)
+            con.execute("COMMIT")
+        return written
+
+    def _write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        batches: pa.RecordBatchReader,
+        *,
+        replace: bool,
+    ) -> int:
+        """Batches into `table` inside the caller's transaction."""
+        project, _, name = table.partition(".")
+        target = queries.table_of(table)
+        schema = exp.Create(
+            this=exp.to_identifier(project, quoted=True), kind="SCHEMA", exists=True
+        )
+        con.execute(_render(schema))
+        written = 0
+        first = True
+        for batch in _nonempty(batches):
+            con.register("tagport_batch", batch)
+            scan = exp.select(exp.Star()).from_(exp.to_identifier("tagport_batch"))
+            if first and (replace or not self._exists(con, project, name)):
+                create = exp.Create(this=target, kind="TABLE", expression=scan, replace=True)
+                con.execute(_render(create))
+            elif batch.num_rows:
+                con.execute(_render(exp.Insert(this=target, expression=scan, by_name=True)))
+            con.unregister("tagport_batch")
+            first = False
+            written += batch.num_rows
+        return written
+
+    def tables(self, project: str | None = None) -> list[TableInfo]:
+        found = []
+        with self._session("listing tables") as con:
+            rows = con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND (? IS NULL OR table_schema = ?) "
+                "AND table_schema NOT IN ('main', 'information_schema', 'pg_catalog') "
+                "ORDER BY 1, 2",
+                [project, project],
+            ).fetchall()
+            for schema, name in rows:
+                table = queries.table_of(f"{schema}.{name}")
+                columns = self._columns(con, exp.select(exp.Star()).from_(table))
+                counted = con.execute(_render(exp.select("count(*)").from_(table))).fetchone()
+                partitions: list[str] = []
+                if "ds" in columns:
+                    partitions = [
+                        str(r[0])
+                        for r in con.execute(
+                            _render(
+                                exp.select(exp.column("ds", quoted=True))
+                                .distinct()
+                                .from_(table)
+                                .order_by(exp.column("ds", quoted=True))
+                            )
+                        ).fetchall()
+                    ]
+                found.append(
+                    TableInfo(schema, name, int(counted[0]) if counted else 0, columns, partitions)
+                )
+        return found
+
+    def query(self, sql: str, limit: int = 1000) -> QueryResult:
+        with self._session("running the query") as con:
+            statements = con.extract_statements(sql)
+            if len(statements) != 1:
+                raise InvalidInput.one("sql", "", f"give one statement, not {len(statements)}")
+            reader = con.sql(sql).to_arrow_reader(min(limit + 1, 100_000))
+            batches, rows = [], 0
+            for batch in reader:
+                batches.append(batch)
+                rows += batch.num_rows
+                if rows > limit:
+                    break
+            table = pa.Table.from_batches(batches, schema=reader.schema)
+        return QueryResult(table.slice(0, limit), rows > limit)
+
+    def readiness(self, needed: Sequence[PartitionRef], bizdate: date) -> Readiness:
+        missing = []
+        with self._session("checking source partitions") as con:
+            for ref in needed:
+                project, _, name = ref.table.partition(".")
+                if not self._exists(con, project, name):
+                    missing.append(ref)
+                    continue
+                if ref.column is None or ref.value is None:
+                    continue
+                probe = (
+                    exp.select(exp.Literal.number(1))
+                    .from_(queries.table_of(ref.table))
+                    .where(
+                        exp.EQ(
+                            this=exp.column(ref.column, quoted=True),
+                            expression=exp.Literal.string(ref.value),
+                        )
+                    )
+                    .limit(1)
+                )
+                if con.execute(_render(probe)).fetchone() is None:
+                    missing.append(ref)
+        return Readiness(bizdate, list(needed), missing)
+
+    # --- audiences ------------------------------------------------------------------------------
+
+    def store_audience(self, code: str, ids: pa.Array, fingerprint: str = "") -> int:
+        table = pa.table({queries.AUDIENCE_ID_COLUMN: ids})
+        reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        qualified = f"{queries.AUDIENCE_SCHEMA}.{code}"
+        with self._session(f"storing the IDs of audience group {code}", write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            written = self._write(con, qualified, reader, replace=True)
+            comment = exp.Comment(
+                this=queries.audience_table(code),
+                kind="TABLE",
+                expression=exp.Literal.string(fingerprint),
+            )
+            con.execute(_render(comment))
+            con.execute("COMMIT")
+        return written
+
+    def audience_fingerprint(self, code: str) -> str | None:
+        with self._session("looking up stored audience IDs") as con:
+            row = con.execute(
+                "SELECT comment FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                [queries.AUDIENCE_SCHEMA, code],
+            ).fetchone()
+        return None if row is None else str(row[0] or "")
+
+    def estimate(self, scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date) -> int:
+        sql = _render(queries.count_query(scope, audience, bizdate, dedupe=self.dedupe))
+        with self._session(f"estimating audience group {audience.code}") as con:
+            row = con.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    def members(
+        self,
+        scope: AudienceScope,
+        audience: AudienceGroupSpec,
+        bizdate: date,
+        offset: int,
+        limit: int,
+    ) -> list[str | int]:
+        sql = _render(
+            queries.page_query(scope, audience, bizdate, offset, limit, dedupe=self.dedupe)
+        )
+        with self._session(f"listing members of audience group {audience.code}") as con:
+            return [row[0] for row in con.execute(sql).fetchall()]
+
+    # --- export ---------------------------------------------------------------------------------
+
+    def export_sql(self, plan: ExportPlan) -> str:
+        return _render(queries.export_query(plan, dedupe=self.dedupe))
+
+    def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        schema = export_schema(plan)
+        sql = self.export_sql(plan)
+        con = self.connect()
+        try:
+            reader = con.sql(sql).to_arrow_reader(batch_size)
+        except duckdb.Error as error:
+            con.close()
+            raise _translate(error, f"exporting audience group {plan.audience.code}") from None
+        except BaseException:
+            con.close()
+            raise
+        return pa.RecordBatchReader.from_batches(schema, _stream(con, reader, schema))
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection, project: str) -> None:
+    schema = exp.Create(this=exp.to_identifier(project, quoted=True), kind="SCHEMA", exists=True)
+    con.execute(_render(schema))
+
+
+def _nonempty(batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The batches, or one empty batch of the schema so an empty input still makes a table."""
+    empty = True
+    for batch in batches:
+        empty = False
+        yield batch
+    if empty:
+        yield pa.RecordBatch.from_pylist([], schema=batches.schema)
+
+
+def _stream(
+    con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Batches of `reader` in `schema`'s types; closes the connection when done or abandoned."""
+    same = reader.schema.equals(schema)
+    try:
+        for batch in reader:
+            yield batch if same else batch.cast(schema)
+    except duckdb.Error as error:
+        raise _translate(error, "reading the export") from None
+    finally:
+        con.close()

@@ -1,0 +1,287 @@
+"""The export query against a reference computed in Python, for every output combination and
+partition format, plus imports, SQL audiences, readiness and a busy warehouse file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from tagport.domain.catalog import AudienceGroupSpec, EntitySpec, TagSource, TagSpec
+from tagport.domain.dates import PartitionFormat
+from tagport.domain.naming import codename_field
+from tagport.domain.rules import parse_rule
+from tagport.domain.tasks import Output, TagOutput
+from tagport.errors import Conflict, InvalidInput, TerminalError, TransientError
+from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, PartitionRef, TagRef
+from tagport.warehouse.duckdb import DuckDBWarehouse
+
+BIZDATE = date(2024, 5, 2)
+DS = "20240502"
+CITIES = {"571": "Hangzhou", "21": "Shanghai"}
+
+PROFILE = [  # uid, city, age, vip, ds  (uid 4 has no profile row today; uid 9 only yesterday)
+    (1, "571", 30, True, DS),
+    (2, "21", None, False, DS),
+    (3, "999", 41, None, DS),
+    (5, None, 25, True, DS),
+    (9, "571", 50, True, "20240501"),
+]
+ORDERS = [  # uid, spend, last order, signed up, ds
+    (1, Decimal("10.50"), date(2024, 5, 1), datetime(2020, 1, 1, 8, 0), DS),
+    (4, Decimal("99.99"), None, datetime(2021, 6, 1, 9, 30), DS),
+    (5, None, date(2024, 4, 1), None, DS),
+]
+
+
+def _tag(code: str, vtype: str, table: str, column: str, lookup: bool = False) -> TagRef:
+    spec = TagSpec(
+        code=code,
+        name=code.title(),
+        entity="user",
+        value_type=vtype,
+        source=TagSource(table=table, key="uid", column=column),
+        lookup="city_codes" if lookup else None,
+    )
+    return TagRef(spec, CITIES if lookup else None)
+
+
+TAGS = {
+    "city": _tag("city", "string", "p.profile", "city_code", lookup=True),
+    "age": _tag("age", "long", "p.profile", "age"),
+    "is_vip": _tag("is_vip", "boolean", "p.profile", "vip"),
+    "spend": _tag("spend", "decimal(12,2)", "p.orders", "spend"),
+    "last_order": _tag("last_order", "date", "p.orders", "last_order"),
+    "signup": _tag("signup", "datetime", "p.orders", "signup"),
+}
+ENTITY = EntitySpec(code="user", name="User", project="p", id_field="user_id", id_type="bigint")
+EVERYONE = AudienceGroupSpec(
+    code="everyone",
+    name="All",
+    entity="user",
+    owner="o",
+    rule=parse_rule({"any": [{"tag": "age", "op": "is_null"}, {"tag": "age", "op": "not_null"}]}),
+)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    house = DuckDBWarehouse(tmp_path / "warehouse.duckdb", busy_timeout=1)
+    profile = pa.table(
+        {
+            "uid": [r[0] for r in PROFILE],
+            "city_code": [r[1] for r in PROFILE],
+            "age": pa.array([r[2] for r in PROFILE], pa.int32()),
+            "vip": [r[3] for r in PROFILE],
+            "ds": [r[4] for r in PROFILE],
+        }
+    )
+    orders = pa.table(
+        {
+            "uid": [r[0] for r in ORDERS],
+            "spend": pa.array([r[1] for r in ORDERS], pa.decimal128(12, 2)),
+            "last_order": pa.array([r[2] for r in ORDERS], pa.date32()),
+            "signup": pa.array([r[3] for r in ORDERS], pa.timestamp("us")),
+            "ds": [r[4] for r in ORDERS],
+        }
+    )
+    for name, table in (("p.profile", profile), ("p.orders", orders)):
+        reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+        house.write_batches(name, reader, replace=True)
+    house.store_audience("picked", pa.array([1, 4, 7], pa.int64()))
+    return house
+
+
+def reference(tags: list[TagOutput], uids: list[int]) -> dict[str, dict[int, Any]]:
+    """Field -> uid -> value, computed in plain Python from the rows above."""
+    profile = {r[0]: r for r in PROFILE if r[4] == DS}
+    orders = {r[0]: r for r in ORDERS if r[4] == DS}
+    raw = {
+        "city": lambda u: profile[u][1] if u in profile else None,
+        "age": lambda u: profile[u][2] if u in profile else None,
+        "is_vip": lambda u: profile[u][3] if u in profile else None,
+        "spend": lambda u: orders[u][1] if u in orders else None,
+        "last_order": lambda u: orders[u][2] if u in orders else None,
+        "signup": lambda u: orders[u][3] if u in orders else None,
+    }
+    fields: dict[str, dict[int, Any]] = {"user_id": {u: u for u in uids}}
+    for output in tags:
+        values = {u: raw[output.tag](u) for u in uids}
+        if Output.VALUE in output.outputs:
+            fields[output.tag] = values
+        if Output.CODENAME in output.outputs:
+            fields[codename_field(output.tag)] = {u: CITIES.get(v) for u, v in values.items()}
+    return fields
+
+
+OUTPUTS = [[Output.VALUE], [Output.CODENAME], [Output.VALUE, Output.CODENAME]]
+FORMATS = [None, *PartitionFormat]
+
+
+@pytest.mark.parametrize("outputs", OUTPUTS, ids=lambda o: "+".join(x.value for x in o))
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.value if f else "no-partition")
+@pytest.mark.parametrize("audience", ["rule", "import"])
+def test_export_matches_reference(
+    warehouse: DuckDBWarehouse,
+    outputs: list[Output],
+    fmt: PartitionFormat | None,
+    audience: str,
+) -> None:
+    tags = [TagOutput(tag="city", outputs=outputs)] + [
+        TagOutput(tag=t) for t in ("age", "is_vip", "spend", "last_order", "signup")
+    ]
+    spec = EVERYONE
+    uids = [1, 2, 3, 4, 5]
+    if audience == "import":
+        spec = AudienceGroupSpec(code="picked", name="P", entity="user", owner="o", import_="x")
+        uids = [1, 4, 7]
+    fields = [f for t in tags for f in t.fields()]
+    # Target columns in an order of their own, renamed, partition column in the middle.
+    columns = [ExportColumn(f"col_{f}", f) for f in reversed(fields)]
+    if fmt is not None:
+        columns.insert(2, ExportColumn("dt", "dt"))
+    columns.append(ExportColumn("uid", "user_id"))
+    plan = ExportPlan(
+        audience=spec,
+        scope=AudienceScope(ENTITY, TAGS, {}),
+        bizdate=BIZDATE,
+        tags=tags,
+        columns=columns,
+        key=["uid"],
+        partition_field="dt" if fmt else None,
+        partition_format=fmt or PartitionFormat.YYYYMMDD,
+    )
+    reader = warehouse.export_reader(plan, batch_size=2)
+    table = reader.read_all()
+    assert table.column_names == [c.name for c in columns]
+    expected_types = {
+        "col_city": pa.string(),
+        "col_city_codename": pa.string(),
+        "col_age": pa.int64(),
+        "col_is_vip": pa.bool_(),
+        "col_spend": pa.decimal128(12, 2),
+        "col_last_order": pa.date32(),
+        "col_signup": pa.timestamp("us"),
+        "uid": pa.int64(),
+        "dt": pa.string(),
+    }
+    assert {f.name: f.type for f in table.schema} == {
+        c.name: expected_types[c.name] for c in columns
+    }
+    rows = sorted(table.to_pylist(), key=lambda r: r["uid"])
+    ref = reference(tags, uids)
+    expected = [
+        {
+            c.name: (fmt.render(BIZDATE) if c.name == "dt" and fmt else ref[c.source][uid])
+            for c in columns
+        }
+        for uid in uids
+    ]
+    assert rows == expected
+
+
+def test_export_is_unique_on_key_with_duplicate_source_rows(warehouse: DuckDBWarehouse) -> None:
+    dup = pa.table({"uid": [1, 1, 2], "city_code": ["571", "571", "21"], "ds": [DS] * 3})
+    warehouse.write_batches(
+        "p.profile", pa.RecordBatchReader.from_batches(dup.schema, dup.to_batches()), replace=True
+    )
+    scope = AudienceScope(ENTITY, {"city": TAGS["city"]}, {})
+    everyone = AudienceGroupSpec(
+        code="e",
+        name="E",
+        entity="user",
+        owner="o",
+        rule=parse_rule({"tag": "city", "op": "not_null"}),
+    )
+    plan = ExportPlan(
+        everyone,
+        scope,
+        BIZDATE,
+        [TagOutput(tag="city")],
+        [ExportColumn("user_id", "user_id"), ExportColumn("city", "city")],
+        ["user_id"],
+    )
+    rows = warehouse.export_reader(plan).read_all().to_pylist()
+    assert sorted(r["user_id"] for r in rows) == [1, 2]
+
+
+def test_sql_audience_binds_bizdate_and_refuses_writes(warehouse: DuckDBWarehouse) -> None:
+    scope = AudienceScope(ENTITY, TAGS, {})
+    spec = AudienceGroupSpec(
+        code="q",
+        name="Q",
+        entity="user",
+        owner="o",
+        sql="SELECT uid FROM p.profile WHERE ds = '${bizdate}' AND age > 26",
+    )
+    assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
+    dashed = spec.model_copy(
+        update={
+            "sql": "SELECT uid FROM p.profile "
+            "WHERE strptime(ds, '%Y%m%d')::date = ${bizdate:yyyy-MM-dd}::date"
+        }
+    )
+    assert warehouse.estimate(scope, dashed, BIZDATE) == 4
+    bad = spec.model_copy(update={"sql": "DELETE FROM p.profile"})
+    with pytest.raises(InvalidInput, match="SELECT"):
+        warehouse.estimate(scope, bad, BIZDATE)
+
+
+def test_readiness_names_missing_partitions(warehouse: DuckDBWarehouse) -> None:
+    needed = [
+        PartitionRef("p.profile", "ds", DS),
+        PartitionRef("p.profile", "ds", "20240503"),
+        PartitionRef("p.nothing"),
+    ]
+    result = warehouse.readiness(needed, BIZDATE)
+    assert result.missing == needed[1:]
+    assert not result.ready
+
+
+def test_import_table_partition_is_atomic_and_idempotent(
+    warehouse: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    csv = tmp_path / "day.csv"
+    csv.write_text("uid,score\n1,5\n2,7\n")
+    assert warehouse.import_table("p.scores", csv, partition_value="20240501") == 2
+    assert warehouse.import_table("p.scores", csv, partition_value="20240502") == 2
+    assert warehouse.import_table("p.scores", csv, partition_value="20240502") == 2
+    counts = warehouse.query("SELECT ds, count(*) n FROM p.scores GROUP BY ds ORDER BY ds")
+    assert counts.table.to_pylist() == [{"ds": "20240501", "n": 2}, {"ds": "20240502", "n": 2}]
+    with pytest.raises(Conflict, match="--replace"):
+        warehouse.import_table("p.scores", csv)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("uid,score\n1,notanumber\n")
+    with pytest.raises(TerminalError, match="importing"):
+        warehouse.import_table("p.scores", bad, partition_value="20240502")
+    after = warehouse.query("SELECT count(*) n FROM p.scores WHERE ds = '20240502'")
+    assert after.table.to_pylist() == [{"n": 2}]
+
+
+def test_busy_file_waits_then_says_so(warehouse: DuckDBWarehouse) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "time.sleep(30)",
+            str(warehouse.path),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        started = time.monotonic()
+        with pytest.raises(TransientError, match="busy"):
+            warehouse.tables()
+        assert 0.9 <= time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,83 @@
+"""Save-time rule checks: operator per value type, value types, lookup codes, paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from tagport.domain.rules import condition_problems, parse_rule, rule_problems
+from tagport.domain.values import ValueType
+
+
+def cond(tag: str, op: str, value: object = None) -> object:
+    data: dict[str, object] = {"tag": tag, "op": op}
+    if value is not None:
+        data["value"] = value
+    return parse_rule(data)
+
+
+@pytest.mark.parametrize(
+    ("vtype", "op", "value", "fragment"),
+    [
+        ("boolean", ">", True, "operator > is not valid for a boolean tag"),
+        ("string", "between", ["a", "b"], "operator between is not valid for a string tag"),
+        ("long", "contains", "1", "operator contains is not valid for a long tag"),
+        ("long", "=", "12", "'12' is not a whole number"),
+        ("long", "=", 1.5, "1.5 is not a whole number"),
+        ("boolean", "=", "yes", "'yes' is not true or false"),
+        ("string", "=", 571, "571 is not a string"),
+        ("date", ">=", "2024-13-01", "'2024-13-01' is not a date"),
+        ("double", "=", "x", "'x' is not a number"),
+        ("decimal(10,2)", "in", [1, "abc"], "'abc' is not a number"),
+        ("long", "=", {"relative_days": -3}, "relative_days is only for date and datetime"),
+    ],
+)
+def test_bad_conditions_are_refused(vtype: str, op: str, value: object, fragment: str) -> None:
+    problems = condition_problems(cond("t", op, value), ValueType.parse(vtype))  # type: ignore[arg-type]
+    assert any(fragment in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("vtype", "op", "value"),
+    [
+        ("string", "starts_with", "ab"),
+        ("long", "between", [1, 5]),
+        ("decimal(18,2)", ">", "10.25"),
+        ("double", "<", 3),
+        ("date", ">=", {"relative_days": -30}),
+        ("datetime", "<", "2024-01-01 10:00:00"),
+        ("boolean", "=", False),
+        ("string", "is_null", None),
+    ],
+)
+def test_good_conditions_pass(vtype: str, op: str, value: object) -> None:
+    assert condition_problems(cond("t", op, value), ValueType.parse(vtype)) == []  # type: ignore[arg-type]
+
+
+def test_codes_outside_the_lookup_table_are_named() -> None:
+    problem = condition_problems(
+        cond("city", "in", ["571", "999"]),  # type: ignore[arg-type]
+        ValueType.parse("string"),
+        ["571", "21"],
+    )
+    assert problem == ["code '999' is not in the tag's lookup table"]
+    long_codes = condition_problems(
+        cond("level", "=", 2),  # type: ignore[arg-type]
+        ValueType.parse("long"),
+        ["1", "2"],
+    )
+    assert long_codes == []
+
+
+def test_rule_problems_name_the_condition_by_path() -> None:
+    rule = parse_rule(
+        {
+            "all": [
+                {"tag": "age", "op": ">", "value": 18},
+                {"any": [{"tag": "vip", "op": "contains", "value": "x"}]},
+                {"not": {"tag": "age", "op": "=", "value": "old"}},
+            ]
+        }
+    )
+    types = {"age": (ValueType.parse("long"), None), "vip": (ValueType.parse("boolean"), None)}
+    found = rule_problems(rule, types)
+    assert [path for path, _ in found] == ["rule.all[1].any[0]", "rule.all[2].not"]
