@@ -1,0 +1,259 @@
+"""The target interface: what every database family offers tagport, and the data it exchanges.
+
+Capabilities are data, not branches: the generic algorithm in `targets.sql` reads them, and each
+dialect module declares its own. Nothing here imports a driver.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from types import TracebackType
+
+import pyarrow as pa
+
+from tagport.domain.dates import PartitionFormat
+from tagport.domain.values import IdType, ValueType
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target type can do; the swap and DDL generation choose their path from these."""
+
+    schemas: bool
+    partitioned_tables: bool
+    transactional_ddl: bool
+    atomic_multi_rename: bool
+    identifier_max_length: int
+    bulk_path: str
+    distributed_by: bool = False
+    """Greenplum-style `DISTRIBUTED BY` clause on CREATE TABLE."""
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    """How to reach a target; callers build it from a DataSourceSpec (the password in clear).
+
+    For the `project` target, `database` is the DuckDB file and `schema` the project.
+    """
+
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str | None = None
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column as the database reports it."""
+
+    name: str
+    type: str
+    nullable: bool
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """A table as the database reports it: columns in order, primary key, partition columns."""
+
+    schema: str | None
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    primary_key: tuple[str, ...]
+    partition_columns: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def only(self, names: Sequence[str]) -> TableInfo:
+        """This table as a write of `names` sees it: the other columns keep their defaults."""
+        wanted = {n.lower() for n in names}
+        return replace(self, columns=tuple(c for c in self.columns if c.name.lower() in wanted))
+
+
+@dataclass(frozen=True)
+class ColumnDesign:
+    """One column of a table to create: an exported field and its tag value type (or ID type)."""
+
+    name: str
+    type: ValueType | IdType
+    comment: str | None = None
+    is_key: bool = False
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class PartitionDesign:
+    """The date partition field: a text column holding the bizdate rendered in `format`."""
+
+    column: str
+    format: PartitionFormat = PartitionFormat.YYYYMMDD
+    comment: str | None = "data timestamp"
+
+
+@dataclass(frozen=True)
+class TableDesign:
+    """Input of one-click table creation: name, comment, columns, optional partition field."""
+
+    name: str
+    columns: tuple[ColumnDesign, ...]
+    comment: str | None = None
+    partition: PartitionDesign | None = None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """Primary key columns: the entity ID, plus the partition column for partitioned tables."""
+        keys = tuple(c.name for c in self.columns if c.is_key)
+        return keys + ((self.partition.column,) if self.partition else ())
+
+
+@dataclass(frozen=True)
+class PartitionValue:
+    """Which partition a run replaces: the column and the bizdate rendered in its format."""
+
+    column: str
+    format: PartitionFormat
+    bizdate: date
+
+    @property
+    def value(self) -> str:
+        return self.format.render(self.bizdate)
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Rows written so far and time spent, reported after every batch."""
+
+    rows: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Rows per second (0 before any time has passed)."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressCallback = Callable[[LoadProgress], None]
+
+
+class ProgressMeter:
+    """Counts rows of a load and tells the callback after each batch."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.rows = 0
+        self.started = time.monotonic()
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        if self.callback is not None:
+            self.callback(LoadProgress(self.rows, time.monotonic() - self.started))
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: rows loaded, how the target was replaced, and time spent."""
+
+    table: str
+    rows: int
+    mode: str
+    """`swap` (renames), `in_place` (views depend on it), or `partition` (one partition)."""
+    seconds: float
+
+
+class Target(ABC):
+    """One connection to a target database; use as a context manager and close it."""
+
+    capabilities: Capabilities
+
+    def __init__(self, params: ConnectionParams) -> None:
+        self.params = params
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection (idempotent)."""
+
+    # introspection
+    @abstractmethod
+    def test_connection(self) -> None:
+        """Connect and run a trivial query; raise Terminal/TransientError with a clear reason."""
+
+    @abstractmethod
+    def list_schemas(self) -> list[str]:
+        """Schemas (databases for MySQL, projects for the project target) the user can see."""
+
+    @abstractmethod
+    def list_tables(self, schema: str | None = None) -> list[str]:
+        """Base tables of `schema` (default: the connection's schema)."""
+
+    @abstractmethod
+    def describe_table(self, table: str, schema: str | None = None) -> TableInfo:
+        """Columns, primary key and partition columns; NotFound if the table does not exist."""
+
+    # one-click creation
+    @abstractmethod
+    def create_table_sql(self, design: TableDesign, schema: str | None = None) -> str:
+        """The CREATE TABLE script (with comments) for `design` in this target's dialect."""
+
+    @abstractmethod
+    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
+        """Check a user-edited script is exactly one CREATE TABLE in `schema`; return the table."""
+
+    @abstractmethod
+    def create_table(self, sql: str, schema: str | None = None) -> TableInfo:
+        """Validate and run a CREATE TABLE script; return the created table."""
+
+    # writing
+    @abstractmethod
+    def write(
+        self,
+        table: str,
+        batches: pa.RecordBatchReader,
+        *,
+        schema: str | None = None,
+        partition: PartitionValue | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> WriteResult:
+        """Replace the table's content (or the bizdate's partition) with `batches`, atomically.
+
+        The batches' columns are target columns in the table's order, the primary key among
+        them; columns left out take their defaults (or NULL).
+        """
+
+    @abstractmethod
+    def recover(self, table: str, schema: str | None = None) -> list[str]:
+        """Restore the table from crash leftovers if missing, drop leftovers; return actions."""
+
+
+def column_order_problem(
+    expected: Sequence[str], given: Sequence[str], key: Sequence[str] = ()
+) -> str | None:
+    """Why the batches' columns cannot be written to a table of columns `expected` with primary
+    key `key` (they must be table columns, in table order, key included), or None."""
+    table = [c.lower() for c in expected]
+    positions = [table.index(c.lower()) if c.lower() in table else -1 for c in given]
+    if -1 in positions or positions != sorted(positions) or len(set(positions)) != len(positions):
+        return f"columns {list(given)} are not columns of the table in its order {list(expected)}"
+    missing = [k for k in key if k.lower() not in {c.lower() for c in given}]
+    if missing:
+        return f"the primary key column(s) {missing} are not written"
+    return None

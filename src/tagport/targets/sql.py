@@ -1,0 +1,374 @@
+"""The staging-and-swap algorithm, written once, and the generic SQL it speaks.
+
+`Dialect` renders statements (quoting, CREATE TABLE, renames, upserts); a family overrides only
+what differs. `SqlTarget` runs the algorithm over a DB-API connection that a dialect module opens:
+
+    recover leftovers → create `{t}_dpfx_b` like `{t}` → bulk load it → replace the target:
+      * swap      rename `{t}`→`{t}_dpfx_tmp`, `{t}_dpfx_b`→`{t}`, drop `{t}_dpfx_tmp`
+      * in_place  (views or foreign keys depend on `{t}`) delete + insert from staging, one tx
+      * partition delete the bizdate's rows + upsert from staging, one transaction
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from tagport.domain.naming import IDENTIFIER
+from tagport.errors import ExternalError, InvalidInput, NotFound, TerminalError
+from tagport.targets.base import (
+    Capabilities,
+    ColumnDesign,
+    PartitionValue,
+    ProgressCallback,
+    ProgressMeter,
+    TableDesign,
+    TableInfo,
+    Target,
+    WriteResult,
+    column_order_problem,
+)
+from tagport.targets.ddl import validate_create
+from tagport.targets.typemap import PARTITION_TYPES, Family, column_type
+
+STAGING_SUFFIX = "_dpfx_b"
+OLD_SUFFIX = "_dpfx_tmp"
+LEFTOVER_MARK = "_dpfx_"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and its bound parameters."""
+
+    sql: str
+    params: tuple[object, ...] = ()
+
+
+def shorten(name: str, suffix: str, limit: int) -> str:
+    """`name + suffix`, cut to `limit` characters deterministically (hash of the full name)."""
+    full = name + suffix
+    if len(full) <= limit:
+        return full
+    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(suffix) - 9]}_{digest}{suffix}"
+
+
+class Dialect:
+    """Generic SQL (PostgreSQL-flavoured ANSI); families override the statements that differ."""
+
+    family: Family = Family.POSTGRES
+    sqlglot_dialect = "postgres"
+    placeholder = "%s"
+    quote_char = '"'
+    inline_comments = False
+    """True: comments sit in CREATE TABLE (MySQL); False: separate COMMENT ON statements."""
+
+    def __init__(self, capabilities: Capabilities) -> None:
+        self.capabilities = capabilities
+
+    # names
+    def quote(self, name: str) -> str:
+        """Validate `name` as a plain identifier and quote it."""
+        if not IDENTIFIER.matches(name):
+            raise InvalidInput.one("identifier", name, IDENTIFIER.explanation)
+        limit = self.capabilities.identifier_max_length
+        if len(name) > limit:
+            raise InvalidInput.one("identifier", name, f"longer than {limit} characters")
+        return f"{self.quote_char}{name}{self.quote_char}"
+
+    def qualify(self, schema: str | None, table: str) -> str:
+        if schema and self.capabilities.schemas:
+            return f"{self.quote(schema)}.{self.quote(table)}"
+        return self.quote(table)
+
+    def staging_name(self, table: str) -> str:
+        return shorten(table, STAGING_SUFFIX, self.capabilities.identifier_max_length)
+
+    def old_name(self, table: str) -> str:
+        return shorten(table, OLD_SUFFIX, self.capabilities.identifier_max_length)
+
+    def literal(self, text: str) -> str:
+        """A string literal for DDL, where drivers cannot bind (comments, partition bounds)."""
+        return "'" + text.replace("'", "''") + "'"
+
+    # one-click creation
+    def column_sql(self, column: ColumnDesign) -> str:
+        null = "" if column.nullable and not column.is_key else " NOT NULL"
+        comment = ""
+        if self.inline_comments and column.comment:
+            comment = f" COMMENT {self.literal(column.comment)}"
+        return f"{self.quote(column.name)} {column_type(self.family, column.type)}{null}{comment}"
+
+    def partition_column_sql(self, design: TableDesign) -> str:
+        assert design.partition is not None
+        part = design.partition
+        comment = ""
+        if self.inline_comments and part.comment:
+            comment = f" COMMENT {self.literal(part.comment)}"
+        return f"{self.quote(part.column)} {PARTITION_TYPES[self.family]} NOT NULL{comment}"
+
+    def partitioned(self, design: TableDesign) -> bool:
+        return design.partition is not None and self.capabilities.partitioned_tables
+
+    def table_options(self, design: TableDesign, schema: str | None) -> str:
+        """What follows the column list: partitioning, distribution, inline table comment."""
+        if self.partitioned(design):
+            assert design.partition is not None
+            return f" PARTITION BY LIST ({self.quote(design.partition.column)})"
+        return ""
+
+    def comment_statements(self, design: TableDesign, schema: str | None) -> list[str]:
+        if self.inline_comments:
+            return []
+        table = self.qualify(schema, design.name)
+        out = []
+        if design.comment:
+            out.append(f"COMMENT ON TABLE {table} IS {self.literal(design.comment)}")
+        columns = [(c.name, c.comment) for c in design.columns]
+        if design.partition:
+            columns.append((design.partition.column, design.partition.comment))
+        for name, comment in columns:
+            if comment:
+                out.append(
+                    f"COMMENT ON COLUMN {table}.{self.quote(name)} IS {self.literal(comment)}"
+                )
+        return out
+
+    def create_table(self, design: TableDesign, schema: str | None) -> list[str]:
+        """CREATE TABLE plus comment statements for `design`."""
+        if not design.columns:
+            raise InvalidInput.one("table", "columns", "a table needs at least one column")
+        lines = [self.column_sql(c) for c in design.columns]
+        if design.partition:
+            lines.append(self.partition_column_sql(design))
+        if design.key:
+            lines.append(self.primary_key_sql(design.name, design.key))
+        body = ",\n  ".join(lines)
+        create = (
+            f"CREATE TABLE {self.qualify(schema, design.name)} (\n  {body}\n)"
+            + self.table_options(design, schema)
+        )
+        return [create, *self.comment_statements(design, schema)]
+
+    def primary_key_sql(self, table: str, key: Sequence[str]) -> str:
+        return "PRIMARY KEY (" + ", ".join(self.quote(k) for k in key) + ")"
+
+    # staging and swap
+    def create_like(
+        self, source: str, staging: str, *, partitioned: bool, source_partitioned: bool = False
+    ) -> list[str]:
+        """Create `staging` with the target's columns, defaults, constraints and indexes.
+
+        `partitioned`: the run replaces one partition; `source_partitioned`: the target table
+        itself is partitioned (MySQL's LIKE copies the partitioning, which staging must drop).
+        """
+        return [f"CREATE TABLE {staging} (LIKE {source} INCLUDING ALL)"]
+
+    def drop(self, table: str) -> str:
+        return f"DROP TABLE IF EXISTS {table}"
+
+    def rename(self, schema: str | None, table: str, new_name: str) -> str:
+        return f"ALTER TABLE {self.qualify(schema, table)} RENAME TO {self.quote(new_name)}"
+
+    def swap(self, schema: str | None, table: str) -> list[Statement]:
+        """Renames that put the staging table in place of the target, and drop the old one."""
+        old, staging = self.old_name(table), self.staging_name(table)
+        return [
+            Statement(self.rename(schema, table, old)),
+            Statement(self.rename(schema, staging, table)),
+            Statement(f"DROP TABLE {self.qualify(schema, old)}"),
+        ]
+
+    def insert_from(self, target: str, source: str, columns: Sequence[str]) -> str:
+        cols = ", ".join(self.quote(c) for c in columns)
+        return f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {source}"
+
+    def upsert_from(
+        self, target: str, source: str, columns: Sequence[str], key: Sequence[str]
+    ) -> str:
+        """Insert every staged row; on a key conflict the staged (new) row wins."""
+        insert = self.insert_from(target, source, columns)
+        if not key:
+            return insert
+        updates = [c for c in columns if c not in key]
+        conflict = ", ".join(self.quote(k) for k in key)
+        if not updates:
+            return f"{insert} ON CONFLICT ({conflict}) DO NOTHING"
+        sets = ", ".join(f"{self.quote(c)} = EXCLUDED.{self.quote(c)}" for c in updates)
+        return f"{insert} ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+
+    def replace_all(self, target: str, staging: str, columns: Sequence[str]) -> list[Statement]:
+        """In-place replacement inside one transaction (for targets that views depend on)."""
+        return [
+            Statement(f"DELETE FROM {target}"),
+            Statement(self.insert_from(target, staging, columns)),
+        ]
+
+    def replace_partition(
+        self, target: str, staging: str, info: TableInfo, partition: PartitionValue
+    ) -> list[Statement]:
+        """Delete the bizdate's rows and upsert the staged ones, inside one transaction."""
+        where = f"DELETE FROM {target} WHERE {self.quote(partition.column)} = {self.placeholder}"
+        return [
+            Statement(where, (partition.value,)),
+            Statement(self.upsert_from(target, staging, info.column_names, info.primary_key)),
+        ]
+
+
+class SqlTarget(Target):
+    """A target reached through a DB-API driver; runs the staging-and-swap algorithm."""
+
+    dialect: Dialect
+
+    # driver primitives each family implements
+    @abstractmethod
+    def _run(self, statements: Sequence[Statement], *, transaction: bool) -> None:
+        """Run statements; with `transaction`, all or nothing."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Run a query and return its rows."""
+
+    @abstractmethod
+    def _bulk_load(
+        self, table: str, info: TableInfo, batches: pa.RecordBatchReader, meter: ProgressMeter
+    ) -> None:
+        """Load every batch into `table` (qualified, quoted) through the family's bulk path."""
+
+    @abstractmethod
+    def _translate(self, exc: Exception) -> ExternalError | None:
+        """The tagport error for a driver exception, or None if `exc` is not a driver error."""
+
+    @abstractmethod
+    def _table_exists(self, schema: str | None, table: str) -> bool: ...
+
+    @abstractmethod
+    def _has_dependents(self, schema: str | None, table: str) -> bool:
+        """True when views (or foreign keys) depend on the table, so it must not be renamed."""
+
+    def _swap(self, schema: str | None, table: str) -> None:
+        """Replace the target by the staging table; dialects add grant/index bookkeeping."""
+        self._run(self.dialect.swap(schema, table), transaction=self.capabilities.transactional_ddl)
+
+    def _ensure_partition(self, schema: str | None, info: TableInfo, p: PartitionValue) -> None:
+        """Create the bizdate's partition when the table is partitioned and it is missing."""
+
+    @contextmanager
+    def _edge(self) -> Iterator[None]:
+        """Translate driver exceptions into TerminalError / TransientError."""
+        try:
+            yield
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def _schema(self, schema: str | None) -> str | None:
+        return schema if schema is not None else self.params.schema
+
+    # one-click creation
+    def create_table_sql(self, design: TableDesign, schema: str | None = None) -> str:
+        statements = self.dialect.create_table(design, self._schema(schema))
+        return ";\n".join(statements) + ";\n"
+
+    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
+        return validate_create(self.dialect, sql, self._schema(schema))
+
+    def create_table(self, sql: str, schema: str | None = None) -> TableInfo:
+        from tagport.targets.ddl import split_statements
+
+        schema = self._schema(schema)
+        table = self.validate_create_sql(sql, schema)
+        with self._edge():
+            self._run(
+                [Statement(s) for s in split_statements(sql)],
+                transaction=self.capabilities.transactional_ddl,
+            )
+        return self.describe_table(table, schema)
+
+    # writing
+    def recover(self, table: str, schema: str | None = None) -> list[str]:
+        schema = self._schema(schema)
+        staging, old = self.dialect.staging_name(table), self.dialect.old_name(table)
+        actions: list[str] = []
+        with self._edge():
+            if not self._table_exists(schema, table) and self._table_exists(schema, old):
+                # A crash between the renames (only possible where renames are not atomic):
+                # `old` holds the last complete content; put it back.
+                self._run([Statement(self.dialect.rename(schema, old, table))], transaction=False)
+                actions.append(f"restored {table} from {old}")
+            for leftover in (staging, old):
+                if self._table_exists(schema, leftover):
+                    drop = self.dialect.drop(self.dialect.qualify(schema, leftover))
+                    self._run([Statement(drop)], transaction=False)
+                    actions.append(f"dropped {leftover}")
+        return actions
+
+    def write(
+        self,
+        table: str,
+        batches: pa.RecordBatchReader,
+        *,
+        schema: str | None = None,
+        partition: PartitionValue | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> WriteResult:
+        schema = self._schema(schema)
+        started = time.monotonic()
+        self.recover(table, schema)
+        try:
+            info = self.describe_table(table, schema)
+        except NotFound as exc:
+            raise TerminalError(f"target table {table!r} does not exist") from exc
+        problem = column_order_problem(info.column_names, batches.schema.names, info.primary_key)
+        if problem:
+            raise TerminalError(f"target table {table!r}: {problem}")
+        loaded = info.only(batches.schema.names)
+        if partition is None and info.partition_columns:
+            # Swapping a partitioned table for a plain copy would drop its partitioning.
+            raise TerminalError(
+                f"target table {table!r} is partitioned by {', '.join(info.partition_columns)}: "
+                "choose its date partition field"
+            )
+        if partition is not None and partition.column not in loaded.column_names:
+            raise TerminalError(
+                f"target table {table!r} has no partition column {partition.column!r}"
+            )
+        d = self.dialect
+        target, staging = d.qualify(schema, table), d.qualify(schema, d.staging_name(table))
+        meter = ProgressMeter(progress)
+        with self._edge():
+            create = d.create_like(
+                target,
+                staging,
+                partitioned=partition is not None,
+                source_partitioned=bool(info.partition_columns),
+            )
+            self._run([Statement(s) for s in create], transaction=False)
+            try:
+                self._bulk_load(staging, loaded, batches, meter)
+                if partition is not None:
+                    self._ensure_partition(schema, info, partition)
+                    self._run(
+                        d.replace_partition(target, staging, loaded, partition), transaction=True
+                    )
+                    mode = "partition"
+                elif self._has_dependents(schema, table):
+                    self._run(d.replace_all(target, staging, loaded.column_names), transaction=True)
+                    mode = "in_place"
+                else:
+                    self._swap(schema, table)
+                    mode = "swap"
+            finally:
+                # Best effort: a failure leaves the target untouched; the staging table goes
+                # now, or at the next run's recovery if this connection is gone.
+                with suppress(Exception):
+                    self._run([Statement(d.drop(staging))], transaction=False)
+        return WriteResult(table, meter.rows, mode, time.monotonic() - started)

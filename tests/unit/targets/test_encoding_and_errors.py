@@ -1,0 +1,116 @@
+"""Pure pieces of the targets: MySQL text encoding, error translation, type map, Oracle SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pymysql
+import pytest
+import sqlglot
+
+from tagport.domain.dates import PartitionFormat
+from tagport.domain.values import ValueType
+from tagport.errors import InvalidInput, TerminalError, TransientError
+from tagport.targets.base import ColumnInfo, ConnectionParams, PartitionValue, TableInfo
+from tagport.targets.mysql import encode_text, translate_mysql
+from tagport.targets.oracle import OracleTarget
+from tagport.targets.typemap import Family, column_type, markdown_table
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "targets.md"
+
+
+def test_mysql_text_encoding_escapes_and_marks_nulls() -> None:
+    batch = pa.record_batch(
+        {
+            "id": pa.array([1, 2, None], pa.int64()),
+            "s": pa.array(["a\tb\\c\nd", "", None]),
+            "b": pa.array([True, False, None]),
+            "d": pa.array([dt.date(2024, 1, 2), None, None]),
+            "ts": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6), None, None], pa.timestamp("us")),
+            "n": pa.array([decimal.Decimal("1.50"), None, None], pa.decimal128(5, 2)),
+        }
+    )
+    assert encode_text(batch) == (
+        b"1\ta\\tb\\\\c\\nd\t1\t2024-01-02\t2024-01-02 03:04:05.000006\t1.50\n"
+        b"2\t\t0\t\\N\t\\N\t\\N\n"
+        b"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n"
+    )
+    assert encode_text(batch.slice(1, 1)) == b"2\t\t0\t\\N\t\\N\t\\N\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "words"),
+    [
+        (1045, TerminalError, "refused the login"),
+        (1049, TerminalError, "unknown database"),
+        (2003, TransientError, "connection refused"),
+        (1213, TransientError, "retry"),
+        (1205, TransientError, "retry"),
+        (2013, TransientError, "retry"),
+        (1146, TerminalError, "missing table"),
+        (1142, TerminalError, "permission denied"),
+        (1064, TerminalError, "MySQL"),
+    ],
+)
+def test_mysql_errors_translate(code: int, kind: type[Exception], words: str) -> None:
+    translated = translate_mysql(pymysql.err.OperationalError(code, "text"))
+    assert isinstance(translated, kind) and words in str(translated)
+    assert translate_mysql(ValueError("not a driver error")) is None
+
+
+def test_docs_show_the_type_mapping_table() -> None:
+    assert markdown_table() in DOCS.read_text()
+
+
+def test_decimals_beyond_a_family_limit_are_refused() -> None:
+    assert column_type(Family.MYSQL, ValueType.parse("decimal(38,18)")) == "decimal(38,18)"
+    with pytest.raises(InvalidInput, match="exceeds"):
+        column_type(Family.MYSQL, ValueType.parse("decimal(38,31)"))
+
+
+class _CatalogOracle(OracleTarget):
+    """An OracleTarget whose catalog queries are answered from a dict: no server here."""
+
+    answers: ClassVar[dict[str, list[tuple[Any, ...]]]] = {
+        "all_constraints": [("SYS_C0012345",)],
+        "all_tab_privs": [("REPORTING", "SELECT", "NO")],
+        "all_tab_comments": [(None, "export"), ("city", "tag city")],
+    }
+
+    def _query(self, sql: str, params: Any = ()) -> list[tuple[object, ...]]:
+        return next((list(rows) for key, rows in self.answers.items() if key in sql), [])
+
+    def describe_table(self, table: str, schema: str | None = None) -> TableInfo:
+        return TableInfo(schema, table, (), ("user_id",))
+
+
+def test_oracle_swap_is_a_rename_sequence_that_restores_key_grants_and_comments() -> None:
+    target = _CatalogOracle(ConnectionParams(username="tagport"))
+    statements = [s.sql for s in target.swap_statements(None, "MEMBERS")]
+    assert statements == [
+        'ALTER TABLE "TAGPORT"."MEMBERS" RENAME TO "MEMBERS_dpfx_tmp"',
+        'ALTER TABLE "TAGPORT"."MEMBERS_dpfx_b" RENAME TO "MEMBERS"',
+        'DROP TABLE "TAGPORT"."MEMBERS_dpfx_tmp" PURGE',
+        'ALTER TABLE "TAGPORT"."MEMBERS" ADD CONSTRAINT "SYS_C0012345" PRIMARY KEY ("user_id")',
+        'GRANT SELECT ON "TAGPORT"."MEMBERS" TO "REPORTING"',
+        'COMMENT ON TABLE "TAGPORT"."MEMBERS" IS \'export\'',
+        'COMMENT ON COLUMN "TAGPORT"."MEMBERS"."city" IS \'tag city\'',
+    ]
+    for statement in statements[:2]:
+        sqlglot.parse_one(statement, read="oracle")
+
+
+def test_oracle_partition_replacement_merges_so_the_new_row_wins() -> None:
+    columns = tuple(ColumnInfo(n, "VARCHAR2", True) for n in ("id", "v", "ds"))
+    info = TableInfo("S", "T", columns, ("id", "ds"))
+    p = PartitionValue("ds", PartitionFormat.DASHED, dt.date(2024, 1, 2))
+    statements = OracleTarget.dialect.replace_partition('"S"."T"', '"S"."T_dpfx_b"', info, p)
+    assert statements[0].sql == 'DELETE FROM "S"."T" WHERE "ds" = :1'
+    assert statements[0].params == ("2024-01-02",)
+    merge = statements[1].sql
+    assert merge.startswith('MERGE INTO "S"."T" t USING "S"."T_dpfx_b" s ON (t."id" = s."id"')
+    assert sqlglot.parse_one(merge, read="oracle") is not None
