@@ -7,15 +7,8 @@ DEMO_HOME ?= $(CURDIR)/.tagport
 
 .PHONY: demo test lint format install clean
 
-demo: $(STAMP)  ## Install, build a home in ./.tagport, apply the example catalog and list it
-	@echo "== tagport demo (TAGPORT_HOME=$(DEMO_HOME))"
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport init
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport apply -f examples/
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list entities
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list tags
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list audiencegroups
-	TAGPORT_HOME=$(DEMO_HOME) $(BIN)/tagport list offlineservices
-	@echo "== try: export TAGPORT_HOME=$(DEMO_HOME); $(BIN)/tagport --help"
+demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
+	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
 test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
 	$(BIN)/pytest $(PYTEST_ARGS)

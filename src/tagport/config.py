@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     user: str | None = None
     """The login the CLI acts as; the operator account when unset."""
+    catch_up_days: int = Field(default=3, ge=0, le=366)
+    """A starting scheduler creates the runs it missed within this many days."""
+    lease_seconds: int = Field(default=60, ge=5)
+    """A worker that has not renewed its claim for this long is presumed dead."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Attempts of an instance that fails transiently (each is recorded)."""
+    retry_backoff_seconds: int = Field(default=30, ge=0)
+    """Delay before the first retry; doubled for each further attempt."""
+    readiness_timeout_seconds: int = Field(default=3600, ge=0)
+    """How long an instance waits for its source partitions before failing."""
 
     @field_validator("home")
     @classmethod

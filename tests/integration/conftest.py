@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from tagport.services import catalog, config_as_code
 from tagport.services.permissions import Actor
 from tagport.services.users import actor_for, init_operator
 from tagport.store.db import Database
 
 SECRET = b"test-secret-key"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,3 +37,11 @@ def db(db_url: str) -> Iterator[Database]:
 @pytest.fixture
 def operator(db: Database) -> Actor:
     return actor_for(db, None)
+
+
+@pytest.fixture
+def catalogued(db: Database, operator: Actor) -> Database:
+    """The example catalog, applied."""
+    documents, problems = config_as_code.read_documents([EXAMPLES])
+    catalog.apply(db, operator, documents, problems=problems)
+    return db

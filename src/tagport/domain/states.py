@@ -27,6 +27,8 @@ class TaskEvent(StrEnum):
     PUBLISH = "publish"
     PUBLISH_SUCCEEDED = "publish_succeeded"
     PUBLISH_FAILED = "publish_failed"
+    REPUBLISH_FAILED = "republish_failed"
+    """A new version of a live task failed its checks: the published version runs on."""
     UNPUBLISH = "unpublish"
     UNPUBLISH_SUCCEEDED = "unpublish_succeeded"
     UNPUBLISH_FAILED = "unpublish_failed"
@@ -54,6 +56,7 @@ TASK_TRANSITIONS: dict[tuple[TaskStatus, TaskEvent], TaskStatus] = {
     (_T.PUBLISHED, _E.PUBLISH): _T.PUBLISHING,
     (_T.PUBLISHING, _E.PUBLISH_SUCCEEDED): _T.PUBLISHED,
     (_T.PUBLISHING, _E.PUBLISH_FAILED): _T.PUBLISH_FAILED,
+    (_T.PUBLISHING, _E.REPUBLISH_FAILED): _T.PUBLISHED,
     (_T.PUBLISHED, _E.UNPUBLISH): _T.UNPUBLISHING,
     (_T.UNPUBLISH_FAILED, _E.UNPUBLISH): _T.UNPUBLISHING,
     (_T.UNPUBLISHING, _E.UNPUBLISH_SUCCEEDED): _T.OFFLINE,

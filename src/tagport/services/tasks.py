@@ -6,9 +6,10 @@ deleted under the rules of DESIGN §3.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
@@ -31,6 +32,7 @@ from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, application_role, require_any
 from tagport.store import tables as t
+from tagport.store.db import Database
 
 
 def stored(spec: OfflineServiceSpec) -> dict[str, Any]:
@@ -213,3 +215,105 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
 
 
 catalog.register(OfflineServiceKind())
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """The task list's filters (DESIGN §3); None means any."""
+
+    mine: bool = False
+    name: str | None = None
+    application: str | None = None
+    entity: str | None = None
+    target_type: str | None = None
+    status: str | None = None
+    execution_status: str | None = None
+    schedule_type: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One line of the task list: what the console's table shows, actions included."""
+
+    name: str
+    owner: str
+    application: str
+    audience: str
+    entity: str
+    entity_id: str
+    status: str
+    execution_status: str
+    target_table: str
+    datasource: str
+    target_type: str
+    schema: str | None
+    schedule_type: str
+    actions: list[str]
+
+
+def _latest_statuses(session: Session) -> dict[int, str]:
+    latest = (
+        select(t.Instance.service_id, func.max(t.Instance.id).label("id"))
+        .group_by(t.Instance.service_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(t.Instance.service_id, t.Instance.status).join(latest, latest.c.id == t.Instance.id)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
+    """The task list, filtered; the execution status is the latest instance's."""
+    with db.uow() as uow:
+        session = uow.session
+        query = select(t.OfflineService).order_by(t.OfflineService.name)
+        if where.mine:
+            query = query.where(t.OfflineService.owner_id == actor.id)
+        if where.target_type:
+            query = query.where(t.OfflineService.target_type == where.target_type)
+        if where.status:
+            query = query.where(t.OfflineService.status == where.status)
+        if where.schedule_type:
+            query = query.where(t.OfflineService.schedule_type == where.schedule_type)
+        latest = _latest_statuses(session)
+        audiences = {a.code: a for a in session.scalars(select(t.AudienceGroup))}
+        rows = []
+        for task in session.scalars(query):
+            spec = OfflineServiceSpec.model_validate(task.draft)
+            audience = audiences.get(spec.audience)
+            entity = audience.entity if audience else None
+            status = TaskStatus(task.status)
+            row = TaskRow(
+                name=task.name,
+                owner=task.owner.login,
+                application=task.application.name,
+                audience=spec.audience,
+                entity=entity.code if entity else "",
+                entity_id=entity.id_field if entity else "",
+                status=status.value,
+                execution_status=execution_status(
+                    InstanceStatus(latest[task.id]) if task.id in latest else None
+                ).value,
+                target_table=spec.target.table,
+                datasource=spec.target.datasource,
+                target_type=task.target_type,
+                schema=spec.target.schema_,
+                schedule_type=task.schedule_type,
+                actions=sorted(
+                    a.value for a in task_actions(status, ScheduleType(task.schedule_type))
+                ),
+            )
+            if _matches(row, where):
+                rows.append(row)
+        return rows
+
+
+def _matches(row: TaskRow, where: TaskFilter) -> bool:
+    if where.name and where.name.lower() not in row.name.lower():
+        return False
+    if where.application and where.application != row.application:
+        return False
+    if where.entity and where.entity not in (row.entity, f"{row.entity}-{row.entity_id}"):
+        return False
+    return not (where.execution_status and where.execution_status != row.execution_status)

@@ -316,6 +316,12 @@ class Instance(Base):
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    """A retried attempt waits until then (backoff)."""
+    target_key: Mapped[str] = mapped_column(String(400), index=True)
+    """The target table the instance writes: '<data source>/<schema>/<table>'."""
+    running_target: Mapped[str | None] = mapped_column(String(400), unique=True)
+    """`target_key` while running, else NULL: the database allows one writer per target table."""
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     service: Mapped[OfflineService] = relationship()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 19:02:47.213428
+Create Date: 2026-11-24 19:19:31.054303
 
 """
 
@@ -434,6 +434,9 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("lease_owner", sa.String(length=128), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("target_key", sa.String(length=400), nullable=False),
+        sa.Column("running_target", sa.String(length=400), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["backfill_id"], ["backfills.id"], name=op.f("fk_instances_backfill_id_backfills")
@@ -448,6 +451,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_instances")),
+        sa.UniqueConstraint("running_target", name=op.f("uq_instances_running_target")),
         sa.UniqueConstraint("schedule_key", name=op.f("uq_instances_schedule_key")),
     )
     with op.batch_alter_table("instances", schema=None) as batch_op:
@@ -456,6 +460,7 @@ def upgrade() -> None:
             "ix_instances_service_id_bizdate", ["service_id", "bizdate"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_instances_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_instances_target_key"), ["target_key"], unique=False)
 
     op.create_table(
         "instance_logs",
@@ -489,6 +494,7 @@ def downgrade() -> None:
 
     op.drop_table("instance_logs")
     with op.batch_alter_table("instances", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_instances_target_key"))
         batch_op.drop_index(batch_op.f("ix_instances_status"))
         batch_op.drop_index("ix_instances_service_id_bizdate")
         batch_op.drop_index(batch_op.f("ix_instances_backfill_id"))

@@ -1,0 +1,370 @@
+"""`tagport task …`, `tagport instance …` and `tagport permission …`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tagport.cli.main import JsonOption, State, state
+from tagport.cli.output import console, print_json, print_table
+from tagport.domain.dates import default_bizdate, parse_date
+from tagport.domain.documents import dump_spec
+from tagport.domain.states import InstanceStatus, TaskStatus
+from tagport.errors import InvalidInput
+from tagport.runtime.pipeline import executor
+from tagport.runtime.worker import Worker, WorkerConfig
+from tagport.services import catalog, instances, publication, targets, tasks
+from tagport.services.table_permissions import TableRef, grant, list_permissions
+from tagport.store.tables import utcnow
+
+task_app = typer.Typer(
+    help="Offline services (tasks): list, publish, run, backfill …", no_args_is_help=True
+)
+instance_app = typer.Typer(
+    help="Instances: runs of a task for one data timestamp.", no_args_is_help=True
+)
+permission_app = typer.Typer(help="Write permissions on target tables.", no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="The task name.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Do the work now and wait for its end.")]
+DONE = {InstanceStatus.SUCCEEDED.value, InstanceStatus.FAILED.value}
+
+
+def _date(value: str | None, field: str, st: State) -> date:
+    if value is None:
+        return default_bizdate(utcnow(), st.settings.tz)
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise InvalidInput.one("", field, str(exc)) from None
+
+
+def _worker(st: State) -> Worker:
+    return Worker(st.db, executor(st.settings, st.db), WorkerConfig.of(st.settings))
+
+
+@task_app.command("list")
+def task_list(
+    ctx: typer.Context,
+    mine: Annotated[bool, typer.Option("--mine", help="Only tasks I own.")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Name contains.")] = None,
+    app: Annotated[str | None, typer.Option("--app", help="Application.")] = None,
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="Entity or entity-idfield.")
+    ] = None,
+    target_type: Annotated[str | None, typer.Option("--target-type")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Task status.")] = None,
+    exec_status: Annotated[str | None, typer.Option("--exec-status")] = None,
+    schedule_type: Annotated[str | None, typer.Option("--schedule-type")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The task list, with every filter of the console."""
+    st = state(ctx)
+    where = tasks.TaskFilter(
+        mine, name, app, entity, target_type, status, exec_status, schedule_type
+    )
+    rows = tasks.list_tasks(st.db, st.actor, where)
+    if as_json:
+        print_json([asdict(r) for r in rows])
+        return
+    table = [
+        asdict(r)
+        | {"target": ".".join(p for p in (r.schema, r.target_table) if p) + f" @ {r.datasource}"}
+        for r in rows
+    ]
+    print_table(
+        "Offline services",
+        [
+            "name",
+            "owner",
+            "application",
+            "audience",
+            "entity",
+            "entity_id",
+            "status",
+            "execution_status",
+            "target",
+            "schedule_type",
+        ],
+        table,
+    )
+
+
+@task_app.command("show")
+def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
+    """A task's draft configuration and its status."""
+    spec, details = catalog.show(state(ctx).db, "OfflineService", name)
+    document = dump_spec(spec) | details
+    if as_json:
+        print_json(document)
+    else:
+        from tagport.services.config_as_code import dump_yaml
+
+        console.print(dump_yaml([document]).rstrip(), markup=False, highlight=False)
+
+
+@task_app.command("ddl")
+def task_ddl(ctx: typer.Context, name: Name) -> None:
+    """Print the CREATE TABLE statement one-click creation would run."""
+    st = state(ctx)
+    print(targets.generate_ddl(st.db, st.settings, name))
+
+
+@task_app.command("create-table")
+def task_create_table(
+    ctx: typer.Context,
+    name: Name,
+    sql_file: Annotated[
+        Path | None, typer.Option("--sql-file", help="An edited statement.")
+    ] = None,
+) -> None:
+    """Create the target table (one click), grant yourself write on it, map fields by name."""
+    st = state(ctx)
+    sql = sql_file.read_text(encoding="utf-8") if sql_file else None
+    created = targets.create_table(st.db, st.settings, st.actor, name, sql)
+    console.print(f"created {created.table.name}; mapping:")
+    for m in created.mapping:
+        console.print(f"  {m.source} -> {m.target}")
+
+
+@task_app.command("publish")
+def task_publish(ctx: typer.Context, name: Name, wait: Wait = False) -> None:
+    """Publish the draft (checked first; `--wait` checks now instead of in the server)."""
+    st = state(ctx)
+    status = publication.request_publish(st.db, st.actor, name)
+    if not wait:
+        console.print(f"{name}: {status.value} (the server completes it)")
+        return
+    result = publication.complete_publication(
+        st.db, name, targets.TargetAccess(st.settings).describe
+    )
+    console.print(f"{name}: {result.status.value}")
+    for problem in result.problems:
+        console.print(f"  - {problem}", markup=False, highlight=False)
+    if result.problems:
+        raise typer.Exit(5)
+
+
+@task_app.command("unpublish")
+def task_unpublish(ctx: typer.Context, name: Name, wait: Wait = False) -> None:
+    """Take a task offline; its waiting instances are terminated."""
+    st = state(ctx)
+    status = publication.request_unpublish(st.db, st.actor, name)
+    if wait:
+        status = publication.complete_unpublication(st.db, name)
+    console.print(f"{name}: {status.value}")
+    if status is TaskStatus.UNPUBLISH_FAILED:
+        raise typer.Exit(5)
+
+
+@task_app.command("delete")
+def task_delete(ctx: typer.Context, name: Name) -> None:
+    """Delete an offline or publish-failed task."""
+    st = state(ctx)
+    catalog.delete(st.db, st.actor, "OfflineService", name)
+    console.print(f"deleted {name}")
+
+
+@task_app.command("run")
+def task_run(
+    ctx: typer.Context,
+    name: Name,
+    bizdate: Annotated[str | None, typer.Option("--bizdate", help="Default: yesterday.")] = None,
+    wait: Wait = False,
+) -> None:
+    """Run a published manual task for one data timestamp."""
+    st = state(ctx)
+    day = _date(bizdate, "bizdate", st)
+    instance_id = instances.run(st.db, st.actor, name, day)
+    console.print(f"instance {instance_id}: {name} for {day}")
+    if wait:
+        _run_here(st, instance_id)
+
+
+def _run_here(st: State, instance_id: int) -> None:
+    worker = _worker(st)
+    while instances.show(st.db, instance_id).status not in DONE:
+        if not worker.run_once(instance_id=instance_id):
+            time.sleep(1)  # another worker has it, or it waits for a retry
+    _report(st, instance_id)
+
+
+def _report(st: State, instance_id: int) -> None:
+    view = instances.show(st.db, instance_id)
+    console.print(
+        f"instance {instance_id}: {view.status}"
+        + (f", {view.rows:,} rows" if view.rows is not None else "")
+        + (f" — {view.error}" if view.error else "")
+    )
+    if view.status != InstanceStatus.SUCCEEDED.value:
+        raise typer.Exit(1)
+
+
+@task_app.command("backfill")
+def task_backfill(
+    ctx: typer.Context,
+    name: Name,
+    first: Annotated[
+        str | None, typer.Option("--from", help="First bizdate (default T-1).")
+    ] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last bizdate (default T-1).")] = None,
+    groups: Annotated[int, typer.Option("--groups", help="Parallel groups, 1-12.")] = 1,
+    wait: Wait = False,
+) -> None:
+    """Backfill a published recurring task over a range of data timestamps."""
+    st = state(ctx)
+    start, end = _date(first, "from", st), _date(last, "to", st)
+    backfill_id = instances.backfill(st.db, st.actor, name, start, end, groups)
+    total = (end - start).days + 1
+    console.print(f"backfill {backfill_id}: {name}, {start} to {end}, {groups} group(s)")
+    if wait:
+        _backfill_here(st, backfill_id, total, groups)
+
+
+def _backfill_here(st: State, backfill_id: int, total: int, groups: int) -> None:
+    stop = threading.Event()
+
+    def work() -> None:
+        worker = _worker(st)
+        while not stop.is_set():
+            if not worker.run_once(backfill_id=backfill_id):
+                stop.wait(0.5)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(groups)]
+    for thread in threads:
+        thread.start()
+    columns = (TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        job = bar.add_task("days", total=total)
+        while True:
+            views = [
+                v
+                for v in instances.list_instances(st.db, limit=100_000)
+                if v.backfill_id == backfill_id
+            ]
+            done = sum(v.status in DONE for v in views)
+            bar.update(job, completed=done)
+            if done >= total:
+                break
+            time.sleep(0.5)
+    stop.set()
+    state_now = instances.backfill_state(st.db, backfill_id)
+    console.print(f"backfill {backfill_id}: {state_now}")
+    if state_now != "succeeded":
+        raise typer.Exit(1)
+
+
+@instance_app.command("list")
+def instance_list(
+    ctx: typer.Context,
+    task: Annotated[str | None, typer.Option("--task", help="Only this task's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Instances, newest first."""
+    views = instances.list_instances(state(ctx).db, task)
+    if as_json:
+        print_json([asdict(v) for v in views])
+        return
+    print_table(
+        "Instances",
+        [
+            "id",
+            "task",
+            "bizdate",
+            "trigger",
+            "status",
+            "attempts",
+            "rows",
+            "started_at",
+            "ended_at",
+            "error",
+        ],
+        [asdict(v) for v in views],
+    )
+
+
+InstanceId = Annotated[int, typer.Argument(help="The instance id.")]
+
+
+@instance_app.command("show")
+def instance_show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOption = False) -> None:
+    view = asdict(instances.show(state(ctx).db, instance_id))
+    if as_json:
+        print_json(view)
+    else:
+        for key, value in view.items():
+            console.print(
+                f"{key:>15}  {'' if value is None else value}", markup=False, highlight=False
+            )
+
+
+@instance_app.command("log")
+def instance_log(ctx: typer.Context, instance_id: InstanceId) -> None:
+    """The instance's log: every attempt, with progress."""
+    for at, attempt, level, message in instances.log_lines(state(ctx).db, instance_id):
+        console.print(
+            f"{at:%Y-%m-%d %H:%M:%S} #{attempt} {level:<7} {message}", markup=False, highlight=False
+        )
+
+
+@instance_app.command("rerun")
+def instance_rerun(ctx: typer.Context, instance_id: InstanceId, wait: Wait = False) -> None:
+    st = state(ctx)
+    instances.rerun(st.db, st.actor, instance_id)
+    console.print(f"instance {instance_id}: waiting")
+    if wait:
+        _run_here(st, instance_id)
+
+
+@instance_app.command("terminate")
+def instance_terminate(ctx: typer.Context, instance_id: InstanceId) -> None:
+    st = state(ctx)
+    instances.terminate(st.db, st.actor, instance_id)
+    console.print(f"instance {instance_id}: failed (terminated)")
+
+
+@permission_app.command("grant")
+def permission_grant(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="Login of the grantee.")],
+    datasource: Annotated[str, typer.Argument(help="Data source name.")],
+    table: Annotated[str, typer.Argument(help="[SCHEMA.]TABLE")],
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Expire after N days.")] = None,
+) -> None:
+    """Grant write permission on a target table (data source owner or super admin)."""
+    st = state(ctx)
+    ref = TableRef.parse(datasource, table)
+    grant(st.db, st.actor, user, ref, days)
+    console.print(f"granted {user} write on {ref}" + (f" for {days} days" if days else ""))
+
+
+@permission_app.command("list")
+def permission_list(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    views = list_permissions(state(ctx).db, user)
+    rows = [
+        {
+            "user": v.user,
+            "table": str(v.table),
+            "source": v.source,
+            "granted_at": v.granted_at,
+            "expires_at": v.expires_at,
+        }
+        for v in views
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            "Table write permissions", ["user", "table", "source", "granted_at", "expires_at"], rows
+        )

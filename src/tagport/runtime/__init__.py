@@ -1,0 +1,1 @@
+"""Long-running roles: the scheduler, workers, and the pipeline an instance runs."""

@@ -1,0 +1,77 @@
+"""The scheduler: each tick creates due instances, recovers expired leases and completes
+requested publications. Ticks are idempotent, so several schedulers may run at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from tagport.domain.states import TaskStatus
+from tagport.errors import TagportError
+from tagport.services import instances, publication, scheduling
+from tagport.store import tables as t
+from tagport.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tick:
+    created: int
+    expired: list[int]
+    published: list[str]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        tz: ZoneInfo,
+        describe: publication.DescribeTarget,
+        catch_up_days: int = 3,
+        max_attempts: int = 3,
+        clock: Callable[[], datetime] = t.utcnow,
+    ) -> None:
+        self.db, self.tz, self.describe = db, tz, describe
+        self.catch_up_days, self.max_attempts, self.clock = catch_up_days, max_attempts, clock
+
+    def tick(self) -> Tick:
+        now = self.clock()
+        created = scheduling.create_due_instances(self.db, now, self.tz, self.catch_up_days)
+        expired = instances.expire_leases(self.db, now, self.max_attempts)
+        return Tick(created, expired, self._advance_publications())
+
+    def _advance_publications(self) -> list[str]:
+        """Finish publish and unpublish requests (the CLI's --wait may have done it already)."""
+        with self.db.uow() as uow:
+            pending = uow.session.execute(
+                select(t.OfflineService.name, t.OfflineService.status).where(
+                    t.OfflineService.status.in_(
+                        [TaskStatus.PUBLISHING.value, TaskStatus.UNPUBLISHING.value]
+                    )
+                )
+            ).all()
+        done = []
+        for name, status in pending:
+            if status == TaskStatus.PUBLISHING.value:
+                publication.complete_publication(self.db, name, self.describe)
+            else:
+                publication.complete_unpublication(self.db, name)
+            done.append(name)
+        return done
+
+    def run_forever(self, stop: threading.Event, interval: float = 15.0) -> None:
+        while not stop.is_set():
+            try:
+                tick = self.tick()
+                if tick.created or tick.expired or tick.published:
+                    log.info("scheduler: %s", tick)
+            except TagportError as exc:
+                log.warning("scheduler: %s", exc)
+            stop.wait(interval)

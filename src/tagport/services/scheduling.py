@@ -1,0 +1,86 @@
+"""The daily schedule: create each due instance exactly once, whoever and however often asks.
+
+Uniqueness is the database's job (`instances.schedule_key`), not timing's: two schedulers, a
+restart mid-day or a replayed tick all insert with ON CONFLICT DO NOTHING.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tagport.domain.schedule import due_bizdates, parse_at
+from tagport.domain.states import InstanceStatus, ScheduleType, TaskStatus
+from tagport.domain.tasks import OfflineServiceSpec
+from tagport.services.instances import Trigger, schedule_key, target_key
+from tagport.store import tables as t
+from tagport.store.db import Database
+
+SCHEDULED_STATUSES = (TaskStatus.PUBLISHED.value, TaskStatus.PUBLISHING.value)
+"""A live version is scheduled while published, and while a new version is being published."""
+
+
+def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = (
+        module.insert(t.Instance)
+        .on_conflict_do_nothing(index_elements=["schedule_key"])
+        .returning(t.Instance.id)
+    )
+    created = 0
+    for start in range(0, len(rows), 1000):
+        created += len(session.scalars(statement, rows[start : start + 1000]).all())
+    return created
+
+
+def create_due_instances(db: Database, now: datetime, tz: ZoneInfo, catch_up_days: int) -> int:
+    """Create the scheduled instances due at `now`; return how many were new."""
+    with db.uow() as uow:
+        session = uow.session
+        tasks = session.scalars(
+            select(t.OfflineService).where(
+                t.OfflineService.schedule_type == ScheduleType.RECURRING.value,
+                t.OfflineService.status.in_(SCHEDULED_STATUSES),
+                t.OfflineService.published_revision.is_not(None),
+            )
+        ).all()
+        wanted: dict[str, dict[str, Any]] = {}
+        for task in tasks:
+            if task.published is None or task.published_at is None:
+                continue
+            spec = OfflineServiceSpec.model_validate(task.published)
+            at = parse_at(spec.schedule.at or "00:00")
+            for bizdate in due_bizdates(at, task.published_at, now, tz, catch_up_days):
+                key = schedule_key(task.id, bizdate)
+                wanted[key] = {
+                    "service_id": task.id,
+                    "bizdate": bizdate,
+                    "trigger": Trigger.SCHEDULE,
+                    "schedule_key": key,
+                    "status": InstanceStatus.WAITING.value,
+                    "revision": task.published_revision,
+                    "attempts": 0,
+                    "target_key": target_key(task.published),
+                    "created_at": now,
+                }
+        existing: set[str] = set()
+        keys = list(wanted)
+        for start in range(0, len(keys), 1000):
+            existing.update(
+                session.scalars(
+                    select(t.Instance.schedule_key).where(
+                        t.Instance.schedule_key.in_(keys[start : start + 1000])
+                    )
+                )
+            )
+        created = _insert_ignoring_duplicates(
+            session, [row for key, row in wanted.items() if key not in existing]
+        )
+        uow.commit()
+        return created

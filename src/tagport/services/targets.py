@@ -1,0 +1,318 @@
+"""Target tables of offline services: reaching them, one-click creation, and the load itself.
+
+This is where the catalog meets `tagport.targets`: a data source row becomes connection
+parameters (its password decrypted or read from the environment), a task's exported fields
+become a table design, and a task's published configuration plus a bizdate become a load.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tagport.config import Settings
+from tagport.domain.catalog import DataSourceType
+from tagport.domain.naming import codename_field
+from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
+from tagport.domain.values import IdType, ValueType
+from tagport.errors import InvalidInput, NotFound, PermissionDenied
+from tagport.services import catalog
+from tagport.services.datasources import password_of
+from tagport.services.permissions import Actor
+from tagport.services.projects import cross_project_safe_mode
+from tagport.services.publication import authorize_task, find_task
+from tagport.services.table_permissions import CREATE_TABLE, TableRef, record_grant
+from tagport.services.warehouse import export_plan, export_reader
+from tagport.store import tables as t
+from tagport.store.db import Database
+from tagport.targets import (
+    ColumnDesign,
+    ConnectionParams,
+    LoadProgress,
+    PartitionDesign,
+    PartitionValue,
+    TableDesign,
+    TableInfo,
+    Target,
+    open_target,
+)
+from tagport.warehouse.base import ExportColumn
+
+DEFAULT_PARTITION_FIELD = "ds"
+
+
+class TargetAccess:
+    """Opens the target of a data source row (a project target is the home's warehouse)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def params(self, session: Session, ds: t.DataSource, schema: str | None) -> ConnectionParams:
+        if ds.type == DataSourceType.PROJECT.value:
+            assert ds.project is not None
+            return ConnectionParams(
+                database=str(self.settings.warehouse_path), schema=ds.project.name
+            )
+        return ConnectionParams(
+            host=ds.host,
+            port=ds.port,
+            database=ds.database,
+            username=ds.username,
+            password=password_of(session, ds),
+            schema=schema,
+        )
+
+    def open(self, session: Session, ds: t.DataSource, schema: str | None = None) -> Target:
+        return open_target(DataSourceType(ds.type), self.params(session, ds, schema))
+
+    def describe(
+        self, session: Session, ds: t.DataSource, schema: str | None, table: str
+    ) -> TableInfo:
+        """The target table's columns (NotFound when it does not exist)."""
+        with self.open(session, ds, schema) as target:
+            return target.describe_table(table, schema)
+
+
+def _datasource(session: Session, name: str) -> t.DataSource:
+    ds = session.scalar(select(t.DataSource).where(t.DataSource.name == name))
+    if ds is None:
+        raise NotFound("data source", name)
+    return ds
+
+
+def table_design(
+    session: Session,
+    spec: OfflineServiceSpec,
+    ds_type: DataSourceType,
+    name: str | None = None,
+    comment: str | None = None,
+) -> TableDesign:
+    """The table one-click creation proposes: entity ID (key), each tag output, partition."""
+    audience = session.scalars(
+        select(t.AudienceGroup).where(t.AudienceGroup.code == spec.audience)
+    ).one()
+    entity = audience.entity
+    columns = [
+        ColumnDesign(
+            entity.id_field,
+            IdType(entity.id_type),
+            f"{entity.name} ID",
+            is_key=True,
+            nullable=False,
+        )
+    ]
+    for output in spec.tags:
+        tag = session.scalars(select(t.Tag).where(t.Tag.code == output.tag)).one()
+        if Output.VALUE in output.outputs:
+            columns.append(ColumnDesign(tag.code, ValueType.parse(tag.value_type), tag.name))
+        if Output.CODENAME in output.outputs:
+            columns.append(
+                ColumnDesign(
+                    codename_field(tag.code), ValueType.parse("string"), f"{tag.name} (code name)"
+                )
+            )
+    partition_field = spec.target.partition_field
+    if ds_type is DataSourceType.PROJECT and partition_field is None:
+        partition_field = DEFAULT_PARTITION_FIELD  # project tables are partitioned by default
+    if ds_type is DataSourceType.ADB_PG:
+        partition_field = None  # AnalyticDB PG targets are never partitioned
+    partition = (
+        PartitionDesign(partition_field, spec.target.partition_format) if partition_field else None
+    )
+    return TableDesign(
+        name or spec.target.table,
+        tuple(columns),
+        comment or f"{audience.name} ({audience.code}), exported by tagport",
+        partition,
+    )
+
+
+def generate_ddl(db: Database, settings: Settings, name: str) -> str:
+    """The CREATE TABLE statement one-click creation would run for a task's draft."""
+    with db.uow() as uow:
+        task = find_task(uow.session, name)
+        spec = OfflineServiceSpec.model_validate(task.draft)
+        ds = _datasource(uow.session, spec.target.datasource)
+        design = table_design(uow.session, spec, DataSourceType(ds.type))
+        with TargetAccess(settings).open(uow.session, ds, spec.target.schema_) as target:
+            return target.create_table_sql(design, spec.target.schema_)
+
+
+@dataclass(frozen=True)
+class CreatedTable:
+    table: TableInfo
+    mapping: list[FieldMapping]
+
+
+def create_table(
+    db: Database,
+    settings: Settings,
+    actor: Actor,
+    name: str,
+    sql: str | None = None,
+    now: datetime | None = None,
+) -> CreatedTable:
+    """Create a task's target table (the generated statement, or `sql` as edited by the user).
+
+    The creator gets write permission on the new table, and the task's draft is mapped to it by
+    same-name mapping.
+    """
+    with db.uow() as uow:
+        session = uow.session
+        task = find_task(session, name)
+        authorize_task(session, actor, task, "create the target table of")
+        spec = OfflineServiceSpec.model_validate(task.draft)
+        ds = _datasource(session, spec.target.datasource)
+        _check_project_target(session, actor, task, ds)
+        schema = spec.target.schema_
+        design = table_design(session, spec, DataSourceType(ds.type))
+        with TargetAccess(settings).open(session, ds, schema) as target:
+            table = target.create_table(sql or target.create_table_sql(design, schema), schema)
+        user = session.get(t.User, actor.id)
+        assert user is not None
+        ref = TableRef(ds.name, schema or "", table.name)
+        record_grant(session, user, ds, ref, actor.id, CREATE_TABLE, None, now or t.utcnow())
+        # The date partition field: as configured, else the table's first partition column,
+        # else the designed one (a project table's `ds` is an ordinary column in DuckDB).
+        designed = design.partition.column if design.partition else None
+        partition = (
+            spec.target.partition_field
+            or (table.partition_columns[0] if table.partition_columns else None)
+            or (designed if designed in table.column_names else None)
+        )
+        updated = spec.model_copy(
+            update={
+                "target": spec.target.model_copy(
+                    update={"table": table.name, "partition_field": partition}
+                ),
+                "mapping": "same_name",
+            }
+        )
+        catalog.upsert(session, actor, updated)
+        mapping = updated.column_mapping(task_id_field(session, spec), list(table.column_names))
+        uow.commit()
+        return CreatedTable(table, mapping)
+
+
+def task_id_field(session: Session, spec: OfflineServiceSpec) -> str:
+    audience = session.scalars(
+        select(t.AudienceGroup).where(t.AudienceGroup.code == spec.audience)
+    ).one()
+    return audience.entity.id_field
+
+
+def _check_project_target(
+    session: Session, actor: Actor, task: t.OfflineService, ds: t.DataSource
+) -> None:
+    """Project targets: only joined projects with write-through; safe mode keeps tasks home."""
+    if ds.type != DataSourceType.PROJECT.value or ds.project is None:
+        return
+    project = ds.project
+    if not actor.is_super_admin and actor.id not in {u.id for u in project.members}:
+        raise PermissionDenied(f"{actor.login} has not joined project {project.name}")
+    if not project.write_through:
+        raise InvalidInput.one(
+            f"data source {ds.name}", "project", f"project {project.name} has no write-through"
+        )
+    own = task.application.project
+    if own.id != project.id and cross_project_safe_mode(session, own.name):
+        raise PermissionDenied(
+            f"cross-project safe mode: tables of project {own.name}'s tasks may not be "
+            f"created in project {project.name}"
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    rows: int
+    mode: str
+    seconds: float
+
+
+Progress = Callable[[LoadProgress], None]
+
+
+def load(
+    db: Database,
+    settings: Settings,
+    config: OfflineServiceSpec,
+    bizdate: date,
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Export the task's audience for `bizdate` and replace the target with it, atomically.
+
+    The target's columns decide the export's shape: every mapped column in the table's order
+    (the partition field included); unmapped columns keep their defaults.
+    """
+    started = time.monotonic()
+    schema = config.target.schema_
+    with db.uow() as uow:
+        session = uow.session
+        ds = _datasource(session, config.target.datasource)
+        kind = DataSourceType(ds.type)
+        params = TargetAccess(settings).params(session, ds, schema)
+        id_field = task_id_field(session, config)
+    with open_target(kind, params) as target:
+        table = target.describe_table(config.target.table, schema)
+    partition_field = config.target.partition_field or (
+        table.partition_columns[0] if table.partition_columns else None
+    )
+    by_column = {
+        m.target.lower(): m.source
+        for m in config.column_mapping(id_field, list(table.column_names))
+    }
+    if partition_field:
+        by_column[partition_field.lower()] = partition_field
+    columns = [
+        ExportColumn(c.name, by_column[c.name.lower()])
+        for c in table.columns
+        if c.name.lower() in by_column
+    ]
+    key = [c.name for c in columns if c.source.lower() == id_field.lower()]
+    plan = export_plan(
+        db,
+        config.audience,
+        bizdate,
+        config.tags,
+        columns,
+        key,
+        partition_field,
+        config.target.partition_format,
+    )
+    partition = (
+        PartitionValue(partition_field, config.target.partition_format, bizdate)
+        if partition_field
+        else None
+    )
+    with ExitStack() as cleanup:
+        reader = export_reader(settings, plan)
+        if kind is DataSourceType.PROJECT:
+            # The project target writes the warehouse file the export reads, and DuckDB admits
+            # one writer or many readers: finish reading (to a spool file) before writing.
+            spool = cleanup.enter_context(TemporaryDirectory(dir=settings.ensure_home()))
+            reader = spooled(reader, Path(spool) / "export.parquet")
+        with open_target(kind, params) as target:
+            result = target.write(
+                table.name, reader, schema=schema, partition=partition, progress=progress
+            )
+    return LoadResult(result.table, result.rows, result.mode, time.monotonic() - started)
+
+
+def spooled(reader: pa.RecordBatchReader, path: Path) -> pa.RecordBatchReader:
+    """Drain `reader` into a Parquet file and read it back batch by batch (memory stays flat)."""
+    with reader, pq.ParquetWriter(path, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+    parquet = pq.ParquetFile(path)
+    return pa.RecordBatchReader.from_batches(parquet.schema_arrow, parquet.iter_batches())

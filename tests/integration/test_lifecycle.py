@@ -1,0 +1,341 @@
+"""Publishing, unpublishing, runs, backfills, reruns and termination — on SQLite and PostgreSQL.
+
+The target table is described by a plain TableInfo here (what a target's introspection returns);
+publishing against real servers is covered with the targets.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+
+from tagport.domain.states import TaskStatus
+from tagport.errors import InvalidTransition, NotFound, PermissionDenied, TransientError
+from tagport.services import catalog, config_as_code, instances, publication
+from tagport.services.permissions import Actor
+from tagport.services.table_permissions import TableRef, grant, list_permissions
+from tagport.services.users import actor_for
+from tagport.store import tables as t
+from tagport.store.db import Database
+from tagport.targets.base import ColumnInfo, TableInfo
+from tests.integration.support import HZ_VIP, describe_as, publish
+
+
+def edit(db: Database, operator: Actor, tmp_path: Path, name: str, **changes: Any) -> None:
+    document = next(
+        d for d in config_as_code.export_documents(db, ["OfflineService"]) if d["name"] == name
+    )
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(document | changes, allow_unicode=True))
+    docs, problems = config_as_code.read_documents([tmp_path / "task.yaml"])
+    catalog.apply(db, operator, docs, problems=problems)
+
+
+def status(db: Database, name: str) -> str:
+    return catalog.show(db, "OfflineService", name)[1]["status"]  # type: ignore[no-any-return]
+
+
+def test_publish_checks_pass_and_the_draft_goes_live(catalogued: Database, operator: Actor) -> None:
+    assert (
+        publication.request_publish(catalogued, operator, "hz_vip_to_crm") is TaskStatus.PUBLISHING
+    )
+    result = publication.complete_publication(catalogued, "hz_vip_to_crm", describe_as(HZ_VIP))
+    assert (result.status, result.problems) == (TaskStatus.PUBLISHED, [])
+    details = catalog.show(catalogued, "OfflineService", "hz_vip_to_crm")[1]
+    assert (details["published_revision"], details["unpublished_changes"]) == (1, False)
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [
+        (
+            NotFound("table", "hz_vip"),
+            "target table crm_pg:public.hz_vip does not exist; create it first",
+        ),
+        (TransientError("connection refused"), "target crm_pg is unreachable: connection refused"),
+        (
+            TableInfo(
+                "public",
+                "hz_vip",
+                (ColumnInfo("user_id", "bigint", False), ColumnInfo("city", "text", True)),
+                ("user_id",),
+            ),
+            "exported field city_codename is not mapped to a column of hz_vip",
+        ),
+        (
+            TableInfo(
+                "public",
+                "hz_vip",
+                (*HZ_VIP.columns[:3], ColumnInfo("age", "date", True)),
+                ("user_id",),
+            ),
+            "column age (date) cannot hold age (long)",
+        ),
+        (
+            TableInfo(
+                "public",
+                "hz_vip",
+                (*HZ_VIP.columns, ColumnInfo("score", "int", False)),
+                ("user_id",),
+            ),
+            "column score is NOT NULL without a default and not mapped",
+        ),
+    ],
+)
+def test_publish_fails_with_the_target_reason(
+    catalogued: Database, operator: Actor, table: TableInfo | Exception, reason: str
+) -> None:
+    result = publish(catalogued, operator, "hz_vip_to_crm", table)
+    assert result.status is TaskStatus.PUBLISH_FAILED
+    assert reason in result.problems
+    assert catalog.show(catalogued, "OfflineService", "hz_vip_to_crm")[1]["status"] == (
+        "publish_failed"
+    )
+
+
+def test_publish_fails_on_a_mapped_column_that_is_missing(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    edit(
+        catalogued,
+        operator,
+        tmp_path,
+        "hz_vip_to_crm",
+        mapping=[
+            {"source": "user_id", "target": "uid"},
+            {"source": "city", "target": "city"},
+            {"source": "city_codename", "target": "city_codename"},
+            {"source": "age", "target": "age"},
+        ],
+    )
+    result = publish(catalogued, operator, "hz_vip_to_crm")
+    assert "mapped column uid does not exist in hz_vip" in result.problems
+
+
+def test_publish_fails_when_catalog_objects_went_missing(
+    catalogued: Database, operator: Actor
+) -> None:
+    with catalogued.uow() as uow:  # behind the services' back, as a broken import would
+        uow.session.execute(update(t.Tag).where(t.Tag.code == "age").values(code="age_old"))
+        uow.session.execute(
+            update(t.AudienceGroup).where(t.AudienceGroup.code == "hz_vip").values(code="gone")
+        )
+        uow.commit()
+    result = publish(catalogued, operator, "hz_vip_to_crm")
+    assert result.problems == ["audience: audience group 'hz_vip' does not exist"]
+
+
+def test_publish_needs_the_owners_write_permission(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    edit(catalogued, operator, tmp_path, "hz_vip_to_crm", owner="bob")
+    bob = actor_for(catalogued, "bob")
+    with pytest.raises(PermissionDenied, match="only its owner or an application admin"):
+        publication.request_publish(catalogued, _stranger(catalogued, operator), "hz_vip_to_crm")
+    result = publish(catalogued, bob, "hz_vip_to_crm")
+    assert result.problems == [
+        "owner bob has no write permission on crm_pg:public.hz_vip; request it"
+    ]
+    grant(
+        catalogued,
+        actor_for(catalogued, "alice"),
+        "bob",
+        TableRef("crm_pg", "public", "hz_vip"),
+        days=30,
+    )
+    assert [str(p.table) for p in list_permissions(catalogued, "bob")] == ["crm_pg:public.hz_vip"]
+    assert publish(catalogued, bob, "hz_vip_to_crm").status is TaskStatus.PUBLISHED
+
+
+def _stranger(db: Database, operator: Actor) -> Actor:
+    from tagport.domain.catalog import UserSpec
+    from tagport.services.users import add_user
+
+    add_user(db, operator, UserSpec(name="carol"))
+    return actor_for(db, "carol")
+
+
+def test_project_targets_need_membership_write_through_and_respect_safe_mode(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    (tmp_path / "task.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "kind": "OfflineService",
+                "name": "hz_vip_to_warehouse",
+                "application": "marketing",
+                "owner": "bob",
+                "audience": "hz_vip",
+                "target": {"datasource": "warehouse_crm", "table": "hz_vip"},
+            }
+        )
+    )
+    docs, problems = config_as_code.read_documents([tmp_path / "task.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    grant(catalogued, operator, "bob", TableRef("warehouse_crm", "", "hz_vip"))
+    table = TableInfo("crm_export", "hz_vip", (ColumnInfo("user_id", "BIGINT", False),), ())
+    result = publish(catalogued, operator, "hz_vip_to_warehouse", table)
+    assert result.problems == [
+        "owner bob has not joined project crm_export",
+        "cross-project safe mode: a task of project tag_prod may not write to project crm_export",
+    ]
+
+
+def test_a_failed_republish_keeps_the_live_version(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    edit(catalogued, operator, tmp_path, "hz_vip_to_crm", description="v2")
+    result = publish(catalogued, operator, "hz_vip_to_crm", NotFound("table", "hz_vip"))
+    assert result.status is TaskStatus.PUBLISHED
+    details = catalog.show(catalogued, "OfflineService", "hz_vip_to_crm")[1]
+    assert (details["published_revision"], details["draft_revision"]) == (1, 2)
+
+
+def manual_task_published(db: Database, operator: Actor) -> str:
+    table = TableInfo(None, "seed_users", (ColumnInfo("uid", "bigint", False),), ("uid",))
+    grant(db, operator, "bob", TableRef("crm_mysql", "", "seed_users"))
+    assert publish(db, operator, "杭州会员导出", table).status is TaskStatus.PUBLISHED
+    return "杭州会员导出"
+
+
+def test_run_is_for_published_manual_tasks(catalogued: Database, operator: Actor) -> None:
+    with pytest.raises(InvalidTransition, match="cannot run: the task is editing"):
+        instances.run(catalogued, operator, "杭州会员导出", date(2026, 11, 23))
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.trigger, view.bizdate) == ("waiting", "run", date(2026, 11, 23))
+    publish(catalogued, operator, "hz_vip_to_crm")
+    with pytest.raises(InvalidTransition, match="only manual tasks offer it"):
+        instances.run(catalogued, operator, "hz_vip_to_crm", date(2026, 11, 23))
+
+
+def test_unpublish_terminates_waiting_instances(catalogued: Database, operator: Actor) -> None:
+    name = manual_task_published(catalogued, operator)
+    waiting = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    assert publication.request_unpublish(catalogued, operator, name) is TaskStatus.UNPUBLISHING
+    assert publication.complete_unpublication(catalogued, name) is TaskStatus.OFFLINE
+    view = instances.show(catalogued, waiting)
+    assert (view.status, view.error) == ("failed", "terminated")
+    catalog.delete(catalogued, operator, "OfflineService", name)
+
+
+def test_unpublish_fails_while_an_instance_runs(catalogued: Database, operator: Actor) -> None:
+    name = manual_task_published(catalogued, operator)
+    instances.run(catalogued, operator, name, date(2026, 11, 23))
+    claim = instances.claim(catalogued, "w1", t.utcnow(), timedelta(minutes=1))
+    assert claim is not None
+    publication.request_unpublish(catalogued, operator, name)
+    assert publication.complete_unpublication(catalogued, name) is TaskStatus.UNPUBLISH_FAILED
+    instances.terminate(catalogued, operator, claim.instance_id)
+    publication.request_unpublish(catalogued, operator, name)
+    assert publication.complete_unpublication(catalogued, name) is TaskStatus.OFFLINE
+
+
+def test_rerun_and_terminate_follow_the_instance_status(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    with pytest.raises(InvalidTransition, match="cannot rerun: the instance is waiting"):
+        instances.rerun(catalogued, operator, instance_id)
+    instances.terminate(catalogued, operator, instance_id)
+    with pytest.raises(InvalidTransition, match="cannot terminate: the instance is failed"):
+        instances.terminate(catalogued, operator, instance_id)
+    instances.rerun(catalogued, operator, instance_id)
+    assert instances.show(catalogued, instance_id).status == "waiting"
+    messages = [line[3] for line in instances.log_lines(catalogued, instance_id)]
+    assert messages == [
+        "run requested by operator for 2026-11-23",
+        "terminated by operator",
+        "rerun requested by operator",
+    ]
+
+
+def test_backfill_splits_days_into_ordered_groups(catalogued: Database, operator: Actor) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    backfill_id = instances.backfill(
+        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 10), groups=3
+    )
+    views = sorted(instances.list_instances(catalogued, "hz_vip_to_crm"), key=lambda v: v.bizdate)
+    groups = {g: [v.bizdate.day for v in views if v.backfill_group == g] for g in (1, 2, 3)}
+    assert groups == {1: [1, 2, 3, 4], 2: [5, 6, 7], 3: [8, 9, 10]}
+    assert instances.backfill_state(catalogued, backfill_id) == "running"
+    with pytest.raises(Exception, match="groups: must be 1-12"):
+        instances.backfill(
+            catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 2), groups=13
+        )
+
+
+def test_claims_respect_group_order_and_one_writer_per_table(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    instances.backfill(
+        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 4), groups=2
+    )
+    now, lease = t.utcnow(), timedelta(minutes=5)
+    first = instances.claim(catalogued, "w1", now, lease)
+    assert first is not None and first.bizdate == date(2026, 11, 1)
+    # Day 3 (group 2) would be next, but the same target table is being written.
+    assert instances.claim(catalogued, "w2", now, lease) is None
+    assert instances.finish(catalogued, first, "w1", instances.Outcome(rows=10), now) == "succeeded"
+    order = []
+    while (claim := instances.claim(catalogued, "w1", now, lease)) is not None:
+        order.append(claim.bizdate.day)
+        instances.finish(catalogued, claim, "w1", instances.Outcome(rows=1), now)
+    assert order == [2, 3, 4]
+
+
+def test_an_expired_lease_is_retried_and_the_old_worker_is_told_to_stop(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start, lease = t.utcnow(), timedelta(seconds=30)
+    first = instances.claim(catalogued, "dead", start, lease)
+    assert first is not None
+    assert instances.expire_leases(catalogued, start + timedelta(seconds=10)) == []
+    assert instances.expire_leases(catalogued, start + timedelta(seconds=31)) == [instance_id]
+    second = instances.claim(catalogued, "alive", start + timedelta(seconds=32), lease)
+    assert second is not None and second.attempt == 2
+    later = start + timedelta(seconds=40)
+    assert instances.heartbeat(catalogued, first, "dead", later, lease) is False
+    assert instances.finish(catalogued, first, "dead", instances.Outcome(rows=1), later) is None
+    assert instances.finish(catalogued, second, "alive", instances.Outcome(rows=5), later) == (
+        "succeeded"
+    )
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.attempts, view.rows) == ("succeeded", 2, 5)
+    messages = [line[3] for line in instances.log_lines(catalogued, instance_id)]
+    assert "attempt 1 lost: lease of dead expired" in messages
+
+
+def test_transient_failures_back_off_then_fail(catalogued: Database, operator: Actor) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    now, lease = t.utcnow(), timedelta(minutes=1)
+    broken = instances.Outcome(error="deadlock detected", transient=True)
+    for attempt in (1, 2):
+        claim = instances.claim(catalogued, "w", now, lease)
+        assert claim is not None and claim.attempt == attempt
+        assert instances.finish(catalogued, claim, "w", broken, now, max_attempts=3) == "waiting"
+        assert instances.claim(catalogued, "w", now, lease) is None  # backing off
+        now += timedelta(seconds=30 * 2**attempt)
+    claim = instances.claim(catalogued, "w", now, lease)
+    assert claim is not None
+    assert instances.finish(catalogued, claim, "w", broken, now, max_attempts=3) == "failed"
+    assert instances.show(catalogued, instance_id).error == "deadlock detected"
+
+
+def test_instances_of_a_task_are_listed_newest_first(catalogued: Database, operator: Actor) -> None:
+    name = manual_task_published(catalogued, operator)
+    ids = [instances.run(catalogued, operator, name, date(2026, 11, d)) for d in (1, 2)]
+    assert [v.id for v in instances.list_instances(catalogued, name)] == ids[::-1]
+    with catalogued.uow() as uow:
+        assert uow.session.scalar(select(t.Instance.target_key)) == "crm_mysql//seed_users"

@@ -1,0 +1,247 @@
+"""The whole run, for real: demo warehouse -> one-click table -> publish -> worker -> target rows.
+
+PostgreSQL and MariaDB are the real servers; the project target is the home's DuckDB warehouse.
+The rows in the target are compared with the export query's own output.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+import pytest
+import yaml
+
+from tagport.config import Settings
+from tagport.domain.states import TaskStatus
+from tagport.runtime.pipeline import executor
+from tagport.runtime.worker import Worker, WorkerConfig
+from tagport.services import catalog, config_as_code, instances, publication, targets, warehouse
+from tagport.services.permissions import Actor
+from tagport.store.db import Database
+
+TODAY = date.today()
+BIZDATE = TODAY - timedelta(days=1)
+TAGS = [
+    {"tag": "city", "outputs": ["value", "codename"]},
+    {"tag": "gender", "outputs": ["codename"]},
+    {"tag": "age"},
+    {"tag": "is_vip"},
+    {"tag": "total_spend"},
+    {"tag": "signup_time"},
+    {"tag": "last_order_date"},
+]
+
+
+@pytest.fixture
+def demo(db: Database, operator: Actor, tmp_path: Path) -> Settings:
+    settings = Settings(home=tmp_path / "home")
+    warehouse.build_demo(settings, db, operator, 3000, TODAY)
+    return settings
+
+
+def apply(db: Database, actor: Actor, tmp_path: Path, *documents: dict[str, Any]) -> None:
+    file = tmp_path / "extra.yaml"
+    file.write_text(yaml.safe_dump_all(documents, allow_unicode=True))
+    docs, problems = config_as_code.read_documents([file])
+    catalog.apply(db, actor, docs, problems=problems)
+
+
+def task(name: str, audience: str, target: dict[str, Any], tags: bool = True) -> dict[str, Any]:
+    return {
+        "kind": "OfflineService",
+        "name": name,
+        "application": "demo_app",
+        "owner": "operator",
+        "schedule": {"type": "manual"},
+        "audience": audience,
+        "sync_tags": tags,
+        "tags": TAGS if tags else [],
+        "target": target,
+    }
+
+
+def run_to_completion(db: Database, settings: Settings, actor: Actor, name: str) -> int:
+    assert publication.request_publish(db, actor, name) is TaskStatus.PUBLISHING
+    result = publication.complete_publication(db, name, targets.TargetAccess(settings).describe)
+    assert result.problems == []
+    instance_id = instances.run(db, actor, name, BIZDATE)
+    worker = Worker(db, executor(settings, db), WorkerConfig())
+    assert worker.run_once(instance_id=instance_id)
+    view = instances.show(db, instance_id)
+    assert (view.status, view.error) == ("succeeded", None)
+    return instance_id
+
+
+def expected_rows(
+    db: Database, settings: Settings, audience: str, tags: bool
+) -> set[tuple[Any, ...]]:
+    """The export query's own answer, fetched independently of any target."""
+    from tagport.domain.tasks import TagOutput
+    from tagport.warehouse.base import ExportColumn
+
+    outputs = [TagOutput.model_validate(t) for t in TAGS] if tags else []
+    fields = ["user_id", *(f for o in outputs for f in o.fields())]
+    plan = warehouse.export_plan(
+        db, audience, BIZDATE, outputs, [ExportColumn(f, f) for f in fields], ["user_id"]
+    )
+    table = warehouse.export_reader(settings, plan).read_all()
+    return {tuple(row.values()) for row in table.to_pylist()}
+
+
+@pytest.fixture
+def app(db: Database, operator: Actor, tmp_path: Path, demo: Settings) -> None:
+    apply(
+        db,
+        operator,
+        tmp_path,
+        {
+            "kind": "Application",
+            "name": "demo_app",
+            "project": "tag_prod",
+            "services": ["audience_offline"],
+            "admins": ["operator"],
+        },
+    )
+
+
+def test_export_to_postgresql_with_one_click_table(
+    db: Database,
+    operator: Actor,
+    tmp_path: Path,
+    demo: Settings,
+    app: None,
+    pg_url: str,
+    pg_schema: str,
+) -> None:
+    apply(
+        db,
+        operator,
+        tmp_path,
+        {
+            "kind": "DataSource",
+            "name": "pg",
+            "type": "postgresql",
+            "host": "127.0.0.1",
+            "database": "test",
+            "username": "postgres",
+            "owner": "operator",
+        },
+        task(
+            "women_to_pg",
+            "active_women_hz_sh",
+            {"datasource": "pg", "schema": pg_schema, "table": "active_women"},
+        ),
+    )
+    ddl = targets.generate_ddl(db, demo, "women_to_pg")
+    assert "PRIMARY KEY" in ddl and "city_codename" in ddl
+    created = targets.create_table(db, demo, operator, "women_to_pg")
+    assert [m.target for m in created.mapping][:3] == ["user_id", "city", "city_codename"]
+    instance_id = run_to_completion(db, demo, operator, "women_to_pg")
+    with psycopg.connect(pg_url) as conn:
+        got = {
+            tuple(r)
+            for r in conn.execute(
+                f"SELECT user_id, city, city_codename, gender_codename, age, is_vip, total_spend, "
+                f'signup_time, last_order_date FROM "{pg_schema}".active_women'
+            )
+        }
+    want = expected_rows(db, demo, "active_women_hz_sh", True)
+    assert got == want and len(got) > 10
+    assert any(isinstance(r[6], Decimal) for r in got)
+    log = [m for *_, m in instances.log_lines(db, instance_id)]
+    assert any(m.startswith("replaced active_women (swap)") for m in log)
+    # A second run for the same day replaces, it does not append.
+    instances.rerun(db, operator, instance_id)
+    Worker(db, executor(demo, db), WorkerConfig()).run_once(instance_id=instance_id)
+    with psycopg.connect(pg_url) as conn:
+        count = conn.execute(f'SELECT count(*) FROM "{pg_schema}".active_women').fetchone()
+    assert count is not None and count[0] == len(want)
+
+
+def test_export_to_the_project_target_partitioned_by_default(
+    db: Database, operator: Actor, tmp_path: Path, demo: Settings, app: None
+) -> None:
+    apply(
+        db,
+        operator,
+        tmp_path,
+        {
+            "kind": "DataSource",
+            "name": "wh",
+            "type": "project",
+            "project": "tag_prod",
+            "owner": "operator",
+        },
+        task(
+            "spenders_to_wh",
+            "big_spenders",
+            {"datasource": "wh", "table": "big_spenders"},
+            tags=False,
+        ),
+    )
+    created = targets.create_table(db, demo, operator, "spenders_to_wh")
+    assert created.table.column_names == ("user_id", "ds")
+    run_to_completion(db, demo, operator, "spenders_to_wh")
+    result = warehouse.run_sql(demo, "SELECT user_id, ds FROM tag_prod.big_spenders", 100_000)
+    want = {
+        (r[0], BIZDATE.strftime("%Y%m%d")) for r in expected_rows(db, demo, "big_spenders", False)
+    }
+    assert {tuple(r.values()) for r in result.table.to_pylist()} == want and want
+
+
+def test_export_to_mariadb_with_mapping_to_other_names(
+    db: Database,
+    operator: Actor,
+    tmp_path: Path,
+    demo: Settings,
+    app: None,
+    mysql_params: dict[str, Any],
+) -> None:
+    conn = pymysql.connect(**mysql_params, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS seed_export")
+        cur.execute(
+            "CREATE TABLE seed_export (uid bigint PRIMARY KEY, "
+            "loaded_by varchar(20) NOT NULL DEFAULT 'tagport', ds varchar(10))"
+        )
+    apply(
+        db,
+        operator,
+        tmp_path,
+        {
+            "kind": "DataSource",
+            "name": "my",
+            "type": "mysql",
+            "host": "127.0.0.1",
+            "database": "test",
+            "username": "root",
+            "owner": "operator",
+        },
+        task(
+            "seed_to_mysql",
+            "crm_seed_users",
+            {
+                "datasource": "my",
+                "table": "seed_export",
+                "partition_field": "ds",
+                "partition_format": "yyyy-MM-dd",
+            },
+            tags=False,
+        )
+        | {"mapping": [{"source": "user_id", "target": "uid"}]},
+    )
+    run_to_completion(db, demo, operator, "seed_to_mysql")
+    with conn.cursor() as cur:
+        cur.execute("SELECT uid, loaded_by, ds FROM seed_export")
+        got = set(cur.fetchall())
+        cur.execute("DROP TABLE seed_export")
+    want = {
+        (r[0], "tagport", BIZDATE.isoformat())
+        for r in expected_rows(db, demo, "crm_seed_users", False)
+    }
+    assert got == want and want

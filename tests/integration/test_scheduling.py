@@ -1,0 +1,92 @@
+"""The daily schedule with a controllable clock: one instance per task and day, whatever happens."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from tagport.services import instances, scheduling
+from tagport.services.permissions import Actor
+from tagport.store import tables as t
+from tagport.store.db import Database
+from tests.integration.support import publish
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def published_at(db: Database, moment: datetime) -> None:
+    with db.uow() as uow:
+        uow.session.execute(update(t.OfflineService).values(published_at=moment))
+        uow.commit()
+
+
+def bizdates(db: Database) -> list[date]:
+    with db.uow() as uow:
+        return sorted(uow.session.scalars(select(t.Instance.bizdate)))
+
+
+def test_three_days_give_three_instances_and_restarts_add_none(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(10, 1))
+    tick = scheduling.create_due_instances
+    assert tick(catalogued, at(10, 1, 59), SHANGHAI, 3) == 0  # before 02:00
+    for day in (10, 11, 12):
+        assert tick(catalogued, at(day, 2, 0), SHANGHAI, 3) == 1
+        assert tick(catalogued, at(day, 9), SHANGHAI, 3) == 0  # a restart mid-day
+    second = Database(catalogued.url, b"test-secret-key")  # another scheduler process
+    assert tick(second, at(12, 23), SHANGHAI, 3) == 0
+    assert bizdates(catalogued) == [date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11)]
+    views = instances.list_instances(catalogued, "hz_vip_to_crm")
+    assert {v.trigger for v in views} == {"schedule"}
+
+
+def test_missed_days_are_caught_up_within_the_window_only(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(1, 0))
+    created = scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 3)
+    assert created == 4  # run days 17..20 -> bizdates 16..19
+    assert bizdates(catalogued) == [date(2026, 11, d) for d in (16, 17, 18, 19)]
+
+
+def test_two_schedulers_at_once_create_each_instance_once(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(1, 0))
+    results: list[int] = []
+    databases = [Database(catalogued.url, b"test-secret-key") for _ in range(4)]
+
+    def run(db: Database) -> None:
+        results.append(scheduling.create_due_instances(db, at(20, 3), SHANGHAI, 5))
+
+    threads = [threading.Thread(target=run, args=(db,)) for db in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == 6
+    assert len(bizdates(catalogued)) == 6
+
+
+def test_manual_and_unpublished_tasks_are_not_scheduled(
+    catalogued: Database, operator: Actor
+) -> None:
+    assert scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 3) == 0
+    publish(catalogued, operator, "hz_vip_to_crm")
+    with catalogued.uow() as uow:
+        uow.session.execute(update(t.OfflineService).values(status="unpublishing"))
+        uow.commit()
+    assert (
+        scheduling.create_due_instances(catalogued, at(20, 3) + timedelta(days=1), SHANGHAI, 3) == 0
+    )

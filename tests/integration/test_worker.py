@@ -1,0 +1,175 @@
+"""Workers and the scheduler loop, with the pipeline replaced by a function of the test's own."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from tagport.errors import TransientError
+from tagport.runtime.scheduler import Scheduler
+from tagport.runtime.worker import Run, Worker, WorkerConfig
+from tagport.services import instances, publication
+from tagport.services.permissions import Actor
+from tagport.store.db import Database
+from tests.integration.support import HZ_VIP, describe_as, publish
+
+FAST = WorkerConfig(lease=timedelta(seconds=0.6), poll=0.05, backoff=timedelta(0))
+
+
+def backfilled(db: Database, operator: Actor, days: int = 1) -> list[int]:
+    publish(db, operator, "hz_vip_to_crm")
+    instances.backfill(
+        db, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, days), groups=1
+    )
+    return [v.id for v in instances.list_instances(db, "hz_vip_to_crm")]
+
+
+def test_a_worker_runs_instances_and_keeps_their_log(catalogued: Database, operator: Actor) -> None:
+    (instance_id,) = backfilled(catalogued, operator)
+
+    def execute(run: Run) -> instances.Outcome:
+        run.log(f"exporting {run.claim.task} for {run.claim.bizdate}")
+        return instances.Outcome(rows=42, bytes=1000)
+
+    worker = Worker(catalogued, execute, FAST, name="w1")
+    assert worker.run_once() is True
+    assert worker.run_once() is False
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.rows, view.attempts) == ("succeeded", 42, 1)
+    messages = [m for *_, m in instances.log_lines(catalogued, instance_id)]
+    assert messages == [
+        "attempt 1 started by w1",
+        "exporting hz_vip_to_crm for 2026-11-01",
+        "succeeded: 42 rows",
+    ]
+
+
+def test_transient_errors_are_retried_then_succeed(catalogued: Database, operator: Actor) -> None:
+    (instance_id,) = backfilled(catalogued, operator)
+    calls = []
+
+    def flaky(run: Run) -> instances.Outcome:
+        calls.append(run.claim.attempt)
+        if len(calls) < 3:
+            raise TransientError("connection reset by peer")
+        return instances.Outcome(rows=1)
+
+    worker = Worker(catalogued, flaky, FAST, name="w1")
+    while worker.run_once():
+        pass
+    assert calls == [1, 2, 3]
+    assert instances.show(catalogued, instance_id).status == "succeeded"
+
+
+def test_a_bug_in_the_pipeline_fails_the_instance_not_the_worker(
+    catalogued: Database, operator: Actor
+) -> None:
+    (instance_id,) = backfilled(catalogued, operator)
+
+    def broken(run: Run) -> instances.Outcome:
+        raise KeyError("oops")
+
+    assert Worker(catalogued, broken, FAST).run_once() is True
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error) == ("failed", "internal error: KeyError: 'oops'")
+
+
+def test_terminating_a_running_instance_stops_its_run(
+    catalogued: Database, operator: Actor
+) -> None:
+    (instance_id,) = backfilled(catalogued, operator)
+    started = threading.Event()
+
+    def slow(run: Run) -> instances.Outcome:
+        started.set()
+        for _ in range(100):
+            time.sleep(0.05)
+            run.check()
+        return instances.Outcome(rows=1)
+
+    worker = Worker(catalogued, slow, FAST, name="w1")
+    thread = threading.Thread(target=worker.run_once)
+    thread.start()
+    assert started.wait(5)
+    instances.terminate(catalogued, operator, instance_id)
+    thread.join(10)
+    assert not thread.is_alive()
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error) == ("failed", "terminated")
+
+
+def test_workers_in_parallel_run_a_backfill_in_group_order(
+    catalogued: Database, operator: Actor
+) -> None:
+    backfilled(catalogued, operator, days=6)
+    ran: list[date] = []
+
+    def record(run: Run) -> instances.Outcome:
+        ran.append(run.claim.bizdate)
+        time.sleep(0.02)
+        return instances.Outcome(rows=1)
+
+    stop = threading.Event()
+    workers = [Worker(catalogued, record, FAST, name=f"w{i}") for i in range(3)]
+    threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(ran) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert ran == [date(2026, 11, d) for d in range(1, 7)]  # one target table: one at a time
+
+
+def test_the_scheduler_completes_publication_requests(
+    catalogued: Database, operator: Actor
+) -> None:
+    publication.request_publish(catalogued, operator, "hz_vip_to_crm")
+    scheduler = Scheduler(catalogued, ZoneInfo("UTC"), describe_as(HZ_VIP))
+    tick = scheduler.tick()
+    assert tick.published == ["hz_vip_to_crm"]
+    assert scheduler.tick().published == []
+
+
+def test_a_ten_day_backfill_in_three_groups_runs_each_group_in_date_order(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    backfill_id = instances.backfill(
+        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 10), groups=3
+    )
+
+    def work(run: Run) -> instances.Outcome:
+        time.sleep(0.02)
+        return instances.Outcome(rows=1)
+
+    stop = threading.Event()
+    workers = [Worker(catalogued, work, FAST, name=f"w{i}") for i in range(3)]
+    threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while instances.backfill_state(catalogued, backfill_id) != "succeeded":
+        assert time.monotonic() < deadline, "the backfill did not finish"
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    views = [v for v in instances.list_instances(catalogued) if v.backfill_id == backfill_id]
+    groups: dict[int, list[instances.InstanceView]] = {}
+    for view in sorted(views, key=lambda v: v.bizdate):
+        groups.setdefault(view.backfill_group or 0, []).append(view)
+    assert {g: [v.bizdate.day for v in vs] for g, vs in groups.items()} == {
+        1: [1, 2, 3, 4],
+        2: [5, 6, 7],
+        3: [8, 9, 10],
+    }
+    for days in groups.values():
+        for earlier, later in itertools.pairwise(days):
+            assert earlier.ended_at is not None and later.started_at is not None
+            assert earlier.ended_at <= later.started_at  # a group's days run in date order
