@@ -339,3 +339,60 @@ def test_instances_of_a_task_are_listed_newest_first(catalogued: Database, opera
     assert [v.id for v in instances.list_instances(catalogued, name)] == ids[::-1]
     with catalogued.uow() as uow:
         assert uow.session.scalar(select(t.Instance.target_key)) == "crm_mysql//seed_users"
+
+
+def test_publish_fails_when_a_tag_is_gone_or_moved_to_another_entity(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    (tmp_path / "store.yaml").write_text(
+        "kind: Entity\ncode: store\nname: Store\nproject: tag_prod\nid_field: store_id\n"
+    )
+    docs, problems = config_as_code.read_documents([tmp_path / "store.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    with catalogued.uow() as uow:  # behind the services' back, as a broken migration would
+        store = uow.session.scalars(select(t.Entity).where(t.Entity.code == "store")).one()
+        uow.session.execute(update(t.Tag).where(t.Tag.code == "age").values(entity_id=store.id))
+        uow.session.execute(update(t.Tag).where(t.Tag.code == "city").values(code="town"))
+        uow.commit()
+    result = publish(catalogued, operator, "hz_vip_to_crm")
+    assert result.status is TaskStatus.PUBLISH_FAILED
+    assert result.problems == [
+        "tags[0]: tag 'city' does not exist",
+        "tags[1]: tag age belongs to entity store; audience hz_vip is of entity user",
+    ]
+
+
+def test_publish_to_a_project_without_write_through_fails(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    with catalogued.uow() as uow:
+        uow.session.execute(
+            update(t.Project).where(t.Project.name == "tag_prod").values(write_through=False)
+        )
+        uow.commit()
+    (tmp_path / "task.yaml").write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "kind": "DataSource",
+                    "name": "wh_prod",
+                    "type": "project",
+                    "project": "tag_prod",
+                    "owner": "alice",
+                },
+                {
+                    "kind": "OfflineService",
+                    "name": "to_own_project",
+                    "application": "marketing",
+                    "owner": "alice",
+                    "audience": "hz_vip",
+                    "target": {"datasource": "wh_prod", "table": "hz_vip"},
+                },
+            ]
+        )
+    )
+    docs, problems = config_as_code.read_documents([tmp_path / "task.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    table = TableInfo("tag_prod", "hz_vip", (ColumnInfo("user_id", "BIGINT", False),), ())
+    result = publish(catalogued, operator, "to_own_project", table)
+    assert result.problems == ["project tag_prod has no write-through for its production account"]

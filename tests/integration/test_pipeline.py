@@ -74,6 +74,7 @@ def run_to_completion(db: Database, settings: Settings, actor: Actor, name: str)
     assert worker.run_once(instance_id=instance_id)
     view = instances.show(db, instance_id)
     assert (view.status, view.error) == ("succeeded", None)
+    assert view.rows and view.bytes and view.bytes > view.rows and view.seconds is not None
     return instance_id
 
 
@@ -245,3 +246,34 @@ def test_export_to_mariadb_with_mapping_to_other_names(
         for r in expected_rows(db, demo, "crm_seed_users", False)
     }
     assert got == want and want
+
+
+def test_a_run_fails_naming_the_partitions_that_never_came(
+    db: Database, operator: Actor, tmp_path: Path, demo: Settings, app: None
+) -> None:
+    apply(
+        db,
+        operator,
+        tmp_path,
+        {
+            "kind": "DataSource",
+            "name": "wh",
+            "type": "project",
+            "project": "tag_prod",
+            "owner": "operator",
+        },
+        task("late", "active_women_hz_sh", {"datasource": "wh", "table": "late"}, tags=False),
+    )
+    targets.create_table(db, demo, operator, "late")
+    publication.request_publish(db, operator, "late")
+    publication.complete_publication(db, "late", targets.TargetAccess(demo).describe)
+    instance_id = instances.run(db, operator, "late", TODAY)  # today's partitions do not exist
+    impatient = demo.model_copy(update={"readiness_timeout_seconds": 0})
+    Worker(db, executor(impatient, db), WorkerConfig()).run_once(instance_id=instance_id)
+    view = instances.show(db, instance_id)
+    day = TODAY.strftime("%Y%m%d")
+    assert view.status == "failed"
+    assert view.error == (
+        f"source partitions never arrived: tag_prod.user_profile ds={day}, "
+        f"tag_prod.user_orders ds={day}"
+    )

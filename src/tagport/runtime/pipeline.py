@@ -66,6 +66,6 @@ def executor(settings: Settings, db: Database) -> Execute:
             f"replaced {result.table} ({result.mode}): {result.rows:,} rows in "
             f"{result.seconds:.1f} s"
         )
-        return instances.Outcome(rows=result.rows)
+        return instances.Outcome(rows=result.rows, bytes=result.bytes)
 
     return execute

@@ -405,13 +405,21 @@ class InstanceView:
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    seconds: float | None
+    """Duration of the last attempt."""
     rows: int | None
+    bytes: int | None
     error: str | None
     backfill_id: int | None
     backfill_group: int | None
 
     @classmethod
     def of(cls, row: t.Instance) -> InstanceView:
+        seconds = (
+            (row.ended_at - row.started_at).total_seconds()
+            if row.ended_at is not None and row.started_at is not None
+            else None
+        )
         return cls(
             row.id,
             row.service.name,
@@ -422,7 +430,9 @@ class InstanceView:
             row.created_at,
             row.started_at,
             row.ended_at,
+            seconds,
             row.rows,
+            row.bytes,
             row.error,
             row.backfill_id,
             row.backfill_group,

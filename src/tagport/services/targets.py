@@ -8,7 +8,7 @@ become a table design, and a task's published configuration plus a bizdate becom
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -236,6 +236,8 @@ def _check_project_target(
 class LoadResult:
     table: str
     rows: int
+    bytes: int
+    """Arrow bytes of the exported batches (the size of the data, not of its encoding)."""
     mode: str
     seconds: float
 
@@ -296,7 +298,8 @@ def load(
         else None
     )
     with ExitStack() as cleanup:
-        reader = export_reader(settings, plan)
+        size = [0]
+        reader = counted(export_reader(settings, plan), size)
         if kind is DataSourceType.PROJECT:
             # The project target writes the warehouse file the export reads, and DuckDB admits
             # one writer or many readers: finish reading (to a spool file) before writing.
@@ -306,7 +309,19 @@ def load(
             result = target.write(
                 table.name, reader, schema=schema, partition=partition, progress=progress
             )
-    return LoadResult(result.table, result.rows, result.mode, time.monotonic() - started)
+    return LoadResult(result.table, result.rows, size[0], result.mode, time.monotonic() - started)
+
+
+def counted(reader: pa.RecordBatchReader, size: list[int]) -> pa.RecordBatchReader:
+    """`reader`, adding the bytes of each batch it yields to `size[0]`."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with reader:
+            for batch in reader:
+                size[0] += batch.nbytes
+                yield batch
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def spooled(reader: pa.RecordBatchReader, path: Path) -> pa.RecordBatchReader:

@@ -1,0 +1,277 @@
+"""Full export benchmark: warehouse query + load + swap, as a run does it, against the limit.
+
+Builds the demo warehouse with ROWS users, then exports an everyone-audience (ROWS members, the ID
+and 8 tag columns) with `services.targets.load` — the pipeline's own entry point — into
+PostgreSQL and MariaDB, each in a fresh process so its peak RSS is its own. The physical limit is
+measured on the same rows: the target table dumped to CSV, then `psql \\copy` /
+`mariadb … LOAD DATA LOCAL INFILE` into an empty table with the same primary key.
+
+    .venv/bin/python bench/export_bench.py --rows 5000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pymysql
+import yaml
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
+BIZDATE = date.today() - timedelta(days=1)
+TAGS = [
+    {"tag": "city", "outputs": ["value", "codename"]},
+    {"tag": "gender"},
+    {"tag": "age"},
+    {"tag": "member_level"},
+    {"tag": "is_vip"},
+    {"tag": "signup_time"},
+    {"tag": "total_spend"},
+]
+COLUMNS = (
+    "user_id, city, city_codename, gender, age, member_level, is_vip, signup_time, total_spend"
+)
+
+
+def catalog(task_target: dict[str, object], name: str, datasource: dict[str, object]) -> str:
+    return yaml.safe_dump_all(
+        [
+            datasource,
+            {
+                "kind": "OfflineService",
+                "name": name,
+                "application": "bench",
+                "owner": "operator",
+                "audience": "everyone",
+                "sync_tags": True,
+                "tags": TAGS,
+                "target": task_target,
+            },
+        ]
+    )
+
+
+def setup(home: Path, rows: int) -> None:
+    """The demo warehouse, an everyone-audience, and one task per target with its table."""
+    from tagport.config import Settings
+    from tagport.services import catalog as cat
+    from tagport.services import config_as_code, targets, warehouse
+    from tagport.services import home as homes
+    from tagport.services.users import actor_for
+
+    drop_tables()
+    settings = Settings(home=home)
+    homes.initialise(settings)
+    db = homes.open_database(settings)
+    operator = actor_for(db, None)
+    started = time.perf_counter()
+    warehouse.build_demo(settings, db, operator, rows, date.today())
+    print(f"demo warehouse: {rows:,} users in {time.perf_counter() - started:.1f} s", flush=True)
+    documents = yaml.safe_dump_all(
+        [
+            {
+                "kind": "Application",
+                "name": "bench",
+                "project": "tag_prod",
+                "services": ["audience_offline"],
+                "admins": ["operator"],
+            },
+            {
+                "kind": "AudienceGroup",
+                "code": "everyone",
+                "name": "Everyone",
+                "entity": "user",
+                "owner": "operator",
+                "sql": "SELECT user_id FROM tag_prod.user_profile WHERE ds = '${bizdate}'",
+            },
+        ]
+    )
+    documents += "---\n" + catalog(
+        {"datasource": "pg", "schema": "public", "table": "bench_export"},
+        "to_pg",
+        {
+            "kind": "DataSource",
+            "name": "pg",
+            "type": "postgresql",
+            "host": "127.0.0.1",
+            "database": "test",
+            "username": "postgres",
+            "owner": "operator",
+        },
+    )
+    documents += "---\n" + catalog(
+        {"datasource": "my", "table": "bench_export"},
+        "to_mysql",
+        {
+            "kind": "DataSource",
+            "name": "my",
+            "type": "mysql",
+            "host": "127.0.0.1",
+            "database": "test",
+            "username": "root",
+            "owner": "operator",
+        },
+    )
+    file = home / "bench.yaml"
+    file.write_text(documents)
+    docs, problems = config_as_code.read_documents([file])
+    cat.apply(db, operator, docs, problems=problems)
+    for name in ("to_pg", "to_mysql"):
+        targets.create_table(db, settings, operator, name)
+
+
+def drop_tables() -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_export")
+    mysql = pymysql.connect(**MYSQL, autocommit=True)  # type: ignore[arg-type]
+    with mysql.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_export")
+    mysql.close()
+
+
+def run_load(home: Path, task: str) -> None:
+    """Child process: one full export, printed as JSON."""
+    from tagport.config import Settings
+    from tagport.domain.tasks import OfflineServiceSpec
+    from tagport.services import catalog as cat
+    from tagport.services import home as homes
+    from tagport.services import targets
+
+    settings = Settings(home=home)
+    db = homes.open_database(settings)
+    spec, _ = cat.show(db, "OfflineService", task)
+    assert isinstance(spec, OfflineServiceSpec)
+    result = targets.load(db, settings, spec, BIZDATE)
+    # VmHWM, not ru_maxrss: Linux carries a parent's ru_maxrss into its children.
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+    peak //= 1024
+    print(json.dumps({"rows": result.rows, "seconds": result.seconds, "peak_mb": peak}))
+
+
+def child(home: Path, task: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", task, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def pg_limit(csv: Path) -> float:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        with (
+            conn.cursor().copy(
+                f"COPY (SELECT {COLUMNS} FROM bench_export) TO STDOUT (FORMAT csv)"
+            ) as copy,
+            csv.open("wb") as out,
+        ):
+            for chunk in copy:
+                out.write(chunk)
+        conn.execute("DROP TABLE IF EXISTS bench_limit")
+        conn.execute("CREATE TABLE bench_limit (LIKE bench_export INCLUDING ALL)")
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "psql",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-c",
+            f"\\copy bench_limit ({COLUMNS}) FROM '{csv}' WITH (FORMAT csv)",
+        ],
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_limit")
+    return seconds
+
+
+def mysql_limit(csv: Path) -> float:
+    conn = pymysql.connect(**MYSQL, autocommit=True)  # type: ignore[arg-type]
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_limit")
+        cur.execute("CREATE TABLE bench_limit LIKE bench_export")
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "mariadb",
+            "--local-infile=1",
+            "-h",
+            "127.0.0.1",
+            "-u",
+            "root",
+            "test",
+            "-e",
+            f"LOAD DATA LOCAL INFILE '{csv}' INTO TABLE bench_limit FIELDS TERMINATED BY "
+            f"',' OPTIONALLY ENCLOSED BY '\"' ({COLUMNS})",
+        ],
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE bench_limit")
+    conn.close()
+    return seconds
+
+
+def mysql_csv(csv: Path) -> None:
+    """The MariaDB table's rows as CSV (booleans as 0/1, as LOAD DATA wants them)."""
+    conn = pymysql.connect(**MYSQL)  # type: ignore[arg-type]
+    with conn.cursor(pymysql.cursors.SSCursor) as cur, csv.open("w") as out:
+        cur.execute(f"SELECT {COLUMNS} FROM bench_export")
+        for row in cur:
+            out.write(
+                ",".join(
+                    "\\N" if v is None else f'"{v}"' if isinstance(v, str) else str(v) for v in row
+                )
+                + "\n"
+            )
+    conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--child")
+    parser.add_argument("--home", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        run_load(args.home, args.child)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "home"
+        setup(home, args.rows)
+        for task, limit, dump in (("to_pg", pg_limit, None), ("to_mysql", mysql_limit, mysql_csv)):
+            child(home, task)  # a first run to populate, so the measured one swaps a full table
+            measured = child(home, task)
+            csv = Path(scratch) / f"{task}.csv"
+            if dump is not None:
+                dump(csv)
+            physical = limit(csv)
+            print(
+                f"{task}: tagport full export {measured['rows']:,} rows in "
+                f"{measured['seconds']:.1f} s (peak RSS {measured['peak_mb']:.0f} MB); "
+                f"CLI load of the same rows {physical:.1f} s; ratio "
+                f"{measured['seconds'] / physical:.2f}",
+                flush=True,
+            )
+    drop_tables()
+
+
+if __name__ == "__main__":
+    main()
