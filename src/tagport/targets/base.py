@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import IdType, ValueType
+from tagport.errors import NotFound, TerminalError
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,23 @@ class Target(ABC):
     @abstractmethod
     def recover(self, table: str, schema: str | None = None) -> list[str]:
         """Restore the table from crash leftovers if missing, drop leftovers; return actions."""
+
+    def prepare_write(
+        self, table: str, schema: str | None, names: Sequence[str]
+    ) -> tuple[TableInfo, TableInfo]:
+        """Before a write: recover leftovers, read the table, check the batches' columns.
+
+        Returns the table and the table as the write sees it (only the written columns).
+        """
+        self.recover(table, schema)
+        try:
+            info = self.describe_table(table, schema)
+        except NotFound as exc:
+            raise TerminalError(f"target table {table!r} does not exist") from exc
+        problem = column_order_problem(info.column_names, names, info.primary_key)
+        if problem:
+            raise TerminalError(f"target table {table!r}: {problem}")
+        return info, info.only(names)
 
 
 def column_order_problem(

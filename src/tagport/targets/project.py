@@ -29,7 +29,6 @@ from tagport.targets.base import (
     TableInfo,
     Target,
     WriteResult,
-    column_order_problem,
 )
 from tagport.targets.ddl import split_statements, validate_create
 from tagport.targets.sql import LEFTOVER_MARK, Dialect
@@ -208,15 +207,7 @@ class ProjectTarget(Target):
     ) -> WriteResult:
         schema = self._schema(schema)
         started = time.monotonic()
-        self.recover(table, schema)
-        try:
-            info = self.describe_table(table, schema)
-        except NotFound as exc:
-            raise TerminalError(f"target table {table!r} does not exist") from exc
-        problem = column_order_problem(info.column_names, batches.schema.names, info.primary_key)
-        if problem:
-            raise TerminalError(f"target table {table!r}: {problem}")
-        loaded = info.only(batches.schema.names)
+        info, loaded = self.prepare_write(table, schema, batches.schema.names)
         d = self.dialect
         target = d.qualify(schema, table)
         meter = ProgressMeter(progress)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from tagport.domain.naming import IDENTIFIER
-from tagport.errors import ExternalError, InvalidInput, NotFound, TerminalError
+from tagport.errors import ExternalError, InvalidInput, TerminalError
 from tagport.targets.base import (
     Capabilities,
     ColumnDesign,
@@ -32,7 +32,6 @@ from tagport.targets.base import (
     TableInfo,
     Target,
     WriteResult,
-    column_order_problem,
 )
 from tagport.targets.ddl import validate_create
 from tagport.targets.typemap import PARTITION_TYPES, Family, column_type
@@ -322,15 +321,7 @@ class SqlTarget(Target):
     ) -> WriteResult:
         schema = self._schema(schema)
         started = time.monotonic()
-        self.recover(table, schema)
-        try:
-            info = self.describe_table(table, schema)
-        except NotFound as exc:
-            raise TerminalError(f"target table {table!r} does not exist") from exc
-        problem = column_order_problem(info.column_names, batches.schema.names, info.primary_key)
-        if problem:
-            raise TerminalError(f"target table {table!r}: {problem}")
-        loaded = info.only(batches.schema.names)
+        info, loaded = self.prepare_write(table, schema, batches.schema.names)
         if partition is None and info.partition_columns:
             # Swapping a partitioned table for a plain copy would drop its partitioning.
             raise TerminalError(
