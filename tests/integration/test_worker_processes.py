@@ -24,6 +24,7 @@ from tagport.services import catalog, config_as_code, instances, publication, ta
 from tagport.services.users import actor_for, init_operator
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.warehouse.base import ExportColumn
 
 BIZDATE = date.today() - timedelta(days=1)
 ROWS = 600_000
@@ -144,11 +145,30 @@ def test_a_killed_worker_is_taken_over_after_its_lease(
     assert any(a == 1 and m.startswith("attempt 1 lost: lease of") for a, m in log)
     assert any(a == 2 and m.startswith("attempt 2 started by") for a, m in log)
     with psycopg.connect(pg_url) as conn:
-        count = conn.execute(f'SELECT count(*) FROM "{pg_schema}".women').fetchone()
+        got = sorted(
+            tuple(r)
+            for r in conn.execute(
+                f"SELECT user_id, city, city_codename, age, total_spend, signup_time "
+                f'FROM "{pg_schema}".women'
+            )
+        )
         leftovers = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
             (pg_schema, "%dpfx%"),
         ).fetchone()
-    assert count is not None and count[0] == view.rows and view.rows > 1000
+    spec, _ = catalog.show(db, "OfflineService", "everyone")
+    fields = ["user_id", *(f for o in spec.tags for f in o.fields())]  # type: ignore[attr-defined]
+    plan = warehouse.export_plan(
+        db,
+        "active_women_hz_sh",
+        BIZDATE,
+        spec.tags,  # type: ignore[attr-defined]
+        [ExportColumn(f, f) for f in fields],
+        ["user_id"],
+    )
+    want = sorted(
+        tuple(r.values()) for r in warehouse.export_reader(settings, plan).read_all().to_pylist()
+    )
+    assert got == want and len(got) == view.rows and view.rows > 1000
     assert leftovers == (0,)
     db.dispose()
