@@ -45,6 +45,7 @@ from tagport.targets import (
     TableInfo,
     Target,
     open_target,
+    target_class,
 )
 from tagport.warehouse.base import ExportColumn
 
@@ -291,6 +292,7 @@ def load(
         key,
         partition_field,
         config.target.partition_format,
+        ordered=target_class(kind).capabilities.sorted_load,
     )
     partition = (
         PartitionValue(partition_field, config.target.partition_format, bizdate)

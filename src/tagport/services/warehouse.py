@@ -237,6 +237,8 @@ def export_plan(
     key: Sequence[str],
     partition_field: str | None = None,
     partition_format: PartitionFormat = PartitionFormat.YYYYMMDD,
+    *,
+    ordered: bool = False,
 ) -> ExportPlan:
     """An export plan with the audience and its scope read from the catalog."""
     spec, scope = audience_scope(db, audience)
@@ -249,6 +251,7 @@ def export_plan(
         list(key),
         partition_field,
         partition_format,
+        ordered,
     )
 
 

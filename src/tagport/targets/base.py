@@ -32,6 +32,8 @@ class Capabilities:
     bulk_path: str
     distributed_by: bool = False
     """Greenplum-style `DISTRIBUTED BY` clause on CREATE TABLE."""
+    sorted_load: bool = False
+    """The table is clustered on its primary key: rows sorted by the key load much faster."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ MYSQL_CAPABILITIES = Capabilities(
     atomic_multi_rename=True,
     identifier_max_length=64,
     bulk_path="LOAD DATA LOCAL INFILE (streamed through a FIFO)",
+    sorted_load=True,
 )
 INITIAL_PARTITION = "p_init"
 INITIAL_VALUE = "00000000"

@@ -65,6 +65,9 @@ class ExportPlan:
     key: Sequence[str]
     partition_field: str | None = None
     partition_format: PartitionFormat = PartitionFormat.YYYYMMDD
+    ordered: bool = False
+    """Sort rows by the key: a target clustered on its primary key (InnoDB) loads sorted rows
+    several times faster than rows in hash-join order."""
 
     def output_columns(self) -> list[ExportColumn]:
         """`columns`, with the partition column appended when the plan names one not listed."""

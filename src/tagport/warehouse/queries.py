@@ -455,8 +455,10 @@ def export_query(plan: ExportPlan, *, dedupe: bool = True) -> exp.Select:
                 "or {tag}_codename)",
             )
         selected.append(exp.alias_(expression, column.name, quoted=True))
-    query = query.select(*selected)
-    return _unique_on_key(query, plan)
+    query = _unique_on_key(query.select(*selected), plan)
+    if plan.ordered and plan.key:
+        query = query.order_by(*(exp.column(k, quoted=True) for k in plan.key))
+    return query
 
 
 def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:

@@ -285,3 +285,19 @@ def test_busy_file_waits_then_says_so(warehouse: DuckDBWarehouse) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_ordered_export_comes_sorted_by_the_key(warehouse: DuckDBWarehouse) -> None:
+    """For targets clustered on the key (InnoDB), the export is sorted by it."""
+    plan = ExportPlan(
+        audience=EVERYONE,
+        scope=AudienceScope(ENTITY, TAGS, {}),
+        bizdate=BIZDATE,
+        tags=[TagOutput(tag="age")],
+        columns=[ExportColumn("age", "age"), ExportColumn("uid", "user_id")],
+        key=["uid"],
+        ordered=True,
+    )
+    assert 'ORDER BY "uid"' in warehouse.export_sql(plan)
+    ids = warehouse.export_reader(plan, batch_size=2).read_all().column("uid").to_pylist()
+    assert ids == sorted(ids) == [1, 2, 3, 4, 5]
