@@ -244,11 +244,7 @@ def _backfill_here(st: State, backfill_id: int, total: int, groups: int) -> None
     with Progress(*columns, console=console) as bar:
         job = bar.add_task("days", total=total)
         while True:
-            views = [
-                v
-                for v in instances.list_instances(st.db, limit=100_000)
-                if v.backfill_id == backfill_id
-            ]
+            views = instances.list_instances(st.db, limit=total, backfill_id=backfill_id)
             done = sum(v.status in DONE for v in views)
             bar.update(job, completed=done)
             if done >= total:

@@ -89,9 +89,6 @@ class LoadingPolicy(StrEnum):
     OVERWRITE = "overwrite"
 
 
-SAME_NAME = "same_name"
-
-
 class OfflineServiceSpec(Spec):
     kind: ClassVar[str] = "OfflineService"
 

@@ -238,10 +238,11 @@ def claim(
         query = query.where(t.Instance.id == instance_id)
     if backfill_id is not None:
         query = query.where(t.Instance.backfill_id == backfill_id)
+    # SKIP LOCKED lets workers on PostgreSQL pass each other's candidates; SQLite (one writer at
+    # a time) gets no locking clause, SQLAlchemy leaves it out.
+    query = query.with_for_update(skip_locked=True, of=t.Instance)
     with db.uow() as uow:
         session = uow.session
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=t.Instance)
         for instance in session.scalars(query).all():
             running = next_instance_status(InstanceStatus.WAITING, InstanceEvent.CLAIM)
             try:
@@ -375,11 +376,14 @@ def expire_leases(db: Database, now: datetime, max_attempts: int = 3) -> list[in
     expired = []
     with db.uow() as uow:
         session = uow.session
-        query = select(t.Instance).where(
-            t.Instance.status == InstanceStatus.RUNNING.value, t.Instance.lease_expires_at < now
+        query = (
+            select(t.Instance)
+            .where(
+                t.Instance.status == InstanceStatus.RUNNING.value,
+                t.Instance.lease_expires_at < now,
+            )
+            .with_for_update(skip_locked=True)
         )
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         for instance in session.scalars(query):
             lost = f"attempt {instance.attempts} lost: lease of {instance.lease_owner} expired"
             event = InstanceEvent.RETRY if instance.attempts < max_attempts else InstanceEvent.FAIL
@@ -439,8 +443,13 @@ class InstanceView:
         )
 
 
-def list_instances(db: Database, task: str | None = None, limit: int = 200) -> list[InstanceView]:
+def list_instances(
+    db: Database, task: str | None = None, limit: int = 200, backfill_id: int | None = None
+) -> list[InstanceView]:
+    """Instances, newest first: of one task, of one backfill, or all."""
     query = select(t.Instance).order_by(t.Instance.id.desc()).limit(limit)
+    if backfill_id is not None:
+        query = query.where(t.Instance.backfill_id == backfill_id)
     with db.uow() as uow:
         if task is not None:
             query = query.where(t.Instance.service_id == find_task(uow.session, task).id)

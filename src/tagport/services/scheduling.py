@@ -11,32 +11,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from tagport.domain.schedule import due_bizdates, parse_at
 from tagport.domain.states import InstanceStatus, ScheduleType, TaskStatus
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.services.instances import Trigger, schedule_key, target_key
 from tagport.store import tables as t
-from tagport.store.db import Database
+from tagport.store.db import Database, insert_ignoring_duplicates
 
 SCHEDULED_STATUSES = (TaskStatus.PUBLISHED.value, TaskStatus.PUBLISHING.value)
 """A live version is scheduled while published, and while a new version is being published."""
-
-
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = (
-        module.insert(t.Instance)
-        .on_conflict_do_nothing(index_elements=["schedule_key"])
-        .returning(t.Instance.id)
-    )
-    created = 0
-    for start in range(0, len(rows), 1000):
-        created += len(session.scalars(statement, rows[start : start + 1000]).all())
-    return created
 
 
 def create_due_instances(db: Database, now: datetime, tz: ZoneInfo, catch_up_days: int) -> int:
@@ -79,8 +63,11 @@ def create_due_instances(db: Database, now: datetime, tz: ZoneInfo, catch_up_day
                     )
                 )
             )
-        created = _insert_ignoring_duplicates(
-            session, [row for key, row in wanted.items() if key not in existing]
+        created = insert_ignoring_duplicates(
+            session,
+            t.Instance,
+            "schedule_key",
+            [row for key, row in wanted.items() if key not in existing],
         )
         uow.commit()
         return created

@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -98,6 +99,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: type[Any], unique: str, rows: list[dict[str, Any]]
+) -> int:
+    """Insert `rows`, skipping those whose `unique` column value exists; return how many were
+    new. One statement per 1,000 rows; safe against concurrent inserters (ON CONFLICT)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.id)
+    created = 0
+    for start in range(0, len(rows), 1000):
+        created += len(session.scalars(statement, rows[start : start + 1000]).all())
+    return created
 
 
 class UnitOfWork:
