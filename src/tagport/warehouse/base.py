@@ -79,6 +79,15 @@ class ExportPlan:
         )
         return [*self.columns, *extra]
 
+    def id_column(self) -> str | None:
+        """The output column carrying the entity ID (what a chunked export splits on)."""
+        id_field = self.scope.entity.id_field
+        return next((c.name for c in self.columns if c.source == id_field), None)
+
+
+KeyRange = tuple["str | int | None", "str | int | None"]
+"""IDs `after < id <= upto`; None leaves that end open."""
+
 
 @dataclass(frozen=True)
 class PartitionRef:

@@ -8,10 +8,13 @@ bounded time before a TransientError says who to wait for.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from tagport.warehouse import queries
 from tagport.warehouse.base import (
     AudienceScope,
     ExportPlan,
+    KeyRange,
     PartitionRef,
     QueryResult,
     Readiness,
@@ -40,6 +44,13 @@ from tagport.warehouse.base import (
 )
 
 _LOCKED = ("lock", "conflicting", "being used")
+CHUNK_ROWS = 500_000
+"""Members per export query (see `DuckDBWarehouse.export_reader`)."""
+MAX_CHUNKS = 64
+SAMPLE_SIZE = 10_000
+"""IDs sampled to place the chunk boundaries."""
+AHEAD = 3
+"""Batches the export thread computes ahead of the reader."""
 
 
 def _render(expression: exp.Expr) -> str:
@@ -72,6 +83,7 @@ class DuckDBWarehouse(Warehouse):
         memory_limit: str | None = None,
         threads: int | None = None,
         unique_sources: bool = False,
+        chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         """`unique_sources`: trust tag sources to hold one row per key and partition, skipping
         the per-source GROUP BY that otherwise makes rows unique (see docs/warehouse.md)."""
@@ -80,6 +92,7 @@ class DuckDBWarehouse(Warehouse):
         self.memory_limit = memory_limit
         self.threads = threads
         self.dedupe = not unique_sources
+        self.chunk_rows = chunk_rows
 
     # --- connections ----------------------------------------------------------------------------
 
@@ -346,22 +359,135 @@ class DuckDBWarehouse(Warehouse):
 
     # --- export ---------------------------------------------------------------------------------
 
-    def export_sql(self, plan: ExportPlan) -> str:
-        return _render(queries.export_query(plan, dedupe=self.dedupe))
+    def export_sql(self, plan: ExportPlan, within: KeyRange | None = None) -> str:
+        """The export's SQL; with `within`, for the parameters `queries.range_parameters`."""
+        return _render(queries.export_query(plan, dedupe=self.dedupe, within=within))
 
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        schema = export_schema(plan)
-        sql = self.export_sql(plan)
+        """The export in ID ranges of about `chunk_rows` members, one query each, run ahead of
+        the reader by a thread.
+
+        Each range's joins and sort fit in memory, where one query over everything spills
+        (half the time at the 160MB limit on 5M members), and the first rows leave after one
+        range's work instead of the whole export's. Ranges come in ID order, so a plan that
+        asks for sorted rows gets them sorted overall. The connection stays open throughout:
+        a read-only DuckDB file admits no writer meanwhile, so every range reads the same data.
+        """
         con = self.connect()
         try:
-            reader = con.sql(sql).to_arrow_reader(batch_size)
+            steps: list[tuple[str, dict[str, str | int]]] = []
+            shapes: dict[tuple[bool, bool], str] = {}
+            for within in self._ranges(con, plan):
+                if within is None:
+                    steps.append((self.export_sql(plan), {}))
+                    continue
+                shape = (within[0] is not None, within[1] is not None)
+                if shape not in shapes:  # rendering is the slow part: once per open/closed end
+                    shapes[shape] = self.export_sql(plan, within)
+                steps.append((shapes[shape], queries.range_parameters(within)))
         except duckdb.Error as error:
             con.close()
             raise _translate(error, f"exporting audience group {plan.audience.code}") from None
         except BaseException:
             con.close()
             raise
-        return pa.RecordBatchReader.from_batches(schema, _stream(con, reader, schema))
+        schema = export_schema(plan)
+        return pa.RecordBatchReader.from_batches(
+            schema, _closing(_RunAhead(con, steps, batch_size, schema))
+        )
+
+    def _ranges(
+        self, con: duckdb.DuckDBPyConnection, plan: ExportPlan
+    ) -> Sequence[KeyRange | None]:
+        """ID ranges splitting the export into chunks of about `chunk_rows` members."""
+        if plan.id_column() is None:
+            return [None]
+        sample = queries.key_sample_query(plan, SAMPLE_SIZE)
+        rows, ids = con.execute(_render(sample)).fetchall()[0]
+        parts = min(MAX_CHUNKS, -(-int(rows) // self.chunk_rows), len(ids or ()))
+        if parts <= 1:
+            return [None]
+        cuts = sorted({ids[len(ids) * i // parts] for i in range(1, parts)})
+        edges: list[str | int | None] = [None, *cuts, None]
+        return list(pairwise(edges))
+
+
+class _RunAhead(Iterator[pa.RecordBatch]):
+    """Batches of several queries (SQL and parameters), in order, computed by a thread up to
+    `AHEAD` batches ahead.
+
+    While the target ingests one batch DuckDB computes the next ones (and the next range's
+    sort) on the other core. `close` interrupts DuckDB, stops the thread and closes the
+    connection.
+    """
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        steps: Sequence[tuple[str, dict[str, str | int]]],
+        batch_size: int,
+        schema: pa.Schema,
+    ) -> None:
+        self.con, self.steps, self.batch_size, self.schema = con, steps, batch_size, schema
+        self.queue: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(AHEAD)
+        self.stop = threading.Event()
+        self.closed = False
+        self.thread = threading.Thread(target=self._produce, name="tagport-export", daemon=True)
+        self.thread.start()
+
+    def _produce(self) -> None:
+        try:
+            for sql, parameters in self.steps:
+                result = self.con.sql(sql, params=parameters or None)
+                for batch in result.to_arrow_reader(self.batch_size):
+                    if not self._put(batch):
+                        return
+            self._put(None)
+        except BaseException as error:  # handed to the reader, raised there
+            self._put(error)
+
+    def _put(self, item: pa.RecordBatch | BaseException | None) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> pa.RecordBatch:
+        if self.closed:
+            raise StopIteration
+        item = self.queue.get()
+        if item is None:
+            self.close()
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.close()
+            if isinstance(item, duckdb.Error):
+                raise _translate(item, "reading the export") from None
+            raise item
+        return item if item.schema.equals(self.schema) else item.cast(self.schema)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.stop.set()
+        if self.thread.is_alive():
+            self.con.interrupt()
+        self.thread.join()
+        self.con.close()
+
+
+def _closing(batches: _RunAhead) -> Iterator[pa.RecordBatch]:
+    """`batches`, closed when the reader is exhausted or dropped: Arrow's `close` keeps the
+    iterator, and the thread holds the `_RunAhead` itself, so this generator's end is the one
+    event to rely on."""
+    try:
+        yield from batches
+    finally:
+        batches.close()
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection, project: str) -> None:
@@ -377,17 +503,3 @@ def _nonempty(batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         yield batch
     if empty:
         yield pa.RecordBatch.from_pylist([], schema=batches.schema)
-
-
-def _stream(
-    con: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
-    """Batches of `reader` in `schema`'s types; closes the connection when done or abandoned."""
-    same = reader.schema.equals(schema)
-    try:
-        for batch in reader:
-            yield batch if same else batch.cast(schema)
-    except duckdb.Error as error:
-        raise _translate(error, "reading the export") from None
-    finally:
-        con.close()

@@ -35,7 +35,7 @@ from tagport.domain.rules import (
 )
 from tagport.domain.values import IdType, ValueKind, ValueType
 from tagport.errors import InvalidInput
-from tagport.warehouse.base import AudienceScope, ExportPlan, PartitionRef, TagRef
+from tagport.warehouse.base import AudienceScope, ExportPlan, KeyRange, PartitionRef, TagRef
 
 DIALECT = "duckdb"
 ID = "__id"
@@ -388,10 +388,15 @@ def _lookup_cte(tag: TagRef) -> exp.Select:
     return exp.select(_col("code", "v"), _col("name", "v")).from_(values)
 
 
-def export_query(plan: ExportPlan, *, dedupe: bool = True) -> exp.Select:
+def export_query(
+    plan: ExportPlan, *, dedupe: bool = True, within: KeyRange | None = None
+) -> exp.Select:
     """The export: one row per member, the target's columns in order (see module docstring).
 
     `dedupe=False` trusts every source to hold one row per key and partition (faster).
+    `within` keeps the members whose ID is above `$after` and at most `$upto` (the parameters
+    an ID range binds; a None end is open). The range is written once, on the outside, and the
+    engine pushes it through the joins into every scan.
     """
     compiler = AudienceCompiler(plan.scope, plan.bizdate, dedupe=dedupe)
     entity = plan.scope.entity
@@ -456,9 +461,69 @@ def export_query(plan: ExportPlan, *, dedupe: bool = True) -> exp.Select:
             )
         selected.append(exp.alias_(expression, column.name, quoted=True))
     query = _unique_on_key(query.select(*selected), plan)
+    if within is not None:
+        query = _within(query, plan, within)
     if plan.ordered and plan.key:
         query = query.order_by(*(exp.column(k, quoted=True) for k in plan.key))
     return query
+
+
+AFTER, UPTO = "after", "upto"
+"""Parameter names of the ends of an export's ID range (`export_query(within=…)`)."""
+
+
+def range_parameters(within: KeyRange) -> dict[str, str | int]:
+    """The values `export_query(within=within)` binds, by parameter name."""
+    after, upto = within
+    bound = {AFTER: after, UPTO: upto}
+    return {name: value for name, value in bound.items() if value is not None}
+
+
+def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select:
+    column = plan.id_column()
+    if column is None:
+        raise InvalidInput.one("columns", "", "an export split by ID must export the ID")
+    ident = _col(column, "x")
+    after, upto = within
+    bounds: list[exp.Expr] = [exp.true()]
+    if after is not None:
+        bounds.append(exp.GT(this=ident.copy(), expression=exp.Placeholder(this=AFTER)))
+    if upto is not None:
+        bounds.append(exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=UPTO)))
+    outer = exp.select(*(_col(c.name, "x") for c in plan.output_columns()))
+    return outer.from_(query.subquery("x")).where(exp.and_(*bounds))
+
+
+def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
+    """`(rows, ids)`: the row count of the entity's largest source at the bizdate, and `size`
+    of its IDs (a hash-chosen sample of every source's IDs), sorted.
+
+    The split points of a chunked export: cheap (a scan of the ID columns, a top-N) and the
+    same on every run of the same data.
+    """
+    compiler = AudienceCompiler(plan.scope, plan.bizdate, dedupe=False)
+    sources = compiler.entity_sources()
+    query = exp.select()
+    for source in sources:
+        query = query.with_(source.alias, source.cte(compiler.id_type, plan.bizdate, dedupe=False))
+    counts = [
+        exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(source.alias))
+        for source in sources
+    ]
+    ids: exp.Query = exp.select(_col(ID)).from_(sources[0].alias)
+    for source in sources[1:]:
+        ids = exp.union(ids, exp.select(_col(ID)).from_(source.alias), distinct=False)
+    sample = (
+        exp.select(_col(ID))
+        .from_(ids.subquery("u"))
+        .order_by(exp.func("HASH", _col(ID)))
+        .limit(size)
+    )
+    ordered = exp.select(
+        exp.func("LIST", exp.Order(this=_col(ID), expressions=[exp.Ordered(this=_col(ID))]))
+    ).from_(sample.subquery("s"))
+    rows = counts[0] if len(counts) == 1 else exp.func("GREATEST", *counts)
+    return query.select(exp.alias_(rows, "rows"), exp.alias_(exp.Subquery(this=ordered), "ids"))
 
 
 def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:
