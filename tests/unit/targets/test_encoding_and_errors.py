@@ -1,4 +1,4 @@
-"""Pure pieces of the targets: MySQL text encoding, error translation, type map, Oracle SQL."""
+"""Pure pieces of the targets: MySQL CSV encoding, error translation, type map, Oracle SQL."""
 
 from __future__ import annotations
 
@@ -16,30 +16,30 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import ValueType
 from tagport.errors import InvalidInput, TerminalError, TransientError
 from tagport.targets.base import ColumnInfo, ConnectionParams, PartitionValue, TableInfo
-from tagport.targets.mysql import encode_text, translate_mysql
+from tagport.targets.mysql import encode_csv, translate_mysql
 from tagport.targets.oracle import OracleTarget
 from tagport.targets.typemap import Family, column_type, markdown_table
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "targets.md"
 
 
-def test_mysql_text_encoding_escapes_and_marks_nulls() -> None:
+def test_mysql_csv_quotes_every_value_and_leaves_null_bare() -> None:
     batch = pa.record_batch(
         {
             "id": pa.array([1, 2, None], pa.int64()),
-            "s": pa.array(["a\tb\\c\nd", "", None]),
+            "s": pa.array(['a"b,c\nd\\e', "", None]),
             "b": pa.array([True, False, None]),
             "d": pa.array([dt.date(2024, 1, 2), None, None]),
             "ts": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6), None, None], pa.timestamp("us")),
             "n": pa.array([decimal.Decimal("1.50"), None, None], pa.decimal128(5, 2)),
         }
     )
-    assert encode_text(batch) == (
-        b"1\ta\\tb\\\\c\\nd\t1\t2024-01-02\t2024-01-02 03:04:05.000006\t1.50\n"
-        b"2\t\t0\t\\N\t\\N\t\\N\n"
-        b"\\N\t\\N\t\\N\t\\N\t\\N\t\\N\n"
+    assert bytes(encode_csv(batch)) == (
+        b'"1","a""b,c\nd\\e","1","2024-01-02","2024-01-02 03:04:05.000006","1.50"\n'
+        b'"2","","0",NULL,NULL,NULL\n'
+        b"NULL,NULL,NULL,NULL,NULL,NULL\n"
     )
-    assert encode_text(batch.slice(1, 1)) == b"2\t\t0\t\\N\t\\N\t\\N\n"
+    assert bytes(encode_csv(batch.slice(1, 1))) == b'"2","","0",NULL,NULL,NULL\n'
 
 
 @pytest.mark.parametrize(
