@@ -8,6 +8,7 @@ become a table design, and a task's published configuration plus a bizdate becom
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
 from tagport.services.table_permissions import CREATE_TABLE, TableRef, record_grant
-from tagport.services.warehouse import export_plan, export_reader
+from tagport.services.warehouse import export_plan, export_readers
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets import (
@@ -44,6 +45,7 @@ from tagport.targets import (
     TableDesign,
     TableInfo,
     Target,
+    chained,
     open_target,
     target_class,
 )
@@ -299,28 +301,37 @@ def load(
         if partition_field
         else None
     )
+    streams = target_class(kind).capabilities.load_streams
     with ExitStack() as cleanup:
-        size = [0]
-        reader = counted(export_reader(settings, plan), size)
+        sizes = Counter[int]()
+        readers = [
+            counted(reader, sizes, i)
+            for i, reader in enumerate(export_readers(settings, plan, streams))
+        ]
         if kind is DataSourceType.PROJECT:
             # The project target writes the warehouse file the export reads, and DuckDB admits
             # one writer or many readers: finish reading (to a spool file) before writing.
             spool = cleanup.enter_context(TemporaryDirectory(dir=settings.ensure_home()))
-            reader = spooled(reader, Path(spool) / "export.parquet")
+            readers = [spooled(chained(readers), Path(spool) / "export.parquet")]
         with open_target(kind, params) as target:
             result = target.write(
-                table.name, reader, schema=schema, partition=partition, progress=progress
+                table.name,
+                readers[0] if len(readers) == 1 else readers,
+                schema=schema,
+                partition=partition,
+                progress=progress,
             )
-    return LoadResult(result.table, result.rows, size[0], result.mode, time.monotonic() - started)
+    size = sum(sizes.values())
+    return LoadResult(result.table, result.rows, size, result.mode, time.monotonic() - started)
 
 
-def counted(reader: pa.RecordBatchReader, size: list[int]) -> pa.RecordBatchReader:
-    """`reader`, adding the bytes of each batch it yields to `size[0]`."""
+def counted(reader: pa.RecordBatchReader, sizes: Counter[int], key: int) -> pa.RecordBatchReader:
+    """`reader`, adding the bytes of each batch it yields to `sizes[key]` (one key per thread)."""
 
     def batches() -> Iterator[pa.RecordBatch]:
         with reader:
             for batch in reader:
-                size[0] += batch.nbytes
+                sizes[key] += batch.nbytes
                 yield batch
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())

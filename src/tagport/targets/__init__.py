@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tagport.domain.catalog import DataSourceType
 from tagport.targets.base import (
+    Batches,
     Capabilities,
     ColumnDesign,
     ColumnInfo,
@@ -20,9 +21,11 @@ from tagport.targets.base import (
     TableInfo,
     Target,
     WriteResult,
+    chained,
 )
 
 __all__ = [
+    "Batches",
     "Capabilities",
     "ColumnDesign",
     "ColumnInfo",
@@ -35,6 +38,7 @@ __all__ = [
     "TableInfo",
     "Target",
     "WriteResult",
+    "chained",
     "open_target",
     "target_class",
 ]

@@ -6,12 +6,15 @@ dialect module declares its own. Nothing here imports a driver.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import TracebackType
+from typing import TypeAlias
 
 import pyarrow as pa
 
@@ -34,6 +37,9 @@ class Capabilities:
     """Greenplum-style `DISTRIBUTED BY` clause on CREATE TABLE."""
     sorted_load: bool = False
     """The table is clustered on its primary key: rows sorted by the key load much faster."""
+    load_streams: int = 1
+    """Bulk loads run on this many connections at once, each fed its own contiguous key
+    range (see `Batches`)."""
 
 
 @dataclass(frozen=True)
@@ -148,17 +154,36 @@ ProgressCallback = Callable[[LoadProgress], None]
 
 
 class ProgressMeter:
-    """Counts rows of a load and tells the callback after each batch."""
+    """Counts rows of a load and tells the callback after each batch (from any thread)."""
 
     def __init__(self, callback: ProgressCallback | None) -> None:
         self.callback = callback
         self.rows = 0
         self.started = time.monotonic()
+        self._lock = threading.Lock()
 
     def add(self, rows: int) -> None:
-        self.rows += rows
-        if self.callback is not None:
-            self.callback(LoadProgress(self.rows, time.monotonic() - self.started))
+        with self._lock:
+            self.rows += rows
+            if self.callback is not None:
+                self.callback(LoadProgress(self.rows, time.monotonic() - self.started))
+
+
+Batches: TypeAlias = "pa.RecordBatchReader | Sequence[pa.RecordBatchReader]"
+"""What a write loads: one stream of batches, or several streams of the same columns holding
+disjoint rows — contiguous key ranges in key order, each sorted when the export is — which a
+target with `load_streams` > 1 loads at once and any other loads one after another."""
+
+
+def streams_of(batches: Batches) -> list[pa.RecordBatchReader]:
+    return [batches] if isinstance(batches, pa.RecordBatchReader) else list(batches)
+
+
+def chained(streams: Sequence[pa.RecordBatchReader]) -> pa.RecordBatchReader:
+    """One reader of every stream's batches, stream after stream."""
+    if len(streams) == 1:
+        return streams[0]
+    return pa.RecordBatchReader.from_batches(streams[0].schema, itertools.chain(*streams))
 
 
 @dataclass(frozen=True)
@@ -230,7 +255,7 @@ class Target(ABC):
     def write(
         self,
         table: str,
-        batches: pa.RecordBatchReader,
+        batches: Batches,
         *,
         schema: str | None = None,
         partition: PartitionValue | None = None,

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from tagport.errors import ExternalError, NotFound, TerminalError, TransientError
 from tagport.targets.base import (
+    Batches,
     Capabilities,
     ColumnInfo,
     ConnectionParams,
@@ -29,6 +30,8 @@ from tagport.targets.base import (
     TableInfo,
     Target,
     WriteResult,
+    chained,
+    streams_of,
 )
 from tagport.targets.ddl import split_statements, validate_create
 from tagport.targets.sql import LEFTOVER_MARK, Dialect
@@ -199,12 +202,13 @@ class ProjectTarget(Target):
     def write(
         self,
         table: str,
-        batches: pa.RecordBatchReader,
+        batches: Batches,
         *,
         schema: str | None = None,
         partition: PartitionValue | None = None,
         progress: ProgressCallback | None = None,
     ) -> WriteResult:
+        batches = chained(streams_of(batches))
         schema = self._schema(schema)
         started = time.monotonic()
         info, loaded = self.prepare_write(table, schema, batches.schema.names)

@@ -23,6 +23,7 @@ import pyarrow as pa
 from tagport.domain.naming import IDENTIFIER
 from tagport.errors import ExternalError, InvalidInput, TerminalError
 from tagport.targets.base import (
+    Batches,
     Capabilities,
     ColumnDesign,
     PartitionValue,
@@ -32,6 +33,8 @@ from tagport.targets.base import (
     TableInfo,
     Target,
     WriteResult,
+    chained,
+    streams_of,
 )
 from tagport.targets.ddl import validate_create
 from tagport.targets.typemap import PARTITION_TYPES, Family, column_type
@@ -240,6 +243,16 @@ class SqlTarget(Target):
     ) -> None:
         """Load every batch into `table` (qualified, quoted) through the family's bulk path."""
 
+    def _bulk_load_streams(
+        self,
+        table: str,
+        info: TableInfo,
+        streams: Sequence[pa.RecordBatchReader],
+        meter: ProgressMeter,
+    ) -> None:
+        """Load several streams; families with `load_streams` > 1 load them at once."""
+        self._bulk_load(table, info, chained(streams), meter)
+
     @abstractmethod
     def _translate(self, exc: Exception) -> ExternalError | None:
         """The tagport error for a driver exception, or None if `exc` is not a driver error."""
@@ -313,15 +326,16 @@ class SqlTarget(Target):
     def write(
         self,
         table: str,
-        batches: pa.RecordBatchReader,
+        batches: Batches,
         *,
         schema: str | None = None,
         partition: PartitionValue | None = None,
         progress: ProgressCallback | None = None,
     ) -> WriteResult:
+        streams = streams_of(batches)
         schema = self._schema(schema)
         started = time.monotonic()
-        info, loaded = self.prepare_write(table, schema, batches.schema.names)
+        info, loaded = self.prepare_write(table, schema, streams[0].schema.names)
         if partition is None and info.partition_columns:
             # Swapping a partitioned table for a plain copy would drop its partitioning.
             raise TerminalError(
@@ -344,7 +358,7 @@ class SqlTarget(Target):
             )
             self._run([Statement(s) for s in create], transaction=False)
             try:
-                self._bulk_load(staging, loaded, batches, meter)
+                self._bulk_load_streams(staging, loaded, streams, meter)
                 if partition is not None:
                     self._ensure_partition(schema, info, partition)
                     self._run(

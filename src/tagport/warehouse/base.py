@@ -230,6 +230,14 @@ class Warehouse(ABC):
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
         """The export as a stream of record batches shaped as `plan.output_columns()`."""
 
+    def export_readers(
+        self, plan: ExportPlan, count: int, batch_size: int = 100_000
+    ) -> list[pa.RecordBatchReader]:
+        """The export as at most `count` streams of disjoint rows, computed at once: contiguous
+        ID ranges in ID order (each sorted when the plan is), for targets that load several
+        streams in parallel. One stream unless an engine splits."""
+        return [self.export_reader(plan, batch_size)]
+
     @abstractmethod
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:
         """Write batches into `PROJECT.TABLE` (created or replaced); used by the demo builder."""

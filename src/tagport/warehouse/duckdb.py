@@ -8,9 +8,11 @@ bounded time before a TransientError says who to wait for.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -44,13 +46,14 @@ from tagport.warehouse.base import (
 )
 
 _LOCKED = ("lock", "conflicting", "being used")
-CHUNK_ROWS = 500_000
-"""Members per export query (see `DuckDBWarehouse.export_reader`)."""
+CHUNK_ROWS = 250_000
+"""Members per export query (see `DuckDBWarehouse.export_readers`): two such queries at once
+(two export streams) fit a 100MB memory limit on 9 columns."""
 MAX_CHUNKS = 64
 SAMPLE_SIZE = 10_000
 """IDs sampled to place the chunk boundaries."""
-AHEAD = 3
-"""Batches the export thread computes ahead of the reader."""
+AHEAD = 2
+"""Batches each export thread computes ahead of its reader."""
 
 
 def _render(expression: exp.Expr) -> str:
@@ -364,20 +367,28 @@ class DuckDBWarehouse(Warehouse):
         return _render(queries.export_query(plan, dedupe=self.dedupe, within=within))
 
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        """The export in ID ranges of about `chunk_rows` members, one query each, run ahead of
-        the reader by a thread.
+        return self.export_readers(plan, 1, batch_size)[0]
+
+    def export_readers(
+        self, plan: ExportPlan, count: int, batch_size: int = 100_000
+    ) -> list[pa.RecordBatchReader]:
+        """The export in ID ranges of about `chunk_rows` members, one query each, shared out in
+        order among at most `count` streams, each run ahead of its reader by a thread.
 
         Each range's joins and sort fit in memory, where one query over everything spills
-        (half the time at the 160MB limit on 5M members), and the first rows leave after one
-        range's work instead of the whole export's. Ranges come in ID order, so a plan that
-        asks for sorted rows gets them sorted overall. The connection stays open throughout:
-        a read-only DuckDB file admits no writer meanwhile, so every range reads the same data.
+        (twice the time at the 160MB limit on 5M members), and the first rows leave after one
+        range's work instead of the whole export's. A stream's ranges come in ID order, so a
+        plan that asks for sorted rows gets each stream sorted. Connections stay open
+        throughout: a read-only DuckDB file admits no writer meanwhile, so every range reads the
+        same data.
         """
-        con = self.connect()
+        schema = export_schema(plan)
+        cons = [self.connect()]
         try:
-            steps: list[tuple[str, dict[str, str | int]]] = []
+            ranges = self._ranges(cons[0], plan)
             shapes: dict[tuple[bool, bool], str] = {}
-            for within in self._ranges(con, plan):
+            steps: list[tuple[str, dict[str, str | int]]] = []
+            for within in ranges:
                 if within is None:
                     steps.append((self.export_sql(plan), {}))
                     continue
@@ -385,16 +396,22 @@ class DuckDBWarehouse(Warehouse):
                 if shape not in shapes:  # rendering is the slow part: once per open/closed end
                     shapes[shape] = self.export_sql(plan, within)
                 steps.append((shapes[shape], queries.range_parameters(within)))
-        except duckdb.Error as error:
-            con.close()
-            raise _translate(error, f"exporting audience group {plan.audience.code}") from None
-        except BaseException:
-            con.close()
+            lanes = min(count, len(steps))
+            cuts = [len(steps) * i // lanes for i in range(lanes + 1)]
+            cons += [self.connect() for _ in range(lanes - 1)]
+        except BaseException as error:
+            for con in cons:
+                con.close()
+            if isinstance(error, duckdb.Error):
+                doing = f"exporting audience group {plan.audience.code}"
+                raise _translate(error, doing) from None
             raise
-        schema = export_schema(plan)
-        return pa.RecordBatchReader.from_batches(
-            schema, _closing(_RunAhead(con, steps, batch_size, schema))
-        )
+        return [
+            pa.RecordBatchReader.from_batches(
+                schema, _run_ahead(con, steps[start:end], batch_size, schema)
+            )
+            for con, (start, end) in zip(cons, pairwise(cuts), strict=True)
+        ]
 
     def _ranges(
         self, con: duckdb.DuckDBPyConnection, plan: ExportPlan
@@ -480,13 +497,31 @@ class _RunAhead(Iterator[pa.RecordBatch]):
         self.con.close()
 
 
-def _closing(batches: _RunAhead) -> Iterator[pa.RecordBatch]:
-    """`batches`, closed when the reader is exhausted or dropped: Arrow's `close` keeps the
-    iterator, and the thread holds the `_RunAhead` itself, so this generator's end is the one
-    event to rely on."""
+def _run_ahead(
+    con: duckdb.DuckDBPyConnection,
+    steps: Sequence[tuple[str, dict[str, str | int]]],
+    batch_size: int,
+    schema: pa.Schema,
+) -> Iterator[pa.RecordBatch]:
+    """The batches of `steps`, computed ahead from the first read on (a reader never read
+    starts no thread), closed when exhausted or dropped: Arrow's `close` keeps the iterator, and
+    the thread holds the `_RunAhead` itself, so this generator's end is the event to rely on."""
+    batches = _RunAhead(con, steps, batch_size, schema)
+    _running.add(batches)
     try:
         yield from batches
     finally:
+        batches.close()
+        _running.discard(batches)
+
+
+_running: weakref.WeakSet[_RunAhead] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_running() -> None:
+    """Interrupt exports still running at exit: a thread left inside DuckDB aborts the process."""
+    for batches in list(_running):
         batches.close()
 
 

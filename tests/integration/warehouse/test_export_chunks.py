@@ -146,7 +146,7 @@ def test_small_chunks_do_split_the_export(path: Path) -> None:
     house = DuckDBWarehouse(path, chunk_rows=200)
     con = house.connect()
     try:
-        ranges = house._ranges(con, plan)  # noqa: SLF001
+        ranges = house._ranges(con, plan)
     finally:
         con.close()
     assert 10 <= len(ranges) <= 20  # ~2,300 rows in the largest source
@@ -162,3 +162,20 @@ def test_an_abandoned_export_stops_its_thread_and_releases_the_file(path: Path) 
     assert not [t for t in threading.enumerate() if t.name == "tagport-export"]
     with house.connect(write=True) as con:  # a read-only connection left open would refuse
         con.execute("CREATE TABLE p.touched AS SELECT 1 AS x")
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_streams_hold_contiguous_id_blocks_in_order(path: Path, ordered: bool) -> None:
+    """What a two-stream load needs: disjoint ID blocks, stream 1 below stream 2, together
+    the whole export (each stream sorted when the plan is)."""
+    plan = _plan("string", "rule", ordered)
+    house = DuckDBWarehouse(path, chunk_rows=300)
+    streams = [r.read_all().to_pylist() for r in house.export_readers(plan, 2, batch_size=50)]
+    assert len(streams) == 2 and all(streams)
+    first, second = ([r["id"] for r in s] for s in streams)
+    assert max(first) < min(second)  # type: ignore[type-var]
+    if ordered:
+        assert first == sorted(first) and second == sorted(second)  # type: ignore[type-var]
+    whole = _rows(path, WHOLE, plan)
+    assert sorted(streams[0] + streams[1], key=_key) == sorted(whole, key=_key)
+    assert len(DuckDBWarehouse(path).export_readers(plan, 2)) == 1  # too small to split

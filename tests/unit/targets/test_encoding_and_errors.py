@@ -12,9 +12,11 @@ import pymysql
 import pytest
 import sqlglot
 
+from tagport.domain.catalog import DataSourceType
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import ValueType
 from tagport.errors import InvalidInput, TerminalError, TransientError
+from tagport.targets import target_class
 from tagport.targets.base import ColumnInfo, ConnectionParams, PartitionValue, TableInfo
 from tagport.targets.mysql import encode_csv, translate_mysql
 from tagport.targets.oracle import OracleTarget
@@ -64,6 +66,28 @@ def test_mysql_errors_translate(code: int, kind: type[Exception], words: str) ->
 
 def test_docs_show_the_type_mapping_table() -> None:
     assert markdown_table() in DOCS.read_text()
+
+
+@pytest.mark.parametrize("kind", list(DataSourceType))
+def test_docs_show_each_types_capabilities(kind: DataSourceType) -> None:
+    c = target_class(kind).capabilities
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "no"
+
+    cells = [
+        kind.value,
+        yes(c.schemas),
+        yes(c.partitioned_tables),
+        yes(c.transactional_ddl),
+        yes(c.atomic_multi_rename),
+        str(c.identifier_max_length),
+        yes(c.distributed_by),
+        yes(c.sorted_load),
+        str(c.load_streams),
+        c.bulk_path,
+    ]
+    assert f"| {' | '.join(cells)} |" in DOCS.read_text()
 
 
 def test_decimals_beyond_a_family_limit_are_refused() -> None:

@@ -1,0 +1,54 @@
+"""Several export streams into one write: MySQL loads them at once, the others in turn."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from tagport.errors import TerminalError
+from tagport.targets.base import Target
+
+
+def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
+    table = pa.table({"user_id": pa.array(ids, pa.int64()), "city": [city] * len(ids)})
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=7_000))
+
+
+def members(target: Target, fixture: str) -> str:
+    if fixture == "mysql_target":
+        return "members"
+    return f'"{target.params.schema}".members' if target.params.schema else "members"
+
+
+@pytest.mark.parametrize("fixture", ["mysql_target", "pg_target", "project_target"])
+def test_two_streams_make_one_table(request: pytest.FixtureRequest, fixture: str) -> None:
+    target: Target = request.getfixturevalue(fixture)
+    table = members(target, fixture)
+    target.create_table(f"CREATE TABLE {table} (user_id bigint PRIMARY KEY, city varchar(8))")
+    seen: list[int] = []
+
+    result = target.write(
+        "members",
+        [stream(range(0, 30_000)), stream(range(30_000, 50_000))],
+        progress=lambda p: seen.append(p.rows),
+    )
+
+    assert result.rows == 50_000 and seen[-1] == 50_000
+    rows = target._query(f"SELECT count(*), min(user_id), max(user_id) FROM {table}")  # type: ignore[attr-defined]
+    assert tuple(rows[0]) == (50_000, 0, 49_999)
+
+
+def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(
+    mysql_target: Target,
+) -> None:
+    mysql_target.create_table("CREATE TABLE members (user_id bigint PRIMARY KEY, city varchar(8))")
+    mysql_target.write("members", stream(range(3)))
+
+    with pytest.raises(TerminalError, match="do not fit"):
+        mysql_target.write(
+            "members", [stream(range(0, 20_000)), stream(range(20_000, 40_000), "far too long")]
+        )
+
+    rows = mysql_target._query("SELECT count(*) FROM members")  # type: ignore[attr-defined]
+    assert rows[0][0] == 3
+    assert mysql_target.list_tables() == ["members"]
