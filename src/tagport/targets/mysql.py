@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -339,35 +338,8 @@ class MySqlTarget(SqlTarget):
         if wanted not in values:
             self._run([Statement(self.dialect.add_partition(info.name, p))], transaction=False)
 
-    def _bulk_load_streams(
-        self,
-        table: str,
-        info: TableInfo,
-        streams: Sequence[pa.RecordBatchReader],
-        meter: ProgressMeter,
-    ) -> None:
-        """One LOAD DATA per stream, at once, each on its own connection.
-
-        A LOAD DATA runs on one server thread; two streams of disjoint key ranges load 5M rows
-        1.6× as fast, where two streams taking turns by batch gain nothing (see
-        docs/targets.md). Every stream runs to its end; the first error is raised.
-        """
-        if len(streams) == 1:
-            self._bulk_load(table, info, streams[0], meter)
-            return
-        helpers = [MySqlTarget(self.params, local_infile=self.local_infile) for _ in streams[1:]]
-        try:
-            with ThreadPoolExecutor(len(streams), thread_name_prefix="tagport-load") as pool:
-                futures = [
-                    pool.submit(target._bulk_load, table, info, stream, meter)
-                    for target, stream in zip([self, *helpers], streams, strict=True)
-                ]
-            errors = [e for f in futures if (e := f.exception()) is not None]
-        finally:
-            for helper in helpers:
-                helper.close()
-        if errors:
-            raise errors[0]
+    def _sibling(self) -> MySqlTarget:
+        return MySqlTarget(self.params, local_infile=self.local_infile)
 
     def _bulk_load(
         self, table: str, info: TableInfo, batches: pa.RecordBatchReader, meter: ProgressMeter
