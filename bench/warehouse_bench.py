@@ -24,7 +24,7 @@ from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.warehouse import demo
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
-from tagport.warehouse.duckdb import DuckDBWarehouse
+from tagport.warehouse.duckdb import CHUNK_ROWS, DuckDBWarehouse
 
 EVERYONE = AudienceGroupSpec(
     code="everyone",
@@ -85,9 +85,11 @@ def estimate(path: Path, memory_limit: str | None, unique: bool) -> dict[str, ob
 
 
 def export(
-    path: Path, memory_limit: str | None, batch_size: int, unique: bool
+    path: Path, memory_limit: str | None, batch_size: int, unique: bool, chunk_rows: int
 ) -> dict[str, object]:
-    house = DuckDBWarehouse(path, memory_limit=memory_limit, unique_sources=unique)
+    house = DuckDBWarehouse(
+        path, memory_limit=memory_limit, unique_sources=unique, chunk_rows=chunk_rows
+    )
     the_scope = scope()
     tags = [TagOutput(tag=code) for code in sorted(the_scope.tags)]
     columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in tags]
@@ -117,7 +119,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/tagport-bench"))
     parser.add_argument("--memory-limit", default=None)
-    parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK_ROWS, help="Members per export query (1e12: one)."
+    )
     parser.add_argument(
         "--unique-sources", action="store_true", help="Trust sources unique on key (no GROUP BY)."
     )
@@ -132,7 +137,10 @@ def main() -> None:
         print(json.dumps(estimate(path, args.memory_limit, args.unique_sources)))
         return
     if args.step == "export":
-        print(json.dumps(export(path, args.memory_limit, args.batch_size, args.unique_sources)))
+        result = export(
+            path, args.memory_limit, args.batch_size, args.unique_sources, args.chunk_rows
+        )
+        print(json.dumps(result))
         return
     for step in ("build", "estimate", "export"):
         command = [
@@ -146,6 +154,8 @@ def main() -> None:
             str(args.dir),
             "--batch-size",
             str(args.batch_size),
+            "--chunk-rows",
+            str(args.chunk_rows),
         ]
         if args.memory_limit:
             command += ["--memory-limit", args.memory_limit]

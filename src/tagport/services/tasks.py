@@ -194,12 +194,7 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         )
 
     def details(self, session: Session, row: t.OfflineService) -> dict[str, Any]:
-        latest = session.scalar(
-            select(t.Instance.status)
-            .where(t.Instance.service_id == row.id)
-            .order_by(t.Instance.created_at.desc(), t.Instance.id.desc())
-            .limit(1)
-        )
+        latest = _latest_statuses(session, row.id).get(row.id)
         status = TaskStatus(row.status)
         return {
             "status": status.value,
@@ -251,12 +246,13 @@ class TaskRow:
     actions: list[str]
 
 
-def _latest_statuses(session: Session) -> dict[int, str]:
-    latest = (
-        select(t.Instance.service_id, func.max(t.Instance.id).label("id"))
-        .group_by(t.Instance.service_id)
-        .subquery()
-    )
+def _latest_statuses(session: Session, service_id: int | None = None) -> dict[int, str]:
+    """The status of each task's latest instance (the last created), by task id; one task's
+    with `service_id`. The list and a task's details share it so they never disagree."""
+    last = select(t.Instance.service_id, func.max(t.Instance.id).label("id"))
+    if service_id is not None:
+        last = last.where(t.Instance.service_id == service_id)
+    latest = last.group_by(t.Instance.service_id).subquery()
     rows = session.execute(
         select(t.Instance.service_id, t.Instance.status).join(latest, latest.c.id == t.Instance.id)
     )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeAlias
 
 import pyarrow as pa
 
@@ -85,7 +86,7 @@ class ExportPlan:
         return next((c.name for c in self.columns if c.source == id_field), None)
 
 
-KeyRange = tuple["str | int | None", "str | int | None"]
+KeyRange: TypeAlias = tuple[str | int | None, str | int | None]
 """IDs `after < id <= upto`; None leaves that end open."""
 
 

@@ -9,6 +9,7 @@ bounded time before a TransientError says who to wait for.
 from __future__ import annotations
 
 import atexit
+import math
 import queue
 import threading
 import time
@@ -401,7 +402,7 @@ class DuckDBWarehouse(Warehouse):
                 if shape not in shapes:  # rendering is the slow part: once per open/closed end
                     shapes[shape] = self.export_sql(plan, within)
                 steps.append((shapes[shape], queries.range_parameters(within)))
-            lanes = min(count, len(steps))
+            lanes = max(1, min(count, len(steps)))
             cuts = [len(steps) * i // lanes for i in range(lanes + 1)]
             cons += [self.connect() for _ in range(lanes - 1)]
         except BaseException as error:
@@ -427,7 +428,7 @@ class DuckDBWarehouse(Warehouse):
             return [None]
         sample = queries.key_sample_query(plan, SAMPLE_SIZE)
         rows, ids = con.execute(_render(sample)).fetchall()[0]
-        parts = min(MAX_CHUNKS, -(-int(rows) // self.chunk_rows), len(ids or ()))
+        parts = min(MAX_CHUNKS, math.ceil(int(rows) / self.chunk_rows), len(ids or ()))
         if parts <= 1:
             return [None]
         cuts = sorted({ids[len(ids) * i // parts] for i in range(1, parts)})
