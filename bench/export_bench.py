@@ -5,9 +5,11 @@ and 8 tag columns) with `services.targets.load` — the pipeline's own entry poi
 PostgreSQL and MariaDB, each in a fresh process so its peak RSS is its own. The physical limit is
 measured on the same rows: the target table dumped to CSV, then `psql \\copy` /
 `mariadb … LOAD DATA LOCAL INFILE` into an empty table with the same primary key. The two sides
-alternate `--repeat` times; the best and the median of each are compared.
+alternate `--repeat` times; the best and the median of each are compared. Then the same rows go
+through the usual alternatives (ADBC `adbc_ingest`, `pandas.to_sql`, dlt; load only).
 
     .venv/bin/python bench/export_bench.py --rows 5000000 [--repeat 3] [--only pg|mysql]
+        [--slow-rows 200000 | --slow-rows 0]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from statistics import median
@@ -246,11 +249,128 @@ def mysql_csv(csv: Path) -> None:
     conn.close()
 
 
+def alternatives(slow_rows: int) -> dict[str, str]:
+    """The usual other ways, loading the same rows (the target table's, as Arrow) into an empty
+    copy of the target table. Load only, no query: a lower bound for a full export through them.
+    pandas and dlt run on `slow_rows` rows, scaled linearly."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow as pa
+
+    with adbc.connect(PG_URL) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {COLUMNS} FROM bench_export ORDER BY user_id")
+        fetched: pa.Table = cur.fetch_arrow_table()
+    # ADBC reads numeric as an opaque string type: make it the decimal tagport's export has.
+    columns = [
+        pa.chunked_array([chunk.storage for chunk in column.chunks]).cast(pa.decimal128(18, 2))
+        if isinstance(column.type, pa.BaseExtensionType)
+        else column
+        for column in fetched.columns
+    ]
+    table = pa.table(columns, names=fetched.column_names)
+    rows = table.num_rows
+    scale = rows / slow_rows
+    results: dict[str, str] = {}
+
+    def pg_table() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_alt")
+            conn.execute("CREATE TABLE bench_alt (LIKE bench_export INCLUDING ALL)")
+
+    def my_table() -> None:
+        conn = pymysql.connect(**MYSQL, autocommit=True)  # type: ignore[arg-type]
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS bench_alt")
+            cur.execute("CREATE TABLE bench_alt LIKE bench_export")
+        conn.close()
+
+    def attempt(label: str, action: Callable[[], float], factor: float = 1.0) -> None:
+        try:
+            seconds = action() * factor
+            results[label] = f"{seconds:.1f} s" + (f" (×{factor:g})" if factor != 1 else "")
+        except Exception as exc:  # a contender that cannot run is reported, not fatal
+            results[label] = f"not run: {type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
+        print(f"  {label}: {results[label]}", flush=True)
+
+    def adbc_ingest() -> float:
+        pg_table()
+        started = time.perf_counter()
+        with adbc.connect(PG_URL) as conn, conn.cursor() as cur:
+            cur.adbc_ingest("bench_alt", table, mode="append")
+            conn.commit()
+        return time.perf_counter() - started
+
+    def to_sql(url: str, make: Callable[[], None]) -> Callable[[], float]:
+        def run() -> float:
+            import sqlalchemy
+
+            make()
+            frame = table.slice(0, slow_rows).to_pandas()
+            engine = sqlalchemy.create_engine(url)
+            started = time.perf_counter()
+            with engine.begin() as conn:
+                frame.to_sql(
+                    "bench_alt",
+                    conn,
+                    if_exists="append",
+                    index=False,
+                    chunksize=10_000,
+                    # pandas holds decimals as objects and would bind them as text
+                    dtype={"total_spend": sqlalchemy.Numeric(18, 2)},
+                )
+            engine.dispose()
+            return time.perf_counter() - started
+
+        return run
+
+    def dlt_run(destination: object, name: str) -> Callable[[], float]:
+        def run() -> float:
+            import dlt
+
+            pipeline = dlt.pipeline(
+                pipeline_name=f"bench_{name}",
+                destination=destination,  # type: ignore[arg-type]
+                dataset_name="bench_dlt",
+                pipelines_dir=tempfile.mkdtemp(prefix="dlt-"),
+            )
+            part = table.slice(0, slow_rows)
+            started = time.perf_counter()
+            pipeline.run(part, table_name="bench_alt", write_disposition="replace")
+            return time.perf_counter() - started
+
+        return run
+
+    import dlt
+
+    attempt("pg ADBC adbc_ingest", adbc_ingest)
+    pg_url = PG_URL.replace("postgresql://", "postgresql+psycopg://")
+    attempt("pg pandas.to_sql", to_sql(pg_url, pg_table), scale)
+    attempt(
+        "mysql pandas.to_sql", to_sql("mysql+pymysql://root@127.0.0.1:3306/test", my_table), scale
+    )
+    # dlt insists on a password; the server's trust authentication ignores it.
+    pg_dlt = dlt.destinations.postgres(PG_URL.replace("postgres@", "postgres:unused@"))
+    attempt("pg dlt", dlt_run(pg_dlt, "pg"), scale)
+    my_dlt = dlt.destinations.sqlalchemy("mysql+pymysql://root@127.0.0.1:3306/test")
+    attempt("mysql dlt", dlt_run(my_dlt, "mysql"), scale)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_alt")
+        conn.execute("DROP SCHEMA IF EXISTS bench_dlt CASCADE")
+    mysql = pymysql.connect(**MYSQL, autocommit=True)  # type: ignore[arg-type]
+    with mysql.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_alt")
+        cur.execute("DROP DATABASE IF EXISTS bench_dlt")
+    mysql.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each side")
     parser.add_argument("--only", choices=["pg", "mysql"])
+    parser.add_argument(
+        "--slow-rows", type=int, default=200_000, help="rows for pandas and dlt (0: skip them all)"
+    )
     parser.add_argument("--child")
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
@@ -286,6 +406,9 @@ def main() -> None:
                 f"of the medians {median(seconds) / median(theirs):.2f}",
                 flush=True,
             )
+        if args.slow_rows and not args.only:
+            print("the same rows through the usual alternatives (load only):", flush=True)
+            alternatives(args.slow_rows)
     drop_tables()
 
 
