@@ -1,4 +1,5 @@
-"""Helpers of the lifecycle tests: a described target table and a one-call publish."""
+"""Helpers of the integration tests: a described target table, a one-call publish, and the
+local servers as catalog documents."""
 
 from __future__ import annotations
 
@@ -11,6 +12,27 @@ from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import ColumnInfo, TableInfo
+
+PG_DATASOURCE = {
+    "kind": "DataSource",
+    "name": "pg",
+    "type": "postgresql",
+    "host": "127.0.0.1",
+    "database": "test",
+    "username": "postgres",
+    "owner": "operator",
+}
+"""The local PostgreSQL (trust authentication: no password) as data source `pg`."""
+MYSQL_DATASOURCE = {
+    "kind": "DataSource",
+    "name": "my",
+    "type": "mysql",
+    "host": "127.0.0.1",
+    "database": "test",
+    "username": "root",
+    "owner": "operator",
+}
+"""The local MariaDB (root without a password) as data source `my`."""
 
 HZ_VIP = TableInfo(
     "public",

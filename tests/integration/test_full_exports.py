@@ -26,6 +26,7 @@ from tagport.services.permissions import Actor
 from tagport.services.users import actor_for, init_operator
 from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
+from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE
 
 USERS = 1_000_000
 BIZDATE = date.today() - timedelta(days=1)
@@ -145,15 +146,7 @@ def test_a_million_members_into_postgresql(
         settings,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "pg",
-            "type": "postgresql",
-            "host": "127.0.0.1",
-            "database": "test",
-            "username": "postgres",
-            "owner": "operator",
-        },
+        PG_DATASOURCE,
         {"datasource": "pg", "schema": pg_schema, "table": name} | target_for(fmt),
         name,
     )
@@ -183,15 +176,7 @@ def test_a_million_members_into_mariadb(
             settings,
             operator,
             tmp_path,
-            {
-                "kind": "DataSource",
-                "name": "my",
-                "type": "mysql",
-                "host": "127.0.0.1",
-                "database": "test",
-                "username": "root",
-                "owner": "operator",
-            },
+            MYSQL_DATASOURCE,
             {"datasource": "my", "table": name} | target_for(fmt),
             name,
         )

@@ -23,6 +23,7 @@ from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication, targets, warehouse
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
+from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE
 
 TODAY = date.today()
 BIZDATE = TODAY - timedelta(days=1)
@@ -123,15 +124,7 @@ def test_export_to_postgresql_with_one_click_table(
         db,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "pg",
-            "type": "postgresql",
-            "host": "127.0.0.1",
-            "database": "test",
-            "username": "postgres",
-            "owner": "operator",
-        },
+        PG_DATASOURCE,
         task(
             "women_to_pg",
             "active_women_hz_sh",
@@ -214,15 +207,7 @@ def test_export_to_mariadb_with_mapping_to_other_names(
         db,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "my",
-            "type": "mysql",
-            "host": "127.0.0.1",
-            "database": "test",
-            "username": "root",
-            "owner": "operator",
-        },
+        MYSQL_DATASOURCE,
         task(
             "seed_to_mysql",
             "crm_seed_users",

@@ -25,6 +25,7 @@ from tagport.services.users import actor_for, init_operator
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
+from tests.integration.support import PG_DATASOURCE
 
 BIZDATE = date.today() - timedelta(days=1)
 ROWS = 600_000
@@ -67,15 +68,7 @@ def test_a_killed_worker_is_taken_over_after_its_lease(
                     "services": ["audience_offline"],
                     "admins": ["operator"],
                 },
-                {
-                    "kind": "DataSource",
-                    "name": "pg",
-                    "type": "postgresql",
-                    "host": "127.0.0.1",
-                    "database": "test",
-                    "username": "postgres",
-                    "owner": "operator",
-                },
+                PG_DATASOURCE,
                 {
                     "kind": "OfflineService",
                     "name": "everyone",
