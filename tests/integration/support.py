@@ -33,6 +33,22 @@ MYSQL_DATASOURCE = {
     "owner": "operator",
 }
 """The local MariaDB (root without a password) as data source `my`."""
+WH_DATASOURCE = {
+    "kind": "DataSource",
+    "name": "wh",
+    "type": "project",
+    "project": "tag_prod",
+    "owner": "operator",
+}
+"""The demo warehouse's project `tag_prod` as a target, data source `wh`."""
+APP = {
+    "kind": "Application",
+    "name": "app",
+    "project": "tag_prod",
+    "services": ["audience_offline"],
+    "admins": ["operator"],
+}
+"""An application on the demo project that the operator administers."""
 
 HZ_VIP = TableInfo(
     "public",

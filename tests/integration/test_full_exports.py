@@ -26,7 +26,7 @@ from tagport.services.permissions import Actor
 from tagport.services.users import actor_for, init_operator
 from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
-from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE
+from tests.integration.support import APP, MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
 
 USERS = 1_000_000
 BIZDATE = date.today() - timedelta(days=1)
@@ -52,13 +52,7 @@ def million(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database
     file.write_text(
         yaml.safe_dump_all(
             [
-                {
-                    "kind": "Application",
-                    "name": "app",
-                    "project": "tag_prod",
-                    "services": ["audience_offline"],
-                    "admins": ["operator"],
-                },
+                APP,
                 {
                     "kind": "AudienceGroup",
                     "code": "everyone",
@@ -204,13 +198,7 @@ def test_a_million_members_into_the_project_target(
         settings,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "wh",
-            "type": "project",
-            "project": "tag_prod",
-            "owner": "operator",
-        },
+        WH_DATASOURCE,
         {"datasource": "wh", "table": name} | target_for(fmt),
         name,
     )

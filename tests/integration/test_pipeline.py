@@ -23,7 +23,7 @@ from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication, targets, warehouse
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
-from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE
+from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
 
 TODAY = date.today()
 BIZDATE = TODAY - timedelta(days=1)
@@ -164,13 +164,7 @@ def test_export_to_the_project_target_partitioned_by_default(
         db,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "wh",
-            "type": "project",
-            "project": "tag_prod",
-            "owner": "operator",
-        },
+        WH_DATASOURCE,
         task(
             "spenders_to_wh",
             "big_spenders",
@@ -240,13 +234,7 @@ def test_a_run_fails_naming_the_partitions_that_never_came(
         db,
         operator,
         tmp_path,
-        {
-            "kind": "DataSource",
-            "name": "wh",
-            "type": "project",
-            "project": "tag_prod",
-            "owner": "operator",
-        },
+        WH_DATASOURCE,
         task("late", "active_women_hz_sh", {"datasource": "wh", "table": "late"}, tags=False),
     )
     targets.create_table(db, demo, operator, "late")

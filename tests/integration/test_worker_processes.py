@@ -25,7 +25,7 @@ from tagport.services.users import actor_for, init_operator
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
-from tests.integration.support import PG_DATASOURCE
+from tests.integration.support import APP, PG_DATASOURCE
 
 BIZDATE = date.today() - timedelta(days=1)
 ROWS = 600_000
@@ -61,13 +61,7 @@ def test_a_killed_worker_is_taken_over_after_its_lease(
     (tmp_path / "task.yaml").write_text(
         yaml.safe_dump_all(
             [
-                {
-                    "kind": "Application",
-                    "name": "app",
-                    "project": "tag_prod",
-                    "services": ["audience_offline"],
-                    "admins": ["operator"],
-                },
+                APP,
                 PG_DATASOURCE,
                 {
                     "kind": "OfflineService",

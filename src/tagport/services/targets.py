@@ -8,7 +8,6 @@ become a table design, and a task's published configuration plus a bizdate becom
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -303,11 +302,9 @@ def load(
     )
     streams = target_class(kind).capabilities.load_streams
     with ExitStack() as cleanup:
-        sizes = Counter[int]()
-        readers = [
-            counted(reader, sizes, i)
-            for i, reader in enumerate(export_readers(settings, plan, streams))
-        ]
+        exports = export_readers(settings, plan, streams)
+        sizes = [0] * len(exports)  # a slot per stream: streams are read on threads of their own
+        readers = [counted(reader, sizes, i) for i, reader in enumerate(exports)]
         if kind is DataSourceType.PROJECT:
             # The project target writes the warehouse file the export reads, and DuckDB admits
             # one writer or many readers: finish reading (to a spool file) before writing.
@@ -315,18 +312,15 @@ def load(
             readers = [spooled(chained(readers), Path(spool) / "export.parquet")]
         with open_target(kind, params) as target:
             result = target.write(
-                table.name,
-                readers[0] if len(readers) == 1 else readers,
-                schema=schema,
-                partition=partition,
-                progress=progress,
+                table.name, readers, schema=schema, partition=partition, progress=progress
             )
-    size = sum(sizes.values())
-    return LoadResult(result.table, result.rows, size, result.mode, time.monotonic() - started)
+    return LoadResult(
+        result.table, result.rows, sum(sizes), result.mode, time.monotonic() - started
+    )
 
 
-def counted(reader: pa.RecordBatchReader, sizes: Counter[int], key: int) -> pa.RecordBatchReader:
-    """`reader`, adding the bytes of each batch it yields to `sizes[key]` (one key per thread)."""
+def counted(reader: pa.RecordBatchReader, sizes: list[int], key: int) -> pa.RecordBatchReader:
+    """`reader`, adding the bytes of each batch it yields to `sizes[key]`."""
 
     def batches() -> Iterator[pa.RecordBatch]:
         with reader:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
+import pymysql
 import pytest
 
 from tagport.errors import TerminalError
-from tagport.targets.base import Target
+from tagport.targets.base import LoadProgress, Target
 
 
 def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
@@ -36,6 +39,32 @@ def test_two_streams_make_one_table(request: pytest.FixtureRequest, fixture: str
     assert result.rows == 50_000 and seen[-1] == 50_000
     rows = target._query(f"SELECT count(*), min(user_id), max(user_id) FROM {table}")  # type: ignore[attr-defined]
     assert tuple(rows[0]) == (50_000, 0, 49_999)
+
+
+def test_mysql_runs_the_streams_at_once(mysql_target: Target, mysql_params: dict[str, Any]) -> None:
+    """Seen from the server: while the write reports progress, two LOAD DATA run together."""
+    mysql_target.create_table("CREATE TABLE members (user_id bigint PRIMARY KEY, city varchar(8))")
+    watcher = pymysql.connect(**mysql_params, autocommit=True)
+    running: list[int] = []
+
+    def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
+        with watcher.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM information_schema.processlist "
+                "WHERE db = %s AND info LIKE 'LOAD DATA%%'",
+                (mysql_target.params.database,),
+            )
+            running.append(int(cur.fetchone()[0]))
+
+    try:
+        mysql_target.write(
+            "members",
+            [stream(range(0, 300_000)), stream(range(300_000, 600_000))],
+            progress=look,
+        )
+    finally:
+        watcher.close()
+    assert max(running) == 2
 
 
 def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(
