@@ -12,13 +12,14 @@ from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import ColumnInfo, TableInfo
+from tests.conftest import MYSQL, PG_URL
 
 PG_DATASOURCE = {
     "kind": "DataSource",
     "name": "pg",
     "type": "postgresql",
     "host": "127.0.0.1",
-    "database": "test",
+    "database": PG_URL.rsplit("/", 1)[-1],
     "username": "postgres",
     "owner": "operator",
 }
@@ -28,7 +29,7 @@ MYSQL_DATASOURCE = {
     "name": "my",
     "type": "mysql",
     "host": "127.0.0.1",
-    "database": "test",
+    "database": MYSQL["database"],
     "username": "root",
     "owner": "operator",
 }
