@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         return key
 
 
+def debugging() -> bool:
+    """`TAGPORT_DEBUG` set: show the traceback of a bug instead of one line about it."""
+    return bool(os.environ.get("TAGPORT_DEBUG"))
+
+
 def environment_value(name: str) -> str | None:
     """A variable named by configuration (such as a data source's `password_env`)."""
     return os.environ.get(name)

@@ -11,8 +11,9 @@
         ├── TerminalError        retrying will not help (bad DDL, missing table, auth)
         └── TransientError       retrying may help (connection lost, lock timeout, deadlock)
 
-Interfaces map these to exit codes and HTTP statuses in one place each; a driver exception never
-crosses a module boundary untranslated.
+`EXIT_CODES` below is the one table of process exit codes (the README and docs/errors.md show it);
+HTTP statuses are mapped in one place too. A driver exception never crosses a module boundary
+untranslated.
 """
 
 from __future__ import annotations
@@ -35,7 +36,24 @@ class Problem:
 
 
 class TagportError(Exception):
-    """Root of every error tagport reports."""
+    """Root of every error tagport reports.
+
+    `problems` lists the individual problems when one error gathers several (a rejected batch).
+    """
+
+    problems: list[Problem]
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.problems = []
+
+    @classmethod
+    def gathering(cls, problems: list[Problem]) -> TagportError:
+        """An error of this class reporting every problem in `problems`."""
+        error = cls.__new__(cls)  # bypasses subclass signatures: the problems say it all
+        Exception.__init__(error, "\n".join(str(p) for p in problems))
+        error.problems = list(problems)
+        return error
 
 
 class InvalidInput(TagportError):
@@ -45,7 +63,7 @@ class InvalidInput(TagportError):
         self.problems: list[Problem] = (
             [problems] if isinstance(problems, Problem) else list(problems)
         )
-        super().__init__("\n".join(str(p) for p in self.problems))
+        Exception.__init__(self, "\n".join(str(p) for p in self.problems))
 
     @classmethod
     def one(cls, where: str, field: str, message: str) -> InvalidInput:
@@ -86,3 +104,43 @@ class TerminalError(ExternalError):
 
 class TransientError(ExternalError):
     """Retrying may help."""
+
+
+EXIT_CODES: list[tuple[type[TagportError], int]] = [
+    (InvalidInput, 3),
+    (NotFound, 4),
+    (Conflict, 5),
+    (PermissionDenied, 6),
+    (ConfigError, 7),
+    (TransientError, 9),
+    (ExternalError, 8),
+    (TagportError, 1),
+]
+"""How each error ends a process, most specific class first: the one place errors become exit
+codes. 0 is success, 2 a command line that does not parse (unknown command or option), and
+`INTERNAL_ERROR_EXIT` a bug."""
+
+INTERNAL_ERROR_EXIT = 70
+"""A bug (an exception that is not a TagportError): sysexits' EX_SOFTWARE."""
+
+SEVERITY: list[type[TagportError]] = [PermissionDenied, Conflict, NotFound, InvalidInput]
+"""When a batch is refused for several reasons, the first of these that occurred names it."""
+
+
+def exit_code(error: TagportError) -> int:
+    """The exit code a process ends with after `error`."""
+    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+
+
+def gathered(errors: Iterable[TagportError]) -> TagportError:
+    """One error reporting every problem of `errors`: of their class when they share one, else
+    of the most serious class among them."""
+    collected = list(errors)
+    problems = [p for e in collected for p in (e.problems or [Problem("", "", str(e))])]
+    classes = {type(e) for e in collected}
+    kind = (
+        classes.pop()
+        if len(classes) == 1
+        else next((k for k in SEVERITY if any(isinstance(e, k) for e in collected)), InvalidInput)
+    )
+    return kind.gathering(problems)

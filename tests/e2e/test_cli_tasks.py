@@ -122,8 +122,9 @@ def test_a_manual_run_and_the_refusals_a_person_meets(
 ) -> None:
     code, _, err = cli(capsys, "task", "run", "seed_manual")
     assert code == 5 and "cannot run: the task is editing" in err
-    code, out, _ = cli(capsys, "task", "publish", "seed_manual", "--wait")
-    assert code == 5 and "target table wh:seed_users does not exist; create it first" in out
+    code, out, err = cli(capsys, "task", "publish", "seed_manual", "--wait")
+    assert out.strip() == "seed_manual: publish_failed"
+    assert code == 5 and "target table wh:seed_users does not exist; create it first" in err
     assert cli(capsys, "task", "create-table", "seed_manual")[0] == 0
     assert cli(capsys, "task", "publish", "seed_manual", "--wait")[0] == 0
     code, out, err = cli(capsys, "task", "run", "seed_manual", "--bizdate", "yesterday")

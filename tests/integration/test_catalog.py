@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import select, text
 
 from tagport.domain.documents import KINDS
-from tagport.errors import Conflict, InvalidInput
+from tagport.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied
 from tagport.services import catalog, config_as_code
 from tagport.services.catalog import Outcome
 from tagport.services.datasources import password_of
@@ -207,11 +207,11 @@ def test_members_may_not_create_projects_and_owners_guard_their_objects(
 ) -> None:
     apply_path(db, operator, EXAMPLES)
     bob = actor_for(db, "bob")
-    with pytest.raises(InvalidInput, match="bob may not create project p2: only a super admin"):
+    with pytest.raises(PermissionDenied, match="bob may not create project p2: only a super admin"):
         apply_yaml(db, bob, tmp_path, "kind: Project\nname: p2\n")
     exported = {d["code"]: d for d in config_as_code.export_documents(db, ["AudienceGroup"])}
     changed = exported["hz_vip"] | {"name": "Renamed by bob"}
-    with pytest.raises(InvalidInput, match="only its owner or a super admin"):
+    with pytest.raises(PermissionDenied, match="only its owner or a super admin"):
         apply_yaml(db, bob, tmp_path, yaml.safe_dump(changed))
 
 
@@ -267,7 +267,7 @@ def test_immutable_task_fields_and_busy_statuses_refuse_edits(
         task.status = "publishing"
         uow.commit()
     edited = document | {"description": "new words"}
-    with pytest.raises(InvalidInput, match="cannot edit: the task is publishing"):
+    with pytest.raises(InvalidTransition, match="cannot edit: the task is publishing"):
         apply_yaml(db, operator, tmp_path, yaml.safe_dump(edited))
 
 
@@ -285,7 +285,9 @@ def test_editing_a_published_task_keeps_the_published_version(
     apply_yaml(db, operator, tmp_path, yaml.safe_dump(document | {"description": "v2"}))
     _, details = catalog.show(db, "OfflineService", "hz_vip_to_crm")
     assert details["status"] == "published"
-    assert details["unpublished_changes"] is True
+    assert details["unpublished_changes"] == [
+        'description: "Daily Hangzhou VIP list for the CRM" -> "v2"'
+    ]
     assert (details["draft_revision"], details["published_revision"]) == (2, 1)
 
 

@@ -46,7 +46,7 @@ def test_publish_checks_pass_and_the_draft_goes_live(catalogued: Database, opera
     result = publication.complete_publication(catalogued, "hz_vip_to_crm", describe_as(HZ_VIP))
     assert (result.status, result.problems) == (TaskStatus.PUBLISHED, [])
     details = catalog.show(catalogued, "OfflineService", "hz_vip_to_crm")[1]
-    assert (details["published_revision"], details["unpublished_changes"]) == (1, False)
+    assert (details["published_revision"], details["unpublished_changes"]) == (1, [])
 
 
 @pytest.mark.parametrize(

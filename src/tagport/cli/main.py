@@ -8,20 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tagport.cli.output import console, errors, print_json, print_table
-from tagport.config import Settings, load_settings
+from tagport.config import Settings, debugging, load_settings
 from tagport.domain.documents import KINDS, dump_spec, kind_named
-from tagport.errors import (
-    ConfigError,
-    Conflict,
-    ExternalError,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    TagportError,
-    TransientError,
-)
+from tagport.errors import INTERNAL_ERROR_EXIT, InvalidInput, TagportError, exit_code
 from tagport.services import catalog, config_as_code, home, users
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
@@ -261,25 +253,9 @@ def _register_subcommands() -> None:
 
 _register_subcommands()
 
-EXIT_CODES: list[tuple[type[TagportError], int]] = [
-    (InvalidInput, 3),
-    (NotFound, 4),
-    (Conflict, 5),
-    (PermissionDenied, 6),
-    (ConfigError, 7),
-    (TransientError, 9),
-    (ExternalError, 8),
-    (TagportError, 1),
-]
-"""How each error ends the process: the one place errors become exit codes."""
-
-
-def exit_code(error: TagportError) -> int:
-    return next(code for kind, code in EXIT_CODES if isinstance(error, kind))
-
 
 def report(error: TagportError) -> None:
-    if isinstance(error, InvalidInput) and len(error.problems) > 1:
+    if len(error.problems) > 1:
         errors.print(f"[red]error:[/red] {len(error.problems)} problems", highlight=False)
         for problem in error.problems:
             errors.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
@@ -297,6 +273,16 @@ def run(argv: list[str] | None = None) -> int:
     except TagportError as error:
         report(error)
         return exit_code(error)
+    except Exception as error:  # a bug: one line for the person, the traceback when debugging
+        if debugging():
+            raise
+        errors.print(
+            f"[red]internal error:[/red] {type(error).__name__}: {escape(str(error))} "
+            "(a bug in tagport; TAGPORT_DEBUG=1 shows the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return INTERNAL_ERROR_EXIT
     return 0
 
 

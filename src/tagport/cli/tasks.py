@@ -17,7 +17,7 @@ from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import default_bizdate, parse_date
 from tagport.domain.documents import dump_spec
 from tagport.domain.states import InstanceStatus, TaskStatus
-from tagport.errors import InvalidInput
+from tagport.errors import Conflict, InvalidInput, Problem, TerminalError
 from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, instances, publication, targets, tasks
@@ -70,13 +70,16 @@ def task_list(
     where = tasks.TaskFilter(
         mine, name, app, entity, target_type, status, exec_status, schedule_type
     )
-    rows = tasks.list_tasks(st.db, st.actor, where)
+    rows = tasks.list_tasks(st.db, st.actor, where, st.settings.tz)
     if as_json:
         print_json([asdict(r) for r in rows])
         return
     table = [
         asdict(r)
-        | {"target": ".".join(p for p in (r.schema, r.target_table) if p) + f" @ {r.datasource}"}
+        | {
+            "target": ".".join(p for p in (r.schema, r.target_table) if p) + f" @ {r.datasource}",
+            "schedule": r.schedule_type + (f" ({r.schedule_state})" if r.schedule_state else ""),
+        }
         for r in rows
     ]
     print_table(
@@ -91,7 +94,7 @@ def task_list(
             "status",
             "execution_status",
             "target",
-            "schedule_type",
+            "schedule",
         ],
         table,
     )
@@ -99,15 +102,23 @@ def task_list(
 
 @task_app.command("show")
 def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
-    """A task's draft configuration and its status."""
+    """A task's draft configuration, its status, why its last publication failed, and what the
+    draft changes in the published version."""
     spec, details = catalog.show(state(ctx).db, "OfflineService", name)
     document = dump_spec(spec) | details
     if as_json:
         print_json(document)
-    else:
-        from tagport.services.config_as_code import dump_yaml
+        return
+    from tagport.services.config_as_code import dump_yaml
 
-        console.print(dump_yaml([document]).rstrip(), markup=False, highlight=False)
+    console.print(dump_yaml([document]).rstrip(), markup=False, highlight=False)
+    if details["published_revision"] is None:
+        console.print("# not published", highlight=False)
+    elif not details["unpublished_changes"]:
+        console.print(
+            f"# published revision {details['published_revision']} is this draft",
+            highlight=False,
+        )
 
 
 @task_app.command("ddl")
@@ -138,30 +149,36 @@ def task_create_table(
 def task_publish(ctx: typer.Context, name: Name, wait: Wait = False) -> None:
     """Publish the draft (checked first; `--wait` checks now instead of in the server)."""
     st = state(ctx)
-    status = publication.request_publish(st.db, st.actor, name)
+    status = publication.request_publish(st.db, st.actor, name, pending_ok=wait)
     if not wait:
-        console.print(f"{name}: {status.value} (the server completes it)")
+        console.print(
+            f"{name}: {status.value}; the server completes it. Follow it with "
+            f"`tagport task show {name}`, or complete it now with "
+            f"`tagport task publish {name} --wait`",
+            markup=False,
+            highlight=False,
+        )
         return
     result = publication.complete_publication(
         st.db, name, targets.TargetAccess(st.settings).describe
     )
-    console.print(f"{name}: {result.status.value}")
-    for problem in result.problems:
-        console.print(f"  - {problem}", markup=False, highlight=False)
+    console.print(f"{name}: {result.status.value}", markup=False, highlight=False)
     if result.problems:
-        raise typer.Exit(5)
+        where = f"publish {name}"
+        raise Conflict.gathering([Problem(where, "", p) for p in result.problems])
 
 
 @task_app.command("unpublish")
 def task_unpublish(ctx: typer.Context, name: Name, wait: Wait = False) -> None:
     """Take a task offline; its waiting instances are terminated."""
     st = state(ctx)
-    status = publication.request_unpublish(st.db, st.actor, name)
+    status = publication.request_unpublish(st.db, st.actor, name, pending_ok=wait)
     if wait:
         status = publication.complete_unpublication(st.db, name)
-    console.print(f"{name}: {status.value}")
+    console.print(f"{name}: {status.value}", markup=False, highlight=False)
     if status is TaskStatus.UNPUBLISH_FAILED:
-        raise typer.Exit(5)
+        reasons = catalog.show(st.db, "OfflineService", name)[1]["failure_reasons"]
+        raise Conflict.gathering([Problem(f"unpublish {name}", "", r) for r in reasons])
 
 
 @task_app.command("delete")
@@ -182,17 +199,43 @@ def task_run(
     """Run a published manual task for one data timestamp."""
     st = state(ctx)
     day = _date(bizdate, "bizdate", st)
-    instance_id = instances.run(st.db, st.actor, name, day)
+    instance_id = instances.run(st.db, st.actor, name, day, st.settings.tz)
     console.print(f"instance {instance_id}: {name} for {day}")
     if wait:
         _run_here(st, instance_id)
 
 
 def _run_here(st: State, instance_id: int) -> None:
-    worker = _worker(st)
-    while instances.show(st.db, instance_id).status not in DONE:
-        if not worker.run_once(instance_id=instance_id):
-            time.sleep(1)  # another worker has it, or it waits for a retry
+    """Run the instance on a thread here, printing its log as it grows (what it waits for,
+    rows written), then its outcome."""
+    ended = threading.Event()
+    crashed: list[BaseException] = []
+
+    def work() -> None:
+        worker = _worker(st)
+        try:
+            while instances.show(st.db, instance_id).status not in DONE:
+                if not worker.run_once(instance_id=instance_id):
+                    ended.wait(1)  # another worker has it, or it waits for a retry
+        except BaseException as exc:  # reported by the main thread below
+            crashed.append(exc)
+        finally:
+            ended.set()
+
+    threading.Thread(target=work, name=f"instance-{instance_id}", daemon=True).start()
+    shown = 0
+    while True:
+        finished = ended.wait(0.5)
+        lines = instances.log_lines(st.db, instance_id)
+        for at, attempt, level, message in lines[shown:]:
+            console.print(
+                f"{at:%H:%M:%S} #{attempt} {level:<7} {message}", markup=False, highlight=False
+            )
+        shown = len(lines)
+        if finished:
+            break
+    if crashed:
+        raise crashed[0]
     _report(st, instance_id)
 
 
@@ -200,11 +243,12 @@ def _report(st: State, instance_id: int) -> None:
     view = instances.show(st.db, instance_id)
     console.print(
         f"instance {instance_id}: {view.status}"
-        + (f", {view.rows:,} rows" if view.rows is not None else "")
-        + (f" — {view.error}" if view.error else "")
+        + (f", {view.rows:,} rows" if view.rows is not None else ""),
+        markup=False,
+        highlight=False,
     )
     if view.status != InstanceStatus.SUCCEEDED.value:
-        raise typer.Exit(1)
+        raise TerminalError(f"instance {instance_id} failed: {view.error}")
 
 
 @task_app.command("backfill")
@@ -221,7 +265,7 @@ def task_backfill(
     """Backfill a published recurring task over a range of data timestamps."""
     st = state(ctx)
     start, end = _date(first, "from", st), _date(last, "to", st)
-    backfill_id = instances.backfill(st.db, st.actor, name, start, end, groups)
+    backfill_id = instances.backfill(st.db, st.actor, name, start, end, groups, st.settings.tz)
     total = (end - start).days + 1
     console.print(f"backfill {backfill_id}: {name}, {start} to {end}, {groups} group(s)")
     if wait:
@@ -254,7 +298,11 @@ def _backfill_here(st: State, backfill_id: int, total: int, groups: int) -> None
     state_now = instances.backfill_state(st.db, backfill_id)
     console.print(f"backfill {backfill_id}: {state_now}")
     if state_now != "succeeded":
-        raise typer.Exit(1)
+        failed = [v for v in views if v.status == InstanceStatus.FAILED.value]
+        raise TerminalError.gathering(
+            [Problem(f"instance {v.id}", str(v.bizdate), v.error or "failed") for v in failed]
+            or [Problem(f"backfill {backfill_id}", "", state_now)]
+        )
 
 
 @instance_app.command("list")

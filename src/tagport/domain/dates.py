@@ -68,6 +68,19 @@ def default_bizdate(now: datetime, tz: ZoneInfo) -> date:
     return bizdate_for_run_day(now.astimezone(tz).date())
 
 
+EARLIEST_BIZDATE = date(1900, 1, 1)
+"""No warehouse holds data older than this: an earlier data timestamp is a typing mistake."""
+
+
+def bizdate_problem(day: date, today: date) -> str | None:
+    """Why `day` cannot be a data timestamp to run for on `today`, or None when it can."""
+    if day > today:
+        return f"{day} is in the future (today is {today}); data timestamps run up to today"
+    if day < EARLIEST_BIZDATE:
+        return f"{day} is before {EARLIEST_BIZDATE}; check the year"
+    return None
+
+
 def date_range(first: date, last: date) -> Iterator[date]:
     """Every day from `first` to `last`, both included; empty when `last` precedes `first`."""
     day = first

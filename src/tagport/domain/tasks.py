@@ -5,9 +5,12 @@ A task keeps two of these: the draft being edited and the version that is publis
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,18 +37,42 @@ class Schedule(Model):
     type: ScheduleType = ScheduleType.MANUAL
     at: str | None = None
     """Daily run time HH:MM in the configured time zone (recurring tasks only)."""
+    first_bizdate: date | None = None
+    """The first data timestamp the schedule runs for (recurring only; none: no limit)."""
+    last_bizdate: date | None = None
+    """The last data timestamp the schedule runs for (recurring only; none: no limit)."""
 
     @model_validator(mode="after")
     def _time(self) -> Schedule:
         if self.type is ScheduleType.MANUAL:
-            if self.at is not None:
-                raise field_error("at", "a manual schedule has no run time")
+            for name in ("at", "first_bizdate", "last_bizdate"):
+                if getattr(self, name) is not None:
+                    raise field_error(name, f"a manual schedule has no {name.replace('_', ' ')}")
             return self
+        if self.first_bizdate and self.last_bizdate and self.last_bizdate < self.first_bizdate:
+            raise field_error(
+                "last_bizdate", f"{self.last_bizdate} is before first_bizdate {self.first_bizdate}"
+            )
         at = self.at or DEFAULT_RUN_AT
         if not _HHMM.fullmatch(at):
             raise field_error("at", f"must be a time HH:MM, not {at!r}")
         object.__setattr__(self, "at", at)
         return self
+
+    def covers(self, bizdate: date) -> bool:
+        """Whether the schedule runs for `bizdate` (inside its first and last, if set)."""
+        return (self.first_bizdate is None or self.first_bizdate <= bizdate) and (
+            self.last_bizdate is None or bizdate <= self.last_bizdate
+        )
+
+    def window_state(self, latest: date) -> str | None:
+        """Why a recurring schedule creates no run now that `latest` is the newest data timestamp
+        due (None when it runs)."""
+        if self.first_bizdate is not None and latest < self.first_bizdate:
+            return f"not started: runs from data timestamp {self.first_bizdate}"
+        if self.last_bizdate is not None and latest > self.last_bizdate:
+            return f"ended: ran up to data timestamp {self.last_bizdate}"
+        return None
 
 
 class Output(StrEnum):
@@ -78,6 +105,11 @@ class Target(Model):
     table: Identifier
     partition_field: Identifier | None = None
     partition_format: Format = PartitionFormat.YYYYMMDD
+
+    @property
+    def key(self) -> str:
+        """`<data source>/<schema>/<table>`: the table a task writes, whatever the case."""
+        return f"{self.datasource}/{self.schema_ or ''}/{self.table}".lower()
 
 
 class FieldMapping(Model):
@@ -125,10 +157,34 @@ class OfflineServiceSpec(Spec):
     def column_mapping(self, id_field: str, target_columns: list[str]) -> list[FieldMapping]:
         """Explicit mapping, or same-name (case-insensitive) against the target's columns."""
         if isinstance(self.mapping, list):
-            return list(self.mapping)
+            # Sources are matched case-insensitively: name each as the export spells it.
+            fields = {f.lower(): f for f in self.source_fields(id_field)}
+            return [
+                m.model_copy(update={"source": fields.get(m.source.lower(), m.source)})
+                for m in self.mapping
+            ]
         by_lower = {c.lower(): c for c in target_columns}
         return [
             FieldMapping(source=f, target=by_lower[f.lower()])
             for f in self.source_fields(id_field)
             if f.lower() in by_lower
         ]
+
+
+def version_changes(published: Mapping[str, Any], draft: Mapping[str, Any]) -> list[str]:
+    """What the draft changes in the published version, one `field: old -> new` line each
+    (nested fields dotted: `target.table`), in field order."""
+    lines: list[str] = []
+    for key in dict.fromkeys([*published, *draft]):
+        old, new = published.get(key), draft.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            lines += [f"{key}.{line}" for line in version_changes(old, new)]
+        else:
+            lines.append(f"{key}: {_shown(old)} -> {_shown(new)}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)

@@ -15,6 +15,8 @@ from tagport.targets import LoadProgress
 
 PROGRESS_EVERY = 5.0
 """Seconds between progress lines in the instance log."""
+WAITING_EVERY = 300.0
+"""Seconds between the lines saying what a waiting instance still waits for."""
 
 
 def wait_for_sources(
@@ -24,23 +26,34 @@ def wait_for_sources(
     run: Run,
     sleep: Callable[[float], None] = time.sleep,
     poll: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Wait (bounded by the readiness timeout) until the bizdate's source partitions exist."""
+    """Wait (bounded by the readiness timeout) until the bizdate's source partitions exist,
+    saying in the log what is missing and how long is left, every `WAITING_EVERY` seconds."""
     tags = [o.tag for o in config.tags]
-    deadline = time.monotonic() + settings.readiness_timeout_seconds
-    announced = False
+    deadline = clock() + settings.readiness_timeout_seconds
+    said_at: float | None = None
     while True:
         ready = warehouse.readiness(settings, db, config.audience, run.claim.bizdate, tags)
         if ready.ready:
+            if said_at is not None:
+                run.log("source partitions arrived")
             return
         missing = ", ".join(str(p) for p in ready.missing)
-        if time.monotonic() >= deadline:
+        now = clock()
+        if now >= deadline:
             raise TerminalError(f"source partitions never arrived: {missing}")
-        if not announced:
-            run.log(f"waiting for source partitions: {missing}")
-            announced = True
-        sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
+        if said_at is None or now - said_at >= WAITING_EVERY:
+            left = _duration(deadline - now)
+            run.log(f"waiting for source partitions: {missing}; giving up in {left}")
+            said_at = now
+        sleep(min(poll, max(deadline - now, 0.0)))
         run.check()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
 def executor(settings: Settings, db: Database) -> Execute:
@@ -48,6 +61,7 @@ def executor(settings: Settings, db: Database) -> Execute:
 
     def execute(run: Run) -> instances.Outcome:
         config = OfflineServiceSpec.model_validate(run.claim.config)
+        targets.require_write(db, run.claim.task, config)
         wait_for_sources(settings, db, config, run)
         run.log(
             f"exporting audience {config.audience} for {run.claim.bizdate} "

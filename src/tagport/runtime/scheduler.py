@@ -59,10 +59,17 @@ class Scheduler:
             ).all()
         done = []
         for name, status in pending:
-            if status == TaskStatus.PUBLISHING.value:
-                publication.complete_publication(self.db, name, self.describe)
-            else:
-                publication.complete_unpublication(self.db, name)
+            # Each request on its own: one task's failure never delays another's.
+            try:
+                if status == TaskStatus.PUBLISHING.value:
+                    publication.complete_publication(self.db, name, self.describe)
+                else:
+                    publication.complete_unpublication(self.db, name)
+            except Exception:
+                log.exception(
+                    "scheduler: completing %s of %s failed; next tick retries", status, name
+                )
+                continue
             done.append(name)
         return done
 

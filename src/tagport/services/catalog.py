@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import Spec
 from tagport.domain.documents import KINDS
-from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError
+from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError, gathered
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -213,9 +213,10 @@ def apply(
 
     Documents are applied kind by kind in dependency order (users before projects before …), so
     a document may refer to objects defined in the same batch. Every problem is collected before
-    anything is committed; `problems` carries those already found while parsing.
+    anything is committed; `problems` carries those already found while parsing. The error
+    raised lists them all and has the class of the most serious (see `errors.SEVERITY`).
     """
-    found = list(problems)
+    refused: list[TagportError] = [InvalidInput(problems)] if problems else []
     result = ApplyResult(dry_run=dry_run)
     seen: dict[tuple[str, str], str] = {}
     with db.uow() as uow:
@@ -223,20 +224,20 @@ def apply(
             ident = (doc.spec.kind, doc.spec.key)
             label = f"{doc.where} ({doc.spec.kind} {doc.spec.key})".replace(" )", ")")
             if ident in seen:
-                found.append(Problem(label, "", f"also defined at {seen[ident]}"))
+                refused.append(InvalidInput.one(label, "", f"also defined at {seen[ident]}"))
                 continue
             seen[ident] = doc.where
             try:
                 outcome = upsert(uow.session, actor, doc.spec, label)
-            except InvalidInput as exc:
-                found.extend(exc.problems)
-                continue
             except TagportError as exc:
-                found.append(Problem(label, "", str(exc)))
+                # Keep the error's class: a refusal or a conflict is not an input problem.
+                refused.append(
+                    exc if exc.problems else exc.gathering([Problem(label, "", str(exc))])
+                )
                 continue
             result.changes.append(Change(doc.spec.kind, doc.spec.key, outcome, doc.where))
-        if found:
-            raise InvalidInput(found)
+        if refused:
+            raise gathered(refused)
         if not dry_run:
             uow.commit()
     return result

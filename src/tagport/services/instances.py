@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from tagport.domain.dates import date_range
+from tagport.domain.dates import bizdate_problem, date_range
 from tagport.domain.states import (
     TERMINATED_REASON,
     InstanceEvent,
@@ -29,12 +30,13 @@ from tagport.domain.states import (
     require_task_action,
 )
 from tagport.domain.tasks import OfflineServiceSpec
-from tagport.errors import InvalidInput, NotFound
+from tagport.errors import InvalidInput, InvalidTransition, NotFound
 from tagport.services.permissions import Actor
 from tagport.services.publication import authorize_task, find_task
 from tagport.store import tables as t
 from tagport.store.db import Database
 
+UTC = ZoneInfo("UTC")
 MAX_BACKFILL_GROUPS = 12
 MAX_BACKFILL_DAYS = 3660
 
@@ -47,8 +49,7 @@ class Trigger:
 
 def target_key(config: dict[str, Any]) -> str:
     """`<data source>/<schema>/<table>`: what at most one running instance may write."""
-    target = OfflineServiceSpec.model_validate(config).target
-    return f"{target.datasource}/{target.schema_ or ''}/{target.table}"
+    return OfflineServiceSpec.model_validate(config).target.key
 
 
 def schedule_key(service_id: int, bizdate: date) -> str:
@@ -81,8 +82,18 @@ def log(session: Session, instance: t.Instance, message: str, level: str = "info
     )
 
 
-def run(db: Database, actor: Actor, name: str, bizdate: date) -> int:
-    """Run a published manual task for `bizdate`; return the new instance's id."""
+def _check_bizdates(name: str, field: str, days: list[date], tz: ZoneInfo) -> None:
+    today = t.utcnow().astimezone(tz).date()
+    for day in days:
+        problem = bizdate_problem(day, today)
+        if problem is not None:
+            raise InvalidInput.one(f"task {name}", field, problem)
+
+
+def run(db: Database, actor: Actor, name: str, bizdate: date, tz: ZoneInfo = UTC) -> int:
+    """Run a published manual task for `bizdate` (up to today in `tz`); return the new
+    instance's id."""
+    _check_bizdates(name, "bizdate", [bizdate], tz)
     with db.uow() as uow:
         task = find_task(uow.session, name)
         authorize_task(uow.session, actor, task, "run")
@@ -110,9 +121,18 @@ def split_groups(days: list[date], groups: int) -> list[list[date]]:
 
 
 def backfill(
-    db: Database, actor: Actor, name: str, first: date, last: date, groups: int = 1
+    db: Database,
+    actor: Actor,
+    name: str,
+    first: date,
+    last: date,
+    groups: int = 1,
+    tz: ZoneInfo = UTC,
 ) -> int:
-    """Backfill a published recurring task over [first, last] in `groups` parallel groups."""
+    """Backfill a published recurring task over [first, last] (up to today in `tz`) in `groups`
+    parallel groups."""
+    _check_bizdates(name, "from", [first], tz)
+    _check_bizdates(name, "to", [last], tz)
     if last < first:
         raise InvalidInput.one(f"backfill {name}", "to", f"{last} is before {first}")
     if not 1 <= groups <= MAX_BACKFILL_GROUPS:
@@ -163,7 +183,13 @@ def rerun(db: Database, actor: Actor, instance_id: int) -> None:
     """Queue a succeeded or failed instance again."""
     with db.uow() as uow:
         instance = _find(uow.session, instance_id)
-        authorize_task(uow.session, actor, instance.service, "rerun an instance of")
+        task = instance.service
+        authorize_task(uow.session, actor, task, "rerun an instance of")
+        if task.published is None:
+            raise InvalidTransition(
+                f"cannot rerun instance {instance_id}: task {task.name} is {task.status} "
+                "(only tasks with a published version run)"
+            )
         status = next_instance_status(InstanceStatus(instance.status), InstanceEvent.RERUN)
         instance.status, instance.error, instance.not_before = status.value, None, None
         instance.ended_at = None

@@ -8,6 +8,7 @@ same way and terminates the task's waiting instances.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,17 +32,19 @@ from tagport.domain.states import (
 )
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import ExternalError, NotFound
+from tagport.errors import ExternalError, NotFound, TagportError
 from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks
 from tagport.services.permissions import Actor, application_role, require_any
 from tagport.services.projects import cross_project_safe_mode
-from tagport.services.table_permissions import TableRef, holds_write
+from tagport.services.table_permissions import TableRef, write_refusal
 from tagport.services.tasks import OfflineServiceKind
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import TableInfo
 from tagport.targets.compat import accepts
+
+log = logging.getLogger(__name__)
 
 DescribeTarget = Callable[[Session, t.DataSource, str | None, str], TableInfo]
 """Reads a target table's columns (raises NotFound when it does not exist)."""
@@ -66,14 +69,37 @@ def _move(task: t.OfflineService, event: TaskEvent) -> None:
     task.status = next_task_status(TaskStatus(task.status), event).value
 
 
-def request_publish(db: Database, actor: Actor, name: str) -> TaskStatus:
-    """Move a task to `publishing`; the checks run in `complete_publication`."""
+def request_publish(
+    db: Database, actor: Actor, name: str, *, pending_ok: bool = False
+) -> TaskStatus:
+    """Move a task to `publishing`; the checks run in `complete_publication`.
+
+    With `pending_ok`, a task already `publishing` is left as it is (`publish --wait` then
+    completes the pending request).
+    """
+    return _request(db, actor, name, TaskAction.PUBLISH, TaskEvent.PUBLISH, pending_ok)
+
+
+_PENDING = {
+    TaskAction.PUBLISH: TaskStatus.PUBLISHING,
+    TaskAction.UNPUBLISH: TaskStatus.UNPUBLISHING,
+}
+"""The status a request leaves a task in until the server (or `--wait`) completes it."""
+
+
+def _request(
+    db: Database, actor: Actor, name: str, action: TaskAction, event: TaskEvent, pending_ok: bool
+) -> TaskStatus:
     with db.uow() as uow:
         task = find_task(uow.session, name)
-        authorize_task(uow.session, actor, task, "publish")
+        authorize_task(uow.session, actor, task, action.value)
         status = TaskStatus(task.status)
-        require_task_action(status, ScheduleType(task.schedule_type), TaskAction.PUBLISH)
-        _move(task, TaskEvent.PUBLISH)
+        if pending_ok and status is _PENDING[action]:
+            return status
+        require_task_action(status, ScheduleType(task.schedule_type), action)
+        _move(task, event)
+        if event is TaskEvent.UNPUBLISH:
+            terminate_waiting(uow.session, task.id)
         uow.commit()
         return TaskStatus(task.status)
 
@@ -94,7 +120,7 @@ def complete_publication(
         task = find_task(session, name)
         if task.status != TaskStatus.PUBLISHING.value:
             return PublicationResult(TaskStatus(task.status), list(task.publish_errors or []))
-        problems = publication_problems(session, task, describe, moment)
+        problems = _checked(lambda: publication_problems(session, task, describe, moment))
         if problems:
             # A live task whose new version fails keeps running its published version.
             live = task.published is not None
@@ -108,6 +134,18 @@ def complete_publication(
             task.publish_errors = None
         uow.commit()
         return PublicationResult(TaskStatus(task.status), problems)
+
+
+def _checked(check: Callable[[], list[str]]) -> list[str]:
+    """The problems `check` finds; an error raised while checking is one more problem, so a
+    publication always ends (a task is never left `publishing` by a failing check)."""
+    try:
+        return check()
+    except TagportError as exc:
+        return [f"the checks stopped: {exc}"]
+    except Exception as exc:  # a bug in a check must not wedge the task either
+        log.exception("publication checks crashed")
+        return [f"the checks stopped on an internal error: {type(exc).__name__}: {exc}"]
 
 
 def publication_problems(
@@ -129,8 +167,10 @@ def publication_problems(
     owner = task.owner
     problems += _project_problems(session, task, ds, owner)
     ref = TableRef(ds.name, spec.target.schema_ or "", spec.target.table)
-    if not holds_write(session, owner, ref, now):
-        problems.append(f"owner {owner.login} has no write permission on {ref}; request it")
+    refusal = write_refusal(session, owner, ref, now)
+    if refusal is not None:
+        problems.append(f"owner {refusal}" if refusal.startswith(owner.login) else refusal)
+    problems += _clashes(session, task, spec)
     try:
         table = describe(session, ds, spec.target.schema_, spec.target.table)
     except NotFound:
@@ -138,6 +178,23 @@ def publication_problems(
     except ExternalError as exc:
         return [*problems, f"target {ds.name} is unreachable: {exc}"]
     return problems + _mapping_problems(session, spec, audience, table)
+
+
+def _clashes(session: Session, task: t.OfflineService, spec: OfflineServiceSpec) -> list[str]:
+    """Another live task writing the same table would overwrite this one's rows every run."""
+    live = session.scalars(
+        select(t.OfflineService).where(
+            t.OfflineService.id != task.id, t.OfflineService.published.is_not(None)
+        )
+    )
+    ref = TableRef(spec.target.datasource, spec.target.schema_ or "", spec.target.table)
+    return [
+        f"task {other.name} already writes {ref}: two tasks would overwrite each other's rows "
+        f"(unpublish {other.name} or choose another table)"
+        for other in live
+        if other.published is not None
+        and OfflineServiceSpec.model_validate(other.published).target.key == spec.target.key
+    ]
 
 
 def _project_problems(
@@ -208,18 +265,11 @@ def _mapping_problems(
     return problems
 
 
-def request_unpublish(db: Database, actor: Actor, name: str) -> TaskStatus:
+def request_unpublish(
+    db: Database, actor: Actor, name: str, *, pending_ok: bool = False
+) -> TaskStatus:
     """Move a task to `unpublishing` and terminate its waiting instances."""
-    with db.uow() as uow:
-        task = find_task(uow.session, name)
-        authorize_task(uow.session, actor, task, "unpublish")
-        require_task_action(
-            TaskStatus(task.status), ScheduleType(task.schedule_type), TaskAction.UNPUBLISH
-        )
-        _move(task, TaskEvent.UNPUBLISH)
-        terminate_waiting(uow.session, task.id)
-        uow.commit()
-        return TaskStatus(task.status)
+    return _request(db, actor, name, TaskAction.UNPUBLISH, TaskEvent.UNPUBLISH, pending_ok)
 
 
 def terminate_waiting(session: Session, service_id: int) -> int:

@@ -41,6 +41,8 @@ def create_due_instances(db: Database, now: datetime, tz: ZoneInfo, catch_up_day
             spec = OfflineServiceSpec.model_validate(task.published)
             at = parse_at(spec.schedule.at or "00:00")
             for bizdate in due_bizdates(at, task.published_at, now, tz, catch_up_days):
+                if not spec.schedule.covers(bizdate):
+                    continue  # outside the schedule's first and last data timestamps
                 key = schedule_key(task.id, bizdate)
                 wanted[key] = {
                     "service_id": task.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.errors import NotFound
@@ -64,17 +64,29 @@ def _target_clause(ds: t.DataSource, ref: TableRef) -> list[ColumnElement[bool]]
 
 def holds_write(session: Session, user: t.User, ref: TableRef, now: datetime) -> bool:
     """Whether `user` may write `ref` now (a super admin always may)."""
+    return write_refusal(session, user, ref, now) is None
+
+
+def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) -> str | None:
+    """Why `user` may not write `ref` now (naming the expiry of a lapsed permission), or None."""
     if user.is_super_admin:
-        return True
+        return None
     ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
-    if ds is None:
-        return False
-    found = session.scalar(
-        select(t.TablePermission.id)
-        .where(t.TablePermission.user_id == user.id, *_target_clause(ds, ref), *_active(now))
-        .limit(1)
-    )
-    return found is not None
+    mine = [t.TablePermission.user_id == user.id]
+    if ds is not None:
+        found = session.scalar(
+            select(t.TablePermission.id).where(*mine, *_target_clause(ds, ref), *_active(now))
+        )
+        if found is not None:
+            return None
+        lapsed = session.scalar(
+            select(func.max(t.TablePermission.expires_at)).where(
+                *mine, *_target_clause(ds, ref), t.TablePermission.returned_at.is_(None)
+            )
+        )
+        if lapsed is not None:
+            return f"write permission on {ref} expired on {lapsed:%Y-%m-%d %H:%M} ({user.login})"
+    return f"{user.login} has no write permission on {ref}; request it"
 
 
 def record_grant(

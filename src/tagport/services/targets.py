@@ -31,7 +31,12 @@ from tagport.services.datasources import password_of
 from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
-from tagport.services.table_permissions import CREATE_TABLE, TableRef, record_grant
+from tagport.services.table_permissions import (
+    CREATE_TABLE,
+    TableRef,
+    record_grant,
+    write_refusal,
+)
 from tagport.services.warehouse import export_plan, export_readers
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -232,6 +237,18 @@ def _check_project_target(
             f"cross-project safe mode: tables of project {own.name}'s tasks may not be "
             f"created in project {project.name}"
         )
+
+
+def require_write(db: Database, name: str, config: OfflineServiceSpec) -> None:
+    """Before every run: the task's owner still holds write permission on its target (a
+    permission may expire or be returned after publication)."""
+    with db.uow() as uow:
+        task = find_task(uow.session, name)
+        target = config.target
+        ref = TableRef(target.datasource, target.schema_ or "", target.table)
+        refusal = write_refusal(uow.session, task.owner, ref, t.utcnow())
+        if refusal is not None:
+            raise PermissionDenied(refusal)
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,18 @@ deleted under the rules of DESIGN §3.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
+from tagport.domain.dates import default_bizdate
 from tagport.domain.naming import codename_field
 from tagport.domain.states import (
+    ExecutionStatus,
     InstanceStatus,
     ScheduleType,
     TaskAction,
@@ -25,8 +29,8 @@ from tagport.domain.states import (
     require_task_action,
     task_actions,
 )
-from tagport.domain.tasks import OfflineServiceSpec, Output
-from tagport.errors import InvalidTransition
+from tagport.domain.tasks import OfflineServiceSpec, Output, version_changes
+from tagport.errors import InvalidInput, Problem
 from tagport.services import catalog
 from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks, KindService
@@ -117,12 +121,11 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         row: t.OfflineService,
         ds: t.DataSource | None,
     ) -> None:
-        try:
-            require_task_action(
-                TaskStatus(row.status), ScheduleType(row.schedule_type), TaskAction.EDIT
-            )
-        except InvalidTransition as exc:
-            checks.fail("", str(exc))
+        # Editing while publishing or unpublishing is a conflict with the task's state, not an
+        # input problem: raised, so that it keeps its class (and exit code).
+        require_task_action(
+            TaskStatus(row.status), ScheduleType(row.schedule_type), TaskAction.EDIT
+        )
         if spec.schedule.type.value != row.schedule_type:
             checks.fail("schedule.type", f"cannot change after creation (is {row.schedule_type})")
         if ds is not None and ds.type != row.target_type:
@@ -202,7 +205,10 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
             "target_type": row.target_type,
             "draft_revision": row.draft_revision,
             "published_revision": row.published_revision,
-            "unpublished_changes": row.published is not None and row.published != row.draft,
+            "unpublished_changes": (
+                version_changes(row.published, row.draft) if row.published is not None else []
+            ),
+            "failure_reasons": list(row.publish_errors or []),
             "actions": sorted(
                 a.value for a in task_actions(status, ScheduleType(row.schedule_type))
             ),
@@ -225,6 +231,28 @@ class TaskFilter:
     execution_status: str | None = None
     schedule_type: str | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a value no task can have: an empty list would hide the typo."""
+        problems = [
+            Problem(
+                "task list", field, f"{value!r} is not one of {', '.join(e.value for e in enum)}"
+            )
+            for field, enum in _FILTER_VALUES.items()
+            if (value := getattr(self, field)) is not None and value not in set(enum)
+        ]
+        if problems:
+            raise InvalidInput(problems)
+
+
+_FILTER_VALUES: dict[str, type[StrEnum]] = {
+    "target_type": DataSourceType,
+    "status": TaskStatus,
+    "execution_status": ExecutionStatus,
+    "schedule_type": ScheduleType,
+}
+"""Filters whose values come from a fixed set."""
+UTC = ZoneInfo("UTC")
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -244,6 +272,11 @@ class TaskRow:
     schema: str | None
     schedule_type: str
     actions: list[str]
+    failure_reasons: list[str]
+    """Why the last publish or unpublish failed (empty when it did not)."""
+    schedule_state: str | None
+    """Why a recurring task creates no runs now (before its first or after its last data
+    timestamp), else None."""
 
 
 def _latest_statuses(session: Session, service_id: int | None = None) -> dict[int, str]:
@@ -259,8 +292,10 @@ def _latest_statuses(session: Session, service_id: int | None = None) -> dict[in
     return {row[0]: row[1] for row in rows}
 
 
-def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
-    """The task list, filtered; the execution status is the latest instance's."""
+def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC) -> list[TaskRow]:
+    """The task list, filtered; the execution status is the latest instance's. Schedules are
+    judged by today's default data timestamp in `tz`."""
+    latest_due = default_bizdate(t.utcnow(), tz)
     with db.uow() as uow:
         session = uow.session
         query = select(t.OfflineService).order_by(t.OfflineService.name)
@@ -298,6 +333,12 @@ def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
                 schedule_type=task.schedule_type,
                 actions=sorted(
                     a.value for a in task_actions(status, ScheduleType(task.schedule_type))
+                ),
+                failure_reasons=list(task.publish_errors or []),
+                schedule_state=(
+                    spec.schedule.window_state(latest_due)
+                    if spec.schedule.type is ScheduleType.RECURRING
+                    else None
                 ),
             )
             if _matches(row, where):
