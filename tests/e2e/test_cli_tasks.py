@@ -138,3 +138,87 @@ def test_a_manual_run_and_the_refusals_a_person_meets(
         "seed_manual: offline"
     )
     assert cli(capsys, "task", "delete", "seed_manual")[0] == 0
+
+
+def test_refusals_name_the_valid_values_and_exit_by_the_table(
+    demo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = cli(capsys, "task", "list", "--status", "live", "--exec-status", "ok")
+    assert code == 3 and out == ""
+    assert "status: 'live' is not one of editing, publishing, published" in err
+    assert "execution_status: 'ok' is not one of not_run, waiting" in err
+
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    assert cli(capsys, "task", "create-table", "seed_manual")[0] == 0
+    assert cli(capsys, "task", "publish", "seed_manual", "--wait")[0] == 0
+    code, _, err = cli(capsys, "task", "run", "seed_manual", "--bizdate", tomorrow)
+    assert code == 3 and "is in the future" in err
+    code, _, err = cli(capsys, "task", "backfill", "spenders_daily", "--to", "9999-12-31")
+    assert code == 3 and "9999-12-31 is in the future" in err and "Traceback" not in err
+
+    # apply: a permission refusal exits 6, an edit of a busy task 5 (not 3, "invalid input").
+    (tmp_path / "p.yaml").write_text("kind: Project\nname: p9\ntype: tag\n")
+    assert cli(capsys, "user", "add", "mallory")[0] == 0
+    code, _, err = cli(capsys, "--as", "mallory", "apply", "-f", str(tmp_path / "p.yaml"))
+    assert code == 6 and "mallory may not create project p9" in err
+    code, out, _ = cli(capsys, "task", "publish", "spenders_daily")
+    assert code == 0 and "tagport task show spenders_daily" in out
+    document = TASKS.split("---")[2] + "description: edited while publishing\n"
+    (tmp_path / "t.yaml").write_text(document)
+    code, _, err = cli(capsys, "apply", "-f", str(tmp_path / "t.yaml"))
+    assert code == 5 and "cannot edit: the task is publishing" in err
+    # `publish --wait` completes the pending request instead of refusing it.
+    code, out, err = cli(capsys, "task", "publish", "spenders_daily", "--wait")
+    assert code == 5 and out.strip() == "spenders_daily: publish_failed"
+    assert "target table wh:big_spenders does not exist" in err
+    code, out, _ = cli(capsys, "task", "show", "spenders_daily")
+    assert "failure_reasons:\n- target table wh:big_spenders does not exist" in out
+
+
+def test_a_run_says_what_it_waits_for_and_a_failed_run_exits_8(
+    demo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    manual = TASKS.split("---")[3].replace("seed_manual", "spenders_manual")
+    manual = manual.replace("crm_seed_users", "big_spenders").replace("seed_users", "spenders")
+    (tmp_path / "t.yaml").write_text(manual)
+    assert cli(capsys, "apply", "-f", str(tmp_path / "t.yaml"))[0] == 0
+    assert cli(capsys, "task", "create-table", "spenders_manual")[0] == 0
+    assert cli(capsys, "task", "publish", "spenders_manual", "--wait")[0] == 0
+    monkeypatch.setenv("TAGPORT_READINESS_TIMEOUT_SECONDS", "1")
+    today = date.today().isoformat()  # no partition of today exists yet
+    code, out, err = cli(capsys, "task", "run", "spenders_manual", "--bizdate", today, "--wait")
+    assert code == 8, out + err
+    assert "waiting for source partitions: " in out and "giving up in 1 s" in out
+    assert re.search(r"instance \d+: failed", out)
+    assert "failed: source partitions never arrived" in err
+
+
+def test_an_explicit_mapping_matches_sources_in_any_case(
+    demo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli(capsys, "task", "create-table", "seed_manual")[0] == 0
+    document = TASKS.split("---")[3].replace("table: seed_users}", "table: seed_users, ")
+    document = document.replace(", \n", ", partition_field: ds}\n")
+    (tmp_path / "t.yaml").write_text(document + "mapping: [{source: USER_ID, target: User_Id}]\n")
+    assert cli(capsys, "apply", "-f", str(tmp_path / "t.yaml"))[0] == 0
+    assert cli(capsys, "task", "publish", "seed_manual", "--wait")[0] == 0
+    code, out, err = cli(capsys, "task", "run", "seed_manual", "--wait")
+    assert code == 0, out + err
+    assert re.search(r"instance \d+: succeeded, [1-9][\d,]* rows", out)
+
+
+def test_an_instance_of_an_offline_task_is_not_rerun(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "task", "create-table", "seed_manual")[0] == 0
+    assert cli(capsys, "task", "publish", "seed_manual", "--wait")[0] == 0
+    code, out, _ = cli(capsys, "task", "run", "seed_manual", "--wait")
+    assert code == 0
+    instance_id = re.search(r"instance (\d+)", out).group(1)  # type: ignore[union-attr]
+    assert cli(capsys, "task", "unpublish", "seed_manual", "--wait")[0] == 0
+    code, _, err = cli(capsys, "instance", "rerun", instance_id)
+    assert code == 5
+    assert f"cannot rerun instance {instance_id}: task seed_manual is offline" in err

@@ -157,6 +157,7 @@ def task_publish(ctx: typer.Context, name: Name, wait: Wait = False) -> None:
             f"`tagport task publish {name} --wait`",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         return
     result = publication.complete_publication(
@@ -229,7 +230,10 @@ def _run_here(st: State, instance_id: int) -> None:
         lines = instances.log_lines(st.db, instance_id)
         for at, attempt, level, message in lines[shown:]:
             console.print(
-                f"{at:%H:%M:%S} #{attempt} {level:<7} {message}", markup=False, highlight=False
+                f"{at:%H:%M:%S} #{attempt} {level:<7} {message}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
         shown = len(lines)
         if finished:
