@@ -6,7 +6,7 @@ publishing against real servers is covered with the targets.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,17 @@ import pytest
 import yaml
 from sqlalchemy import select, update
 
+from tagport.config import Settings
 from tagport.domain.states import TaskStatus
-from tagport.errors import InvalidTransition, NotFound, PermissionDenied, TransientError
+from tagport.errors import (
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    TransientError,
+)
+from tagport.runtime.pipeline import executor
+from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication
 from tagport.services.permissions import Actor
 from tagport.services.table_permissions import TableRef, grant, list_permissions
@@ -396,3 +405,37 @@ def test_publish_to_a_project_without_write_through_fails(
     table = TableInfo("tag_prod", "hz_vip", (ColumnInfo("user_id", "BIGINT", False),), ())
     result = publish(catalogued, operator, "to_own_project", table)
     assert result.problems == ["project tag_prod has no write-through for its production account"]
+
+
+def test_every_run_checks_the_owners_write_permission_again(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    name = manual_task_published(catalogued, operator)  # bob holds write on seed_users
+    with catalogued.uow() as uow:  # a week later, the permission has lapsed
+        uow.session.execute(
+            update(t.TablePermission).values(expires_at=datetime(2026, 11, 20, 8, 30, tzinfo=UTC))
+        )
+        uow.commit()
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    settings = Settings(home=tmp_path / "home")
+    assert Worker(catalogued, executor(settings, catalogued), WorkerConfig()).run_once(
+        instance_id=instance_id
+    )
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error) == (
+        "failed",
+        "write permission on crm_mysql:seed_users expired on 2026-11-20 08:30 (bob)",
+    )
+
+
+@pytest.mark.parametrize("day", [date(9999, 12, 31), date(1899, 12, 31)])
+def test_data_timestamps_out_of_range_are_refused(
+    catalogued: Database, operator: Actor, day: date
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    with pytest.raises(InvalidInput, match=f"bizdate: {day} is "):
+        instances.run(catalogued, operator, name, day)
+    publish(catalogued, operator, "hz_vip_to_crm")
+    with pytest.raises(InvalidInput, match=f"to: {day} is "):
+        instances.backfill(catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), day)
+    assert instances.list_instances(catalogued) == []

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from tagport.services import instances, scheduling
+from tagport.services import instances, scheduling, tasks
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -90,3 +90,22 @@ def test_manual_and_unpublished_tasks_are_not_scheduled(
     assert (
         scheduling.create_due_instances(catalogued, at(20, 3) + timedelta(days=1), SHANGHAI, 3) == 0
     )
+
+
+def test_a_schedule_runs_only_within_its_first_and_last_data_timestamps(
+    catalogued: Database, operator: Actor
+) -> None:
+    with catalogued.uow() as uow:
+        task = uow.session.scalars(select(t.OfflineService)).first()
+        assert task is not None and task.name == "hz_vip_to_crm"
+        window = {"first_bizdate": "2026-11-17", "last_bizdate": "2026-11-18"}
+        task.draft = task.draft | {"schedule": task.draft["schedule"] | window}
+        uow.commit()
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(1, 0))
+    assert scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 5) == 2
+    assert bizdates(catalogued) == [date(2026, 11, 17), date(2026, 11, 18)]
+    rows = tasks.list_tasks(catalogued, operator, tasks.TaskFilter(), SHANGHAI)
+    assert [r.schedule_state for r in rows if r.name == "hz_vip_to_crm"] == [
+        "ended: ran up to data timestamp 2026-11-18"
+    ]

@@ -6,10 +6,14 @@ import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tagport.domain.schedule import due_bizdates, parse_at
+from tagport.domain.states import ScheduleType
+from tagport.domain.tasks import Schedule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -70,3 +74,15 @@ def test_due_days_are_consecutive_and_bounded_by_the_window(
 
 def test_parse_at() -> None:
     assert parse_at("02:05") == time(2, 5)
+
+
+def test_a_schedule_window_is_checked_when_saved() -> None:
+    with pytest.raises(ValidationError, match="2026-11-01 is before first_bizdate 2026-11-02"):
+        Schedule(type=ScheduleType.RECURRING, first_bizdate="2026-11-02", last_bizdate="2026-11-01")
+    with pytest.raises(ValidationError, match="a manual schedule has no first bizdate"):
+        Schedule(first_bizdate="2026-11-02")
+    soon = Schedule(type=ScheduleType.RECURRING, first_bizdate="2026-12-24")
+    assert (
+        soon.window_state(date(2026, 11, 29)) == "not started: runs from data timestamp 2026-12-24"
+    )
+    assert soon.window_state(date(2026, 12, 24)) is None
