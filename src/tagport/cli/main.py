@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from tagport.cli.files import write_text
 from tagport.cli.output import console, errors, print_json, print_table
 from tagport.config import Settings, debugging, load_settings
 from tagport.domain.documents import KINDS, dump_spec, kind_named
@@ -165,7 +166,7 @@ def export(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_text(output, text, "--output")
         console.print(f"wrote {output}")
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tagport.cli.files import read_text
 from tagport.cli.main import JsonOption, State, state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import default_bizdate, parse_date
@@ -138,7 +139,7 @@ def task_create_table(
 ) -> None:
     """Create the target table (one click), grant yourself write on it, map fields by name."""
     st = state(ctx)
-    sql = sql_file.read_text(encoding="utf-8") if sql_file else None
+    sql = read_text(sql_file, "--sql-file") if sql_file else None
     created = targets.create_table(st.db, st.settings, st.actor, name, sql)
     console.print(f"created {created.table.name}; mapping:")
     for m in created.mapping:
