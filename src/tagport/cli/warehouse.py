@@ -11,7 +11,7 @@ import typer
 
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import PartitionFormat, default_bizdate, parse_date
-from tagport.errors import InvalidInput
+from tagport.errors import InvalidInput, NotFound
 from tagport.services import warehouse as service
 
 warehouse_app = typer.Typer(
@@ -174,7 +174,7 @@ def readiness(
     for ref in result.needed:
         console.print(f"{'missing' if ref in missing else 'ok':>8}  {ref}", highlight=False)
     if not result.ready:
-        raise typer.Exit(2)
+        raise NotFound("source partition", ", ".join(str(ref) for ref in result.missing))
 
 
 @demo_app.command("data")

@@ -1,0 +1,91 @@
+"""The one exit-code table: every error class has its code, and docs/errors.md says the same."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import tagport
+from tagport import errors
+from tagport.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    TagportError,
+    exit_code,
+    gathered,
+)
+
+DOCS = Path(__file__).parents[2] / "docs" / "errors.md"
+EXPECTED = {
+    "TagportError": 1,
+    "InvalidInput": 3,
+    "NotFound": 4,
+    "Conflict": 5,
+    "InvalidTransition": 5,
+    "PermissionDenied": 6,
+    "ConfigError": 7,
+    "ExternalError": 8,
+    "TerminalError": 8,
+    "TransientError": 9,
+}
+
+
+def every_error_class() -> list[type[TagportError]]:
+    """TagportError and every subclass defined anywhere in tagport (modules imported first)."""
+    for module in pkgutil.walk_packages(tagport.__path__, "tagport."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    found, pending = [], [TagportError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def documented() -> dict[str, int]:
+    """`error class -> exit code` from the table in docs/errors.md."""
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", DOCS.read_text(), re.MULTILINE)
+    return {name: int(code) for code, name in rows}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_error_class_of_the_hierarchy_has_its_exit_code(name: str) -> None:
+    error = getattr(errors, name).__new__(getattr(errors, name))
+    assert exit_code(error) == EXPECTED[name]
+
+
+def test_docs_show_the_table_the_code_uses() -> None:
+    assert documented() == EXPECTED
+
+
+def test_every_error_class_anywhere_maps_to_a_documented_code() -> None:
+    codes = set(EXPECTED.values())
+    for cls in every_error_class():
+        error = cls.__new__(cls)
+        assert exit_code(error) in codes, cls
+        assert cls.__module__ == "tagport.errors" or cls.__name__ in DOCS.read_text(), cls
+
+
+def test_a_batch_keeps_a_shared_class_else_takes_the_most_serious() -> None:
+    denied = PermissionDenied("bob may not create project p2")
+    missing = NotFound("tag", "nope")
+    invalid = InvalidInput.one("doc#1", "code", "too long")
+    assert type(gathered([invalid, InvalidInput.one("doc#2", "", "x")])) is InvalidInput
+    mixed = gathered([invalid, missing, denied])
+    assert type(mixed) is PermissionDenied and exit_code(mixed) == 6
+    assert [str(p) for p in mixed.problems] == [
+        "doc#1: code: too long",
+        "tag 'nope' does not exist",
+        "bob may not create project p2",
+    ]
+    assert type(gathered([invalid, Conflict("in use")])) is Conflict
+    one = Conflict.gathering([Problem("publish t", "", "a"), Problem("publish t", "", "b")])
+    assert str(one) == "publish t: a\npublish t: b" and len(one.problems) == 2
