@@ -439,3 +439,24 @@ def test_data_timestamps_out_of_range_are_refused(
     with pytest.raises(InvalidInput, match=f"to: {day} is "):
         instances.backfill(catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), day)
     assert instances.list_instances(catalogued) == []
+
+
+def test_lost_leases_use_up_exactly_the_attempts_allowed(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start, lease = t.utcnow(), timedelta(seconds=30)
+    for attempt in (1, 2):
+        moment = start + timedelta(minutes=attempt)
+        claimed = instances.claim(catalogued, f"w{attempt}", moment, lease)
+        assert claimed is not None and claimed.attempt == attempt
+        # At the very moment the lease ends the worker still holds it; a microsecond later not.
+        assert instances.expire_leases(catalogued, moment + lease, max_attempts=2) == []
+        later = moment + lease + timedelta(microseconds=1)
+        assert instances.expire_leases(catalogued, later, max_attempts=2) == [instance_id]
+        expected = "waiting" if attempt == 1 else "failed"
+        assert instances.show(catalogued, instance_id).status == expected
+    view = instances.show(catalogued, instance_id)
+    assert (view.attempts, view.error) == (2, "attempt 2 lost: lease of w2 expired")
+    assert instances.claim(catalogued, "w3", start + timedelta(minutes=5), lease) is None

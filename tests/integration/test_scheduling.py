@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,17 +65,17 @@ def test_two_schedulers_at_once_create_each_instance_once(
 ) -> None:
     publish(catalogued, operator, "hz_vip_to_crm")
     published_at(catalogued, at(1, 0))
-    results: list[int] = []
     databases = [Database(catalogued.url, b"test-secret-key") for _ in range(4)]
+    start = threading.Barrier(len(databases))
 
-    def run(db: Database) -> None:
-        results.append(scheduling.create_due_instances(db, at(20, 3), SHANGHAI, 5))
+    def tick(db: Database) -> int:
+        start.wait()  # all four at once, not one after the other
+        return scheduling.create_due_instances(db, at(20, 3), SHANGHAI, 5)
 
-    threads = [threading.Thread(target=run, args=(db,)) for db in databases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # Every scheduler must return (an exception in one is a failure, not a smaller sum) …
+    with ThreadPoolExecutor(len(databases)) as pool:
+        results = [f.result(timeout=60) for f in [pool.submit(tick, db) for db in databases]]
+    # … and together they created each instance exactly once.
     assert sum(results) == 6
     assert len(bizdates(catalogued)) == 6
 
