@@ -169,7 +169,7 @@ def publication_problems(
     ref = TableRef(ds.name, spec.target.schema_ or "", spec.target.table)
     refusal = write_refusal(session, owner, ref, now)
     if refusal is not None:
-        problems.append(f"owner {refusal}" if refusal.startswith(owner.login) else refusal)
+        problems.append(refusal)
     problems += _clashes(session, task, spec)
     try:
         table = describe(session, ds, spec.target.schema_, spec.target.table)
@@ -182,16 +182,13 @@ def publication_problems(
 
 def _clashes(session: Session, task: t.OfflineService, spec: OfflineServiceSpec) -> list[str]:
     """Another live task writing the same table would overwrite this one's rows every run."""
-    live = session.scalars(
-        select(t.OfflineService).where(
-            t.OfflineService.id != task.id, t.OfflineService.published.is_not(None)
-        )
-    )
+    # Filtered here, not in SQL: an unpublished version is stored as JSON null, not SQL NULL.
+    others = session.scalars(select(t.OfflineService).where(t.OfflineService.id != task.id))
     ref = TableRef(spec.target.datasource, spec.target.schema_ or "", spec.target.table)
     return [
         f"task {other.name} already writes {ref}: two tasks would overwrite each other's rows "
         f"(unpublish {other.name} or choose another table)"
-        for other in live
+        for other in others
         if other.published is not None
         and OfflineServiceSpec.model_validate(other.published).target.key == spec.target.key
     ]
