@@ -108,5 +108,5 @@ def test_a_schedule_runs_only_within_its_first_and_last_data_timestamps(
     assert bizdates(catalogued) == [date(2026, 11, 17), date(2026, 11, 18)]
     rows = tasks.list_tasks(catalogued, operator, tasks.TaskFilter(), SHANGHAI)
     assert [r.schedule_state for r in rows if r.name == "hz_vip_to_crm"] == [
-        "ended: ran up to data timestamp 2026-11-18"
+        "ended with data timestamp 2026-11-18"
     ]

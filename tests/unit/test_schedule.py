@@ -82,7 +82,5 @@ def test_a_schedule_window_is_checked_when_saved() -> None:
     with pytest.raises(ValidationError, match="a manual schedule has no first bizdate"):
         Schedule(first_bizdate="2026-11-02")
     soon = Schedule(type=ScheduleType.RECURRING, first_bizdate="2026-12-24")
-    assert (
-        soon.window_state(date(2026, 11, 29)) == "not started: runs from data timestamp 2026-12-24"
-    )
+    assert soon.window_state(date(2026, 11, 29)) == "starts with data timestamp 2026-12-24"
     assert soon.window_state(date(2026, 12, 24)) is None

@@ -69,9 +69,9 @@ class Schedule(Model):
         """Why a recurring schedule creates no run now that `latest` is the newest data timestamp
         due (None when it runs)."""
         if self.first_bizdate is not None and latest < self.first_bizdate:
-            return f"not started: runs from data timestamp {self.first_bizdate}"
+            return f"starts with data timestamp {self.first_bizdate}"
         if self.last_bizdate is not None and latest > self.last_bizdate:
-            return f"ended: ran up to data timestamp {self.last_bizdate}"
+            return f"ended with data timestamp {self.last_bizdate}"
         return None
 
 
