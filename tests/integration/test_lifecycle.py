@@ -26,8 +26,9 @@ from tagport.errors import (
 from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication
+from tagport.services.permission_requests import list_grants
 from tagport.services.permissions import Actor
-from tagport.services.table_permissions import TableRef, grant, list_permissions
+from tagport.services.table_permissions import TableRef, grant
 from tagport.services.users import actor_for
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -154,7 +155,8 @@ def test_publish_needs_the_owners_write_permission(
         TableRef("crm_pg", "public", "hz_vip"),
         days=30,
     )
-    assert [str(p.table) for p in list_permissions(catalogued, "bob")] == ["crm_pg:public.hz_vip"]
+    bobs = list_grants(catalogued, operator, "bob")
+    assert [(str(p.table), p.status) for p in bobs] == [("crm_pg:public.hz_vip", "active")]
     assert publish(catalogued, bob, "hz_vip_to_crm").status is TaskStatus.PUBLISHED
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -10,15 +11,20 @@ from hypothesis import strategies as st
 
 from tagport.domain.states import (
     ExecutionStatus,
+    GrantStatus,
     InstanceEvent,
     InstanceStatus,
+    RequestEvent,
+    RequestStatus,
     ScheduleType,
     TaskAction,
     TaskEvent,
     TaskStatus,
     backfill_status,
     execution_status,
+    grant_status,
     next_instance_status,
+    next_request_status,
     next_task_status,
     require_task_action,
     task_actions,
@@ -140,3 +146,40 @@ def test_backfill_status_follows_the_rule(days: list[InstanceStatus | None]) -> 
         assert result is ExecutionStatus.FAILED
     else:
         assert result is ExecutionStatus.SUCCEEDED
+
+
+EXPECTED_REQUEST = {
+    (RequestStatus.PENDING, RequestEvent.APPROVE): RequestStatus.APPROVED,
+    (RequestStatus.PENDING, RequestEvent.REJECT): RequestStatus.REJECTED,
+    (RequestStatus.PENDING, RequestEvent.WITHDRAW): RequestStatus.WITHDRAWN,
+}
+
+
+@pytest.mark.parametrize(("status", "event"), list(itertools.product(RequestStatus, RequestEvent)))
+def test_every_request_status_event_pair(status: RequestStatus, event: RequestEvent) -> None:
+    expected = EXPECTED_REQUEST.get((status, event))
+    if expected is None:
+        with pytest.raises(InvalidTransition, match=f"the request is {status.value}"):
+            next_request_status(status, event)
+    else:
+        assert next_request_status(status, event) is expected
+
+
+NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expires", "returned", "expected"),
+    [
+        (None, None, GrantStatus.ACTIVE),
+        (NOW + timedelta(seconds=1), None, GrantStatus.ACTIVE),
+        (NOW, None, GrantStatus.EXPIRED),  # ends at its expiry, as the write check does
+        (NOW - timedelta(days=1), None, GrantStatus.EXPIRED),
+        (None, NOW - timedelta(days=1), GrantStatus.RETURNED),
+        (NOW - timedelta(days=2), NOW - timedelta(days=3), GrantStatus.RETURNED),
+    ],
+)
+def test_a_permission_is_active_until_it_expires_or_is_returned(
+    expires: datetime | None, returned: datetime | None, expected: GrantStatus
+) -> None:
+    assert grant_status(expires, returned, NOW) is expected

@@ -237,12 +237,13 @@ def _register_subcommands() -> None:
     app.add_typer(users_cli.user_app, name="user")
     app.add_typer(users_cli.token_app, name="token")
 
+    from tagport.cli import permissions as permissions_cli
     from tagport.cli import runtime as runtime_cli
     from tagport.cli import tasks as tasks_cli
 
     app.add_typer(tasks_cli.task_app, name="task")
     app.add_typer(tasks_cli.instance_app, name="instance")
-    app.add_typer(tasks_cli.permission_app, name="permission")
+    app.add_typer(permissions_cli.permission_app, name="permission")
     runtime_cli.register(app)
 
     from tagport.cli import warehouse as warehouse_cli

@@ -1,4 +1,4 @@
-"""`tagport task …`, `tagport instance …` and `tagport permission …`."""
+"""`tagport task …` and `tagport instance …`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from tagport.errors import Conflict, InvalidInput, Problem, TerminalError
 from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, instances, publication, targets, tasks
-from tagport.services.table_permissions import TableRef, grant, list_permissions
 from tagport.store.tables import utcnow
 
 task_app = typer.Typer(
@@ -31,7 +30,6 @@ task_app = typer.Typer(
 instance_app = typer.Typer(
     help="Instances: runs of a task for one data timestamp.", no_args_is_help=True
 )
-permission_app = typer.Typer(help="Write permissions on target tables.", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="The task name.")]
 Wait = Annotated[bool, typer.Option("--wait", help="Do the work now and wait for its end.")]
@@ -377,43 +375,3 @@ def instance_terminate(ctx: typer.Context, instance_id: InstanceId) -> None:
     st = state(ctx)
     instances.terminate(st.db, st.actor, instance_id)
     console.print(f"instance {instance_id}: failed (terminated)")
-
-
-@permission_app.command("grant")
-def permission_grant(
-    ctx: typer.Context,
-    user: Annotated[str, typer.Argument(help="Login of the grantee.")],
-    datasource: Annotated[str, typer.Argument(help="Data source name.")],
-    table: Annotated[str, typer.Argument(help="[SCHEMA.]TABLE")],
-    days: Annotated[int | None, typer.Option("--days", min=1, help="Expire after N days.")] = None,
-) -> None:
-    """Grant write permission on a target table (data source owner or super admin)."""
-    st = state(ctx)
-    ref = TableRef.parse(datasource, table)
-    grant(st.db, st.actor, user, ref, days)
-    console.print(f"granted {user} write on {ref}" + (f" for {days} days" if days else ""))
-
-
-@permission_app.command("list")
-def permission_list(
-    ctx: typer.Context,
-    user: Annotated[str | None, typer.Option("--user", help="Only this user's.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    views = list_permissions(state(ctx).db, user)
-    rows = [
-        {
-            "user": v.user,
-            "table": str(v.table),
-            "source": v.source,
-            "granted_at": v.granted_at,
-            "expires_at": v.expires_at,
-        }
-        for v in views
-    ]
-    if as_json:
-        print_json(rows)
-    else:
-        print_table(
-            "Table write permissions", ["user", "table", "source", "granted_at", "expires_at"], rows
-        )

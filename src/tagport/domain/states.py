@@ -1,12 +1,15 @@
-"""Statuses of offline services (tasks) and instances: transitions and allowed actions as data.
+"""Statuses of offline services (tasks), instances and permission requests: transitions and
+allowed actions as data.
 
-`TASK_TRANSITIONS` and `INSTANCE_TRANSITIONS` are the only places a status may change;
-`next_task_status` / `next_instance_status` are the only functions that read them.
+`TASK_TRANSITIONS`, `INSTANCE_TRANSITIONS` and `REQUEST_TRANSITIONS` are the only places a status
+may change; `next_task_status` / `next_instance_status` / `next_request_status` are the only
+functions that read them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
 
 from tagport.errors import InvalidTransition
@@ -197,3 +200,60 @@ def backfill_status(statuses: Iterable[InstanceStatus | None]) -> ExecutionStatu
     if any(s is _I.FAILED for s in seen):
         return ExecutionStatus.FAILED
     return ExecutionStatus.SUCCEEDED
+
+
+class RequestStatus(StrEnum):
+    """A request for write permission on a target table."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class RequestEvent(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+
+
+_R, _RE = RequestStatus, RequestEvent
+
+REQUEST_TRANSITIONS: dict[tuple[RequestStatus, RequestEvent], RequestStatus] = {
+    (_R.PENDING, _RE.APPROVE): _R.APPROVED,
+    (_R.PENDING, _RE.REJECT): _R.REJECTED,
+    (_R.PENDING, _RE.WITHDRAW): _R.WITHDRAWN,
+}
+"""A request is decided once; renewing a permission is a new request."""
+
+
+def next_request_status(status: RequestStatus, event: RequestEvent) -> RequestStatus:
+    try:
+        return REQUEST_TRANSITIONS[(status, event)]
+    except KeyError:
+        raise InvalidTransition(f"cannot {event.value}: the request is {status.value}") from None
+
+
+class GrantStatus(StrEnum):
+    """A write permission: active until it expires or its holder returns it."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    RETURNED = "returned"
+
+
+def grant_status(
+    expires_at: datetime | None, returned_at: datetime | None, now: datetime
+) -> GrantStatus:
+    """Returned wins over expired: a returned permission never comes back by itself."""
+    if returned_at is not None:
+        return GrantStatus.RETURNED
+    if expires_at is not None and expires_at <= now:
+        return GrantStatus.EXPIRED
+    return GrantStatus.ACTIVE
+
+
+PERMISSION_PERIODS = (7, 30, 90, 180, 365)
+"""The periods (days) a request may ask for, besides an end date."""
+EXPIRY_WARNING_DAYS = 7
+"""Permissions expiring within this many days are flagged in lists."""

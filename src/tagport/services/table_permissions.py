@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.errors import NotFound
@@ -38,15 +38,6 @@ class TableRef:
         return f"{self.datasource}:{self.schema + '.' if self.schema else ''}{self.table}"
 
 
-@dataclass(frozen=True)
-class PermissionView:
-    user: str
-    table: TableRef
-    source: str
-    granted_at: datetime
-    expires_at: datetime | None
-
-
 def _active(now: datetime) -> list[ColumnElement[bool]]:
     return [
         t.TablePermission.returned_at.is_(None),
@@ -68,24 +59,31 @@ def holds_write(session: Session, user: t.User, ref: TableRef, now: datetime) ->
 
 
 def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) -> str | None:
-    """Why `user` may not write `ref` now (naming the expiry of a lapsed permission), or None."""
+    """Why `user` may not write `ref` now, naming when the last permission expired or was
+    returned; None when they may."""
     if user.is_super_admin:
         return None
     ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
     mine = [t.TablePermission.user_id == user.id]
     if ds is not None:
-        found = session.scalar(
+        if session.scalar(
             select(t.TablePermission.id).where(*mine, *_target_clause(ds, ref), *_active(now))
-        )
-        if found is not None:
+        ):
             return None
-        lapsed = session.scalar(
-            select(func.max(t.TablePermission.expires_at)).where(
-                *mine, *_target_clause(ds, ref), t.TablePermission.returned_at.is_(None)
+        last = session.scalars(
+            select(t.TablePermission)
+            .where(*mine, *_target_clause(ds, ref))
+            .order_by(t.TablePermission.granted_at.desc(), t.TablePermission.id.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.returned_at is not None:
+            when = f"{last.returned_at:%Y-%m-%d %H:%M}"
+            return (
+                f"{user.login} returned the write permission on {ref} on {when}; request it again"
             )
-        )
-        if lapsed is not None:
-            return f"write permission on {ref} expired on {lapsed:%Y-%m-%d %H:%M} ({user.login})"
+        if last is not None and last.expires_at is not None:
+            when = f"{last.expires_at:%Y-%m-%d %H:%M}"
+            return f"write permission on {ref} expired on {when} ({user.login})"
     return f"{user.login} has no write permission on {ref}; request it"
 
 
@@ -135,30 +133,3 @@ def grant(
         require_any(actor, f"grant write on {ref}", [ds.owner_id], "the data source owner")
         record_grant(session, user, ds, ref, actor.id, GRANT, days, moment)
         uow.commit()
-
-
-def list_permissions(
-    db: Database, login: str | None = None, now: datetime | None = None
-) -> list[PermissionView]:
-    """Active permissions, optionally of one user."""
-    moment = now or t.utcnow()
-    query = (
-        select(t.TablePermission, t.User.login, t.DataSource.name)
-        .join(t.User, t.User.id == t.TablePermission.user_id)
-        .join(t.DataSource, t.DataSource.id == t.TablePermission.datasource_id)
-        .where(*_active(moment))
-        .order_by(t.DataSource.name, t.TablePermission.schema_name, t.TablePermission.table_name)
-    )
-    if login:
-        query = query.where(t.User.login == login)
-    with db.uow() as uow:
-        return [
-            PermissionView(
-                user,
-                TableRef(ds, p.schema_name, p.table_name),
-                p.source,
-                p.granted_at,
-                p.expires_at,
-            )
-            for p, user, ds in uow.session.execute(query)
-        ]
