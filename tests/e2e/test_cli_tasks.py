@@ -222,3 +222,49 @@ def test_an_instance_of_an_offline_task_is_not_rerun(
     code, _, err = cli(capsys, "instance", "rerun", instance_id)
     assert code == 5
     assert f"cannot rerun instance {instance_id}: task seed_manual is offline" in err
+
+
+def test_a_member_requests_write_and_the_owner_approves(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "user", "add", "bob")[0] == 0
+    code, out, err = cli(
+        capsys,
+        "--as",
+        "bob",
+        "permission",
+        "request",
+        "wh",
+        "seeds",
+        "--reason",
+        "x",
+        "--days",
+        "9",
+    )
+    assert code == 3 and "9 is not one of 7, 30, 90, 180, 365" in err
+    code, out, _ = cli(
+        capsys,
+        "--as",
+        "bob",
+        "permission",
+        "request",
+        "wh",
+        "seeds",
+        "--reason",
+        "sync",
+        "--days",
+        "7",
+    )
+    assert code == 0 and "pending the data source owner's decision" in out
+    code, out, err = cli(capsys, "--as", "bob", "permission", "approve", "1")
+    assert code == 6 and "only the data source owner or a super admin" in err
+    code, out, _ = cli(capsys, "permission", "requests", "--to-approve", "--json")
+    assert [(r["user"], r["table"], r["status"]) for r in json.loads(out)] == [
+        ("bob", "wh:seeds", "pending")
+    ]
+    assert cli(capsys, "permission", "approve", "1")[1].strip() == "request 1: approved"
+    code, out, _ = cli(capsys, "--as", "bob", "permission", "list", "--expiring", "--json")
+    [grant] = json.loads(out)
+    assert (grant["table"], grant["status"], grant["expiring_soon"]) == ("wh:seeds", "active", True)
+    code, out, _ = cli(capsys, "--as", "bob", "permission", "return", "wh", "seeds")
+    assert (code, out.strip()) == (0, "returned 1 permission(s) on wh:seeds")
