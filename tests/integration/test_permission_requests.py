@@ -12,7 +12,7 @@ from tagport.domain.catalog import UserSpec
 from tagport.domain.states import RequestStatus, TaskStatus
 from tagport.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from tagport.services import permission_requests as requests
-from tagport.services import publication, targets
+from tagport.services import publication, targets, tasks
 from tagport.services.permissions import Actor
 from tagport.services.table_permissions import TableRef
 from tagport.services.users import actor_for, add_user
@@ -66,6 +66,8 @@ def test_request_approve_publish_expire_renew_return(
     with pytest.raises(InvalidTransition, match="cannot reject: the request is approved"):
         requests.reject(catalogued, carol, first, "too late")
     assert publish(catalogued, bob, start).status is TaskStatus.PUBLISHED
+    [warning] = _warnings(catalogued, bob)  # a week's permission: the list warns at once
+    assert warning.startswith("write permission on crm_mysql:seed_users expires on ")
 
     # Seven days pass (the permission is moved into the past): it has lapsed, and the next
     # run fails naming the expiry.
@@ -73,6 +75,10 @@ def test_request_approve_publish_expire_renew_return(
         uow.session.execute(update(t.TablePermission).values(expires_at=start - timedelta(hours=1)))
         uow.commit()
     [grant] = requests.list_grants(catalogued, bob)
+    assert _warnings(catalogued, bob) == [
+        f"write permission on crm_mysql:seed_users expired on "
+        f"{start - timedelta(hours=1):%Y-%m-%d %H:%M} (bob)"
+    ]
     assert (grant.status, grant.source) == ("expired", "request")
     with pytest.raises(PermissionDenied, match="write permission on crm_mysql:seed_users expired"):
         targets.require_write(catalogued, TASK, _published(catalogued))
@@ -81,6 +87,7 @@ def test_request_approve_publish_expire_renew_return(
     second = requests.request(catalogued, bob, REF, "renew", until=date.today() + timedelta(30))
     requests.approve(catalogued, carol, second)
     targets.require_write(catalogued, TASK, _published(catalogued))
+    assert _warnings(catalogued, bob) == []
     statuses = [g.status for g in requests.list_grants(catalogued, bob)]
     assert sorted(statuses) == ["active", "expired"]
     assert [g.expiring_soon for g in requests.list_grants(catalogued, bob, expiring=True)] == []
@@ -144,3 +151,8 @@ def _published(db: Database) -> object:
     with db.uow() as uow:
         task = uow.session.query(t.OfflineService).filter_by(name=TASK).one()
         return OfflineServiceSpec.model_validate(task.published)
+
+
+def _warnings(db: Database, actor: Actor) -> list[str]:
+    [row] = [r for r in tasks.list_tasks(db, actor, tasks.TaskFilter()) if r.name == TASK]
+    return row.warnings

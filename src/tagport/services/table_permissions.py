@@ -87,6 +87,30 @@ def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) 
     return f"{user.login} has no write permission on {ref}; request it"
 
 
+def expiry_warning(
+    session: Session, user: t.User, ref: TableRef, now: datetime, within: timedelta
+) -> str | None:
+    """A warning when every active permission of `user` on `ref` ends within `within`."""
+    if user.is_super_admin:
+        return None
+    ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
+    if ds is None:
+        return None
+    ends = list(
+        session.scalars(
+            select(t.TablePermission.expires_at).where(
+                t.TablePermission.user_id == user.id, *_target_clause(ds, ref), *_active(now)
+            )
+        )
+    )
+    if not ends or any(end is None for end in ends):
+        return None
+    last = max(end for end in ends if end is not None)
+    if last > now + within:
+        return None
+    return f"write permission on {ref} expires on {last:%Y-%m-%d %H:%M} ({user.login}); renew it"
+
+
 def record_grant(
     session: Session,
     user: t.User,

@@ -7,6 +7,7 @@ deleted under the rules of DESIGN §3.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
 from tagport.domain.dates import default_bizdate
 from tagport.domain.naming import codename_field
 from tagport.domain.states import (
+    EXPIRY_WARNING_DAYS,
     ExecutionStatus,
     InstanceStatus,
     ScheduleType,
@@ -35,6 +37,7 @@ from tagport.services import catalog
 from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, application_role, require_any
+from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -277,6 +280,8 @@ class TaskRow:
     schedule_state: str | None
     """Why a recurring task creates no runs now (before its first or after its last data
     timestamp), else None."""
+    warnings: list[str]
+    """What will make the next run fail: a write permission gone or ending within a week."""
 
 
 def _latest_statuses(session: Session, service_id: int | None = None) -> dict[int, str]:
@@ -295,7 +300,7 @@ def _latest_statuses(session: Session, service_id: int | None = None) -> dict[in
 def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC) -> list[TaskRow]:
     """The task list, filtered; the execution status is the latest instance's. Schedules are
     judged by today's default data timestamp in `tz`."""
-    latest_due = default_bizdate(t.utcnow(), tz)
+    now = t.utcnow()
     with db.uow() as uow:
         session = uow.session
         query = select(t.OfflineService).order_by(t.OfflineService.name)
@@ -307,43 +312,68 @@ def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC
             query = query.where(t.OfflineService.status == where.status)
         if where.schedule_type:
             query = query.where(t.OfflineService.schedule_type == where.schedule_type)
-        latest = _latest_statuses(session)
-        audiences = {a.code: a for a in session.scalars(select(t.AudienceGroup))}
-        rows = []
-        for task in session.scalars(query):
-            spec = OfflineServiceSpec.model_validate(task.draft)
-            audience = audiences.get(spec.audience)
-            entity = audience.entity if audience else None
-            status = TaskStatus(task.status)
-            row = TaskRow(
-                name=task.name,
-                owner=task.owner.login,
-                application=task.application.name,
-                audience=spec.audience,
-                entity=entity.code if entity else "",
-                entity_id=entity.id_field if entity else "",
-                status=status.value,
-                execution_status=execution_status(
-                    InstanceStatus(latest[task.id]) if task.id in latest else None
-                ).value,
-                target_table=spec.target.table,
-                datasource=spec.target.datasource,
-                target_type=task.target_type,
-                schema=spec.target.schema_,
-                schedule_type=task.schedule_type,
-                actions=sorted(
-                    a.value for a in task_actions(status, ScheduleType(task.schedule_type))
-                ),
-                failure_reasons=list(task.publish_errors or []),
-                schedule_state=(
-                    spec.schedule.window_state(latest_due)
-                    if spec.schedule.type is ScheduleType.RECURRING
-                    else None
-                ),
-            )
-            if _matches(row, where):
-                rows.append(row)
-        return rows
+        context = _ListContext(
+            latest=_latest_statuses(session),
+            audiences={a.code: a for a in session.scalars(select(t.AudienceGroup))},
+            latest_due=default_bizdate(now, tz),
+            now=now,
+        )
+        rows = [_task_row(session, task, context) for task in session.scalars(query)]
+        return [row for row in rows if _matches(row, where)]
+
+
+@dataclass(frozen=True)
+class _ListContext:
+    """What every row of one task list is computed against."""
+
+    latest: dict[int, str]
+    audiences: dict[str, t.AudienceGroup]
+    latest_due: date
+    now: datetime
+
+
+def _task_row(session: Session, task: t.OfflineService, context: _ListContext) -> TaskRow:
+    spec = OfflineServiceSpec.model_validate(task.draft)
+    audience = context.audiences.get(spec.audience)
+    entity = audience.entity if audience else None
+    status = TaskStatus(task.status)
+    latest = context.latest.get(task.id)
+    return TaskRow(
+        name=task.name,
+        owner=task.owner.login,
+        application=task.application.name,
+        audience=spec.audience,
+        entity=entity.code if entity else "",
+        entity_id=entity.id_field if entity else "",
+        status=status.value,
+        execution_status=execution_status(InstanceStatus(latest) if latest else None).value,
+        target_table=spec.target.table,
+        datasource=spec.target.datasource,
+        target_type=task.target_type,
+        schema=spec.target.schema_,
+        schedule_type=task.schedule_type,
+        actions=sorted(a.value for a in task_actions(status, ScheduleType(task.schedule_type))),
+        failure_reasons=list(task.publish_errors or []),
+        schedule_state=(
+            spec.schedule.window_state(context.latest_due)
+            if spec.schedule.type is ScheduleType.RECURRING
+            else None
+        ),
+        warnings=_permission_warnings(session, task, context.now),
+    )
+
+
+def _permission_warnings(session: Session, task: t.OfflineService, now: datetime) -> list[str]:
+    """For a live task: its owner's write permission is gone, or ends within a week."""
+    if task.published is None:
+        return []
+    target = OfflineServiceSpec.model_validate(task.published).target
+    ref = TableRef(target.datasource, target.schema_ or "", target.table)
+    refusal = write_refusal(session, task.owner, ref, now)
+    if refusal is not None:
+        return [refusal]
+    soon = expiry_warning(session, task.owner, ref, now, timedelta(days=EXPIRY_WARNING_DAYS))
+    return [soon] if soon else []
 
 
 def _matches(row: TaskRow, where: TaskFilter) -> bool:
