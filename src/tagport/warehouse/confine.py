@@ -69,9 +69,6 @@ _NODES: tuple[type[exp.Expr], ...] = (
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LOOKS_LIKE_A_FILE = re.compile(r"[/\\:.~*?]")
 
-Locate = Callable[[int], tuple[int, int]]
-"""Character offset in the parsed text -> (line, column) in what the person wrote."""
-
 
 @dataclass(frozen=True)
 class Refusal:
@@ -86,34 +83,46 @@ class Refusal:
         return f"line {self.line}, column {self.column}: {self.construct}: {self.reason}"
 
 
-def locator(text: str, origin: Callable[[int], int] = lambda offset: offset) -> Locate:
-    """Line and column (from 1) of an offset, mapped through `origin` back to `text`."""
+@dataclass(frozen=True)
+class Source:
+    """The text sqlglot parsed and the text as written (they differ where `${bizdate}`
+    placeholders were replaced by markers; `origin` maps an offset back)."""
 
-    def locate(offset: int) -> tuple[int, int]:
-        at = min(max(origin(offset), 0), len(text))
-        line_start = text.rfind("\n", 0, at) + 1
-        return text.count("\n", 0, at) + 1, at - line_start + 1
+    parsed: str
+    written: str
+    origin: Callable[[int], int] = lambda offset: offset
 
-    return locate
+    def locate(self, offset: int) -> tuple[int, int]:
+        """Line and column (from 1) in the text as written."""
+        at = min(max(self.origin(offset), 0), len(self.written))
+        line_start = self.written.rfind("\n", 0, at) + 1
+        return self.written.count("\n", 0, at) + 1, at - line_start + 1
+
+    def spelled(self, node: exp.Expr, fallback: str) -> str:
+        """A function's name as written (sqlglot's canonical name may differ)."""
+        meta = node.meta or {}
+        start, end = meta.get("start"), meta.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            return self.parsed[start : end + 1].strip('"').lower() or fallback
+        return fallback
 
 
-def refusals(query: exp.Expr, readable: Readable, locate: Locate) -> list[Refusal]:
+def refusals(query: exp.Expr, readable: Readable, source: Source) -> list[Refusal]:
     """Every construct of `query` outside the allow-list, in the order they stand in the SQL."""
-    found: list[tuple[int, Refusal]] = []
+    found: dict[tuple[int, str], Refusal] = {}
     for node in query.walk():
-        problem = _problem(node, readable)
+        problem = _problem(node, readable, source)
         if problem is not None:
             offset = _offset(node)
-            line, column = locate(offset)
-            found.append((offset, Refusal(problem[0], line, column, problem[1])))
-    found.sort(key=lambda pair: pair[0])
-    return [refusal for _, refusal in found]
+            line, column = source.locate(offset)
+            found.setdefault((offset, problem[0]), Refusal(problem[0], line, column, problem[1]))
+    return [found[key] for key in sorted(found)]
 
 
-def _problem(node: exp.Expr, readable: Readable) -> tuple[str, str] | None:
+def _problem(node: exp.Expr, readable: Readable, source: Source) -> tuple[str, str] | None:
     """(construct, reason) when `node` is not allowed."""
     if isinstance(node, exp.Table):
-        return _table_problem(node, readable)
+        return _table_problem(node, readable, source)
     if isinstance(node, _NODES):  # before functions: sqlglot's AND and OR are functions too
         return None
     if isinstance(node, exp.Func):
@@ -123,7 +132,10 @@ def _problem(node: exp.Expr, readable: Readable) -> tuple[str, str] | None:
         name = _function_name(node)
         if name in FUNCTIONS and (not isinstance(node, exp.Anonymous) or _PLAIN.fullmatch(name)):
             return None
-        return f"function {name}", "not an allowed scalar, aggregate or window function"
+        spelled = source.spelled(node, name)
+        return f"function {spelled}", "not an allowed scalar, aggregate or window function"
+    if isinstance(node, exp.Command):
+        return str(node.this).upper(), "not allowed in SQL audiences and ad-hoc warehouse SQL"
     return node.key.upper(), "not allowed in SQL audiences and ad-hoc warehouse SQL"
 
 
@@ -133,13 +145,13 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def _table_problem(table: exp.Table, readable: Readable) -> tuple[str, str] | None:
-    source = table.this
-    if isinstance(source, exp.Func):
-        name = _function_name(source)
+def _table_problem(table: exp.Table, readable: Readable, source: Source) -> tuple[str, str] | None:
+    what = table.this
+    if isinstance(what, exp.Func):
+        name = source.spelled(what, _function_name(what))
         return f"table function {name}", "only warehouse tables (PROJECT.TABLE) may be read"
-    if not isinstance(source, exp.Identifier):
-        return f"{source.key.upper()} as a table", "only warehouse tables may be read"
+    if not isinstance(what, exp.Identifier):
+        return f"{what.key.upper()} as a table", "only warehouse tables may be read"
     name, project = table.name, table.db
     if table.catalog:
         return f"table {table.sql('duckdb')}", "name tables as PROJECT.TABLE, without a catalog"
@@ -208,15 +220,16 @@ def audience_sql_problems(sql: str, readable: Readable) -> list[str]:
         query = queries.parse_select(sql)
     except InvalidInput as exc:
         return [p.message for p in exc.problems]
-    located = locator(sql, queries.marked(sql).origin)
-    return [str(refusal) for refusal in refusals(query, readable, located)]
+    marks = queries.marked(sql)
+    source = Source(marks.text, sql, marks.origin)
+    return [str(refusal) for refusal in refusals(query, readable, source)]
 
 
 def checked_query(sql: str, readable: Readable) -> exp.Query:
     """Ad-hoc SQL as a tree the allow-list accepts (to be rendered and run), else InvalidInput
     naming every refusal."""
     query = queries.parse_statement(sql)
-    found = refusals(query, readable, locator(sql))
+    found = refusals(query, readable, Source(sql, sql))
     if found:
         raise InvalidInput(Problem("sql", "", str(refusal)) for refusal in found)
     return query

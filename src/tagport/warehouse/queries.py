@@ -687,7 +687,8 @@ def parse_statement(sql: str) -> exp.Query:
         raise InvalidInput.one("sql", "", f"must be one SELECT statement, not {len(statements)}")
     statement = statements[0]
     if not isinstance(statement, exp.Select | exp.SetOperation):
-        kind = statement.key.upper()
+        command = isinstance(statement, exp.Command)
+        kind = str(statement.this).upper() if command else statement.key.upper()
         raise InvalidInput.one("sql", "", f"must be a SELECT statement, not {kind}")
     if statement.find(exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop) is not None:
         raise InvalidInput.one("sql", "", "must only read: no INSERT, UPDATE, DELETE or DDL")
