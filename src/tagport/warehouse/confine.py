@@ -25,9 +25,14 @@ Readable = frozenset[str] | None
 """Projects whose tables a reader may read; None: every project (a super admin)."""
 
 SYSTEM_SCHEMAS = frozenset(
-    {"information_schema", "pg_catalog", "main", "system", "temp", "memory", "tagport_audiences"}
-)
-"""Schemas that are never a project's tables, whatever a project is called."""
+    {
+        "information_schema", "pg_catalog", "main", "system", "temp", "memory", "warehouse",
+        "tagport_audiences",
+    }
+)  # fmt: skip
+"""Schemas (and catalogs: `warehouse` is the file's) that never hold a project's tables."""
+SYSTEM_TABLE_PREFIXES = ("duckdb_", "pg_", "sqlite_", "pragma_")
+"""DuckDB's catalog views answer in any schema's place when that schema does not exist."""
 
 FUNCTIONS = frozenset(
     {
@@ -59,7 +64,7 @@ _NODES: tuple[type[exp.Expr], ...] = (
     exp.Ordered, exp.Limit, exp.Offset, exp.Distinct, exp.Window, exp.WindowSpec,
     exp.Table, exp.TableAlias, exp.Alias, exp.Column, exp.Identifier, exp.Star,
     exp.Literal, exp.Null, exp.Boolean, exp.Paren, exp.Tuple, exp.Values,
-    exp.DataType, exp.DataTypeParam, exp.Interval, exp.Var, exp.IgnoreNulls, exp.RespectNulls,
+    exp.DataType, exp.DataTypeParam, exp.Interval, exp.IgnoreNulls, exp.RespectNulls,
     exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ,
     exp.And, exp.Or, exp.Not, exp.Neg, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
     exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.DPipe,
@@ -125,6 +130,8 @@ def _problem(node: exp.Expr, readable: Readable, source: Source) -> tuple[str, s
         return _table_problem(node, readable, source)
     if isinstance(node, _NODES):  # before functions: sqlglot's AND and OR are functions too
         return None
+    if isinstance(node, exp.Var) and isinstance(node.parent, exp.Interval | exp.Func):
+        return None  # a unit keyword: INTERVAL 1 DAY, extract(year FROM d)
     if isinstance(node, exp.Func):
         parent = node.parent
         if isinstance(parent, exp.Table) and parent.this is node:
@@ -161,7 +168,7 @@ def _table_problem(table: exp.Table, readable: Readable, source: Source) -> tupl
         if _LOOKS_LIKE_A_FILE.search(name):
             return f"file or URL {name!r} as a table", "only warehouse tables may be read"
         return f"table {name}", "name warehouse tables as PROJECT.TABLE"
-    if project.lower() in SYSTEM_SCHEMAS or name.lower().startswith(("duckdb_", "pg_")):
+    if project.lower() in SYSTEM_SCHEMAS or name.lower().startswith(SYSTEM_TABLE_PREFIXES):
         return f"system catalog {project}.{name}", "only warehouse tables may be read"
     if not (CODE.matches(project) and IDENTIFIER.matches(name)):
         return f"table {project}.{name!r}", "not a warehouse table name"

@@ -127,6 +127,10 @@ HOSTILE: list[tuple[str, str]] = [  # (SQL, the start of its first refusal)
      'line 1, column 8: function unnest'),
     ('SELECT id FROM system.main.duckdb_settings',
      'line 1, column 16: table system.main.duckdb_settings'),
+    ("SELECT sql FROM warehouse.sqlite_master",
+     'line 1, column 17: system catalog warehouse.sqlite_master'),
+    ("SELECT user_id FROM tag_prod.duckdb_settings",
+     'line 1, column 21: system catalog tag_prod.duckdb_settings'),
 ]  # fmt: skip
 
 
