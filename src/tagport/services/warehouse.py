@@ -97,31 +97,45 @@ def audience_scope(db: Database, code: str) -> tuple[AudienceGroupSpec, Audience
 
 
 def readable_scope(
-    db: Database, reader: Actor | str, code: str, tags: Sequence[str] = ()
+    db: Database, reader: Actor | str | None, code: str, tags: Sequence[str] = ()
 ) -> tuple[AudienceGroupSpec, AudienceScope]:
-    """`audience_scope`, once `reader` (an actor, or a login for the owner of a task) may read
-    what the audience (with `tags`) reads, and every SQL it runs passes the allow-list."""
+    """`audience_scope`, once every SQL the audience runs passes the allow-list for its owner
+    and `reader` (an actor, or the login of a task's owner) may read what the audience (with
+    `tags`) reads; None checks the SQL only."""
     with db.uow() as uow:
         session = uow.session
         row, spec = _audience(session, code)
         scope = scope_of(session, row.entity)
         _check_sql_of(session, row.entity, scope, spec)
-        if isinstance(reader, Actor):
-            user = session.get(t.User, reader.id)
-        else:
-            user = session.scalar(select(t.User).where(t.User.login == reader))
-        if user is None:
-            raise NotFound("user", reader if isinstance(reader, str) else reader.login)
-        readable = readable_projects(session, user, row.entity)
-        needed = queries.needed_partitions(scope, spec, date.today(), tags)  # any day: projects
-        projects = {ref.table.partition(".")[0] for ref in needed} - {queries.AUDIENCE_SCHEMA}
-        denied = sorted(projects - readable) if readable is not None else []
-        if denied:
-            raise PermissionDenied(
-                f"{user.login} may not read audience group {code}: it reads project(s) "
-                f"{', '.join(denied)}, which {user.login} is not a member of"
-            )
+        if reader is not None:
+            _require_reader(session, reader, row.entity, scope, spec, tags)
         return spec, scope
+
+
+def _require_reader(
+    session: Session,
+    reader: Actor | str,
+    entity: t.Entity,
+    scope: AudienceScope,
+    spec: AudienceGroupSpec,
+    tags: Sequence[str],
+) -> None:
+    """PermissionDenied unless `reader` may read every project the audience and `tags` read."""
+    if isinstance(reader, Actor):
+        user = session.get(t.User, reader.id)
+    else:
+        user = session.scalar(select(t.User).where(t.User.login == reader))
+    if user is None:
+        raise NotFound("user", reader if isinstance(reader, str) else reader.login)
+    readable = readable_projects(session, user, entity)
+    needed = queries.needed_partitions(scope, spec, date.today(), tags)  # any day: projects
+    projects = {ref.table.partition(".")[0] for ref in needed} - {queries.AUDIENCE_SCHEMA}
+    denied = sorted(projects - readable) if readable is not None else []
+    if denied:
+        raise PermissionDenied(
+            f"{user.login} may not read audience group {spec.code}: it reads project(s) "
+            f"{', '.join(denied)}, which {user.login} is not a member of"
+        )
 
 
 def _check_sql_of(
@@ -247,8 +261,9 @@ def _store_import(
 def readiness(
     settings: Settings, db: Database, code: str, bizdate: date, tags: Sequence[str] = ()
 ) -> Readiness:
-    """Which source partitions an audience (and tags exported with it) need at `bizdate`."""
-    spec, scope = audience_scope(db, code)
+    """Which source partitions an audience (and tags exported with it) need at `bizdate`.
+    SQL the allow-list refuses fails here, before a run waits for its tables."""
+    spec, scope = readable_scope(db, None, code)
     needed = queries.needed_partitions(scope, spec, bizdate, tags)
     return open_warehouse(settings).readiness(needed, bizdate)
 

@@ -201,12 +201,34 @@ def _bad_values(
                 Problem(
                     where,
                     f"{label} {start + offset + first}, column {field.name}",
-                    f"{_shown(value)} is not a valid {field.type}",
+                    f"{_shown(value)} is not a valid {_sql_type(field.type)}",
                 )
             )
             if len(found) >= room:
                 return found
     return found
+
+
+_SQL_TYPES = {
+    pa.int8(): "tinyint",
+    pa.int16(): "smallint",
+    pa.int32(): "integer",
+    pa.int64(): "bigint",
+    pa.float32(): "float",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.string(): "varchar",
+}
+
+
+def _sql_type(arrow: pa.DataType) -> str:
+    """A column's type as the warehouse's SQL names it (what `warehouse tables` shows)."""
+    if pa.types.is_decimal(arrow):
+        return f"decimal({arrow.precision},{arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "timestamp"
+    return _SQL_TYPES.get(arrow, str(arrow))
 
 
 def _shown(value: object) -> str:

@@ -49,7 +49,7 @@ def test_a_bad_value_names_file_line_column_value_and_type(
 ) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("uid,score\n3,4\n4,abc\n")
-    assert refused(house, bad) == [f"{bad}: line 3, column score: 'abc' is not a valid int64"]
+    assert refused(house, bad) == [f"{bad}: line 3, column score: 'abc' is not a valid bigint"]
 
 
 def test_bad_values_stop_at_a_bound_and_all_are_listed(
@@ -59,8 +59,8 @@ def test_bad_values_stop_at_a_bound_and_all_are_listed(
     bad.write_text("uid,score\n" + "".join(f"{i},x{i}\n" for i in range(30)))
     problems = refused(house, bad)
     assert problems[:2] == [
-        f"{bad}: line 2, column score: 'x0' is not a valid int64",
-        f"{bad}: line 3, column score: 'x1' is not a valid int64",
+        f"{bad}: line 2, column score: 'x0' is not a valid bigint",
+        f"{bad}: line 3, column score: 'x1' is not a valid bigint",
     ]
     assert len(problems) == MAX_ERRORS + 1
     assert problems[-1] == f"{bad}: stopped after {MAX_ERRORS} bad values"

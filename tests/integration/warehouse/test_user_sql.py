@@ -244,6 +244,8 @@ def test_the_allow_list_runs_again_when_the_owner_lost_the_project(
         "audience group rich: sql: line 1, column 21: table tag_secret.salaries: "
         "the owner may not read project tag_secret"
     )
+    with pytest.raises(InvalidInput, match="the owner may not read project tag_secret"):
+        warehouse.readiness(settings, db, "rich", DAY)  # a run fails before waiting for tables
 
 
 def test_errors_from_user_sql_name_the_group_problem_and_row(

@@ -4,9 +4,12 @@ construct it uses and where it stands; ordinary audience SQL passes."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlglot import ParseError, exp, parse_one
 
 from tagport.errors import InvalidInput
-from tagport.warehouse.confine import audience_sql_problems, checked_query
+from tagport.warehouse.confine import FUNCTIONS, audience_sql_problems, checked_query
 
 READABLE = frozenset({"tag_prod"})
 """The owner reads project tag_prod (the entity's) and nothing else."""
@@ -199,3 +202,46 @@ def test_ad_hoc_sql_gets_every_refusal_at_once() -> None:
         "table function read_text",
     ]
     assert checked_query("SELECT count(*), max(x) FROM tag_prod.t", None) is not None
+
+
+def _allowed_by_sqlglot(name: str) -> bool:
+    """Whether sqlglot reads `name(x)` as a function of the list (`substr` is `substring`)."""
+    try:
+        node = parse_one(f"SELECT {name}(x)", read="duckdb").expressions[0]
+    except ParseError:
+        return False
+    if not isinstance(node, exp.Func):
+        return False
+    canonical = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+    return canonical.lower() in FUNCTIONS
+
+
+NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True).filter(
+    lambda name: not _allowed_by_sqlglot(name)
+)
+DISGUISES = st.sampled_from(
+    ["{f}", '"{f}"', "{F}", "{f} /* x */", "{f}\n", "{f} -- x\n", "main.{f}", "system.main.{f}"]
+)
+
+
+@given(name=NAMES, disguise=DISGUISES, where=st.sampled_from(["select", "from", "where"]))
+def test_no_function_outside_the_list_passes_however_written(
+    name: str, disguise: str, where: str
+) -> None:
+    call = disguise.format(f=name, F=name.upper()) + "('/etc/passwd')"
+    sql = {
+        "select": f"SELECT {call} AS id FROM tag_prod.t",
+        "from": f"SELECT id FROM {call}",
+        "where": f"SELECT id FROM tag_prod.t WHERE id IN (SELECT {call})",
+    }[where]
+    assert audience_sql_problems(sql, READABLE), sql
+
+
+@given(
+    disguise=DISGUISES,
+    name=st.sampled_from(["read_text", "read_csv", "glob", "read_blob", "duckdb_settings"]),
+)
+def test_file_readers_never_pass_in_any_disguise(disguise: str, name: str) -> None:
+    call = disguise.format(f=name, F=name.upper()) + "('/etc/passwd')"
+    assert audience_sql_problems(f"SELECT content FROM {call}", None)
+    assert audience_sql_problems(f"SELECT {call} AS id", None)
