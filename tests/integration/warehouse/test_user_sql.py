@@ -269,3 +269,18 @@ def test_errors_from_user_sql_name_the_group_problem_and_row(
     message = str(caught.value)
     assert message.startswith("audience group typo: sql: Catalog Error: Table with name salarie")
     assert "tag_secret" not in message and "Did you mean" not in message
+
+
+def test_the_cli_refuses_a_member_with_exit_code_6(
+    db_url: str,
+    users: dict[str, Actor],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TAGPORT_DATABASE_URL", db_url)
+    for command in ("estimate", "members"):
+        args = ["--as", "bob", "audience", command, "rich", "--bizdate", DAY.isoformat()]
+        assert run(args) == 6
+        assert "bob may not read audience group rich" in capsys.readouterr().err
+    assert run(["--as", "alice", "audience", "estimate", "rich", "--bizdate", DAY.isoformat()]) == 0
+    assert capsys.readouterr().out.strip() == "2"
