@@ -73,7 +73,13 @@ def million(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database
 def expected(db: Database, settings: Settings, partition: str | None) -> list[tuple[Any, ...]]:
     outputs = [TagOutput.model_validate(t) for t in TAGS]
     plan = warehouse.export_plan(
-        db, "everyone", BIZDATE, outputs, [ExportColumn(f, f) for f in FIELDS], ["user_id"]
+        db,
+        "everyone",
+        BIZDATE,
+        outputs,
+        [ExportColumn(f, f) for f in FIELDS],
+        ["user_id"],
+        reader="operator",
     )
     rows = warehouse.export_reader(settings, plan).read_all().to_pylist()
     suffix = (partition,) if partition else ()
@@ -205,7 +211,7 @@ def test_a_million_members_into_the_project_target(
     # A project table is partitioned by `ds` (yyyyMMdd) unless told otherwise.
     rendered = (fmt or PartitionFormat.YYYYMMDD).render(BIZDATE)
     result = warehouse.run_sql(
-        settings, f"SELECT {', '.join(FIELDS)}, ds FROM tag_prod.{name}", 2 * USERS
+        settings, operator, f"SELECT {', '.join(FIELDS)}, ds FROM tag_prod.{name}", 2 * USERS
     )
     got = sorted(tuple(r.values()) for r in result.table.to_pylist())
     assert rows == len(got)

@@ -89,7 +89,13 @@ def expected_rows(
     outputs = [TagOutput.model_validate(t) for t in TAGS] if tags else []
     fields = ["user_id", *(f for o in outputs for f in o.fields())]
     plan = warehouse.export_plan(
-        db, audience, BIZDATE, outputs, [ExportColumn(f, f) for f in fields], ["user_id"]
+        db,
+        audience,
+        BIZDATE,
+        outputs,
+        [ExportColumn(f, f) for f in fields],
+        ["user_id"],
+        reader="operator",
     )
     table = warehouse.export_reader(settings, plan).read_all()
     return {tuple(row.values()) for row in table.to_pylist()}
@@ -175,7 +181,9 @@ def test_export_to_the_project_target_partitioned_by_default(
     created = targets.create_table(db, demo, operator, "spenders_to_wh")
     assert created.table.column_names == ("user_id", "ds")
     run_to_completion(db, demo, operator, "spenders_to_wh")
-    result = warehouse.run_sql(demo, "SELECT user_id, ds FROM tag_prod.big_spenders", 100_000)
+    result = warehouse.run_sql(
+        demo, operator, "SELECT user_id, ds FROM tag_prod.big_spenders", 100_000
+    )
     want = {
         (r[0], BIZDATE.strftime("%Y%m%d")) for r in expected_rows(db, demo, "big_spenders", False)
     }

@@ -152,6 +152,7 @@ def test_a_killed_worker_is_taken_over_after_its_lease(
         spec.tags,  # type: ignore[attr-defined]
         [ExportColumn(f, f) for f in fields],
         ["user_id"],
+        reader="operator",
     )
     want = sorted(
         tuple(r.values()) for r in warehouse.export_reader(settings, plan).read_all().to_pylist()

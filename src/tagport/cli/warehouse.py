@@ -41,7 +41,9 @@ def _date(text: str | None, ctx: typer.Context, option: str = "--bizdate") -> da
 def import_(
     ctx: typer.Context,
     table: Annotated[str, typer.Argument(help="PROJECT.TABLE")],
-    file: Annotated[Path, typer.Argument(help="A CSV (with header) or Parquet file.")],
+    file: Annotated[
+        Path, typer.Argument(help="A CSV (with header) or Parquet file; a path, never a glob.")
+    ],
     ds: Annotated[
         str | None, typer.Option("--ds", help="(Re)write exactly this partition (a date).")
     ] = None,
@@ -50,6 +52,10 @@ def import_(
     partition_format: Annotated[
         str, typer.Option("--format", help="Partition value format, e.g. yyyyMMdd.")
     ] = "yyyyMMdd",
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Accept a file without rows (empties the partition)."),
+    ] = False,
 ) -> None:
     """Load a file into a warehouse table, creating it when missing; atomic and repeatable."""
     try:
@@ -66,6 +72,7 @@ def import_(
         replace=replace,
         partition_column=partition,
         partition_format=fmt,
+        allow_empty=allow_empty,
     )
     where = f" partition {partition}={fmt.render(day)}" if day else ""
     console.print(
@@ -103,8 +110,9 @@ def sql(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 1000,
 ) -> None:
-    """Run one read-only SQL statement against the warehouse."""
-    result = service.run_sql(_state(ctx).settings, query, limit)
+    """Run one read-only SELECT against the warehouse (super admins only, confined)."""
+    st = _state(ctx)
+    result = service.run_sql(st.settings, st.actor, query, limit)
     rows = result.table.to_pylist()
     if as_json:
         print_json(rows)
@@ -123,7 +131,7 @@ def estimate(
     """Print the audience's size at a data timestamp (and record it as its estimate)."""
     st = _state(ctx)
     day = _date(bizdate, ctx)
-    size = service.estimate(st.settings, st.db, code, day)
+    size = service.estimate(st.settings, st.db, st.actor, code, day)
     console.print(f"{size}")
 
 
@@ -138,7 +146,8 @@ def members(
 ) -> None:
     """Page through the audience's members in entity-ID order."""
     st = _state(ctx)
-    result = service.members_page(st.settings, st.db, code, _date(bizdate, ctx), page, size)
+    day = _date(bizdate, ctx)
+    result = service.members_page(st.settings, st.db, st.actor, code, day, page, size)
     if as_json:
         print_json({"page": result.page, "size": result.size, "ids": result.ids})
         return

@@ -25,6 +25,7 @@ from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, require_any
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
+from tagport.warehouse.confine import Readable, audience_sql_problems
 from tagport.warehouse.imports import parse_file
 from tagport.warehouse.queries import check_audience_sql
 
@@ -65,13 +66,18 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
 
     def check(self, checks: Checks, spec: AudienceGroupSpec, row: t.AudienceGroup | None) -> None:
         entity = checks.ref(t.Entity, t.Entity.code, spec.entity, "entity", "entity")
-        checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
+        owner = checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
         if spec.import_ is not None and not Path(spec.import_).is_file():
             checks.fail("import", f"file {spec.import_} does not exist")
         elif spec.import_ is not None and entity is not None:
             _check_import_file(checks, Path(spec.import_), entity)
         if spec.sql is not None:
-            for message in check_audience_sql(spec.sql):
+            if owner is not None and entity is not None:
+                readable = readable_projects(checks.session, owner, entity)
+                problems = audience_sql_problems(spec.sql, readable)
+            else:
+                problems = check_audience_sql(spec.sql)
+            for message in problems:
                 checks.fail("sql", message)
         if spec.rule is None or entity is None:
             return
@@ -139,6 +145,19 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
 
     def details(self, session: Session, row: t.AudienceGroup) -> dict[str, Any]:
         return {"estimated_size": row.estimated_size} | super().details(session, row)
+
+
+def readable_projects(session: Session, user: t.User, entity: t.Entity) -> Readable:
+    """Projects whose warehouse tables `user` may read in audiences of `entity`: the entity's
+    own project and every project they are a member of; None (every one) for a super admin."""
+    if user.is_super_admin:
+        return None
+    joined = session.scalars(
+        select(t.Project.name)
+        .join(t.ProjectMember, t.ProjectMember.project_id == t.Project.id)
+        .where(t.ProjectMember.user_id == user.id)
+    )
+    return frozenset({entity.project.name, *joined})
 
 
 def _check_import_file(checks: Checks, path: Path, entity: t.Entity) -> None:

@@ -310,6 +310,7 @@ def load(
         key,
         partition_field,
         config.target.partition_format,
+        reader=config.owner,
         ordered=target_class(kind).capabilities.sorted_load,
     )
     partition = (

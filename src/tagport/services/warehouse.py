@@ -21,16 +21,20 @@ from tagport.domain.catalog import AudienceGroupSpec, Spec
 from tagport.domain.dates import PartitionFormat, date_range
 from tagport.domain.naming import CODE, IDENTIFIER
 from tagport.domain.tasks import TagOutput
-from tagport.errors import InvalidInput, NotFound
+from tagport.errors import InvalidInput, NotFound, PermissionDenied, Problem
 from tagport.services import catalog
-from tagport.services.audiences import AudienceGroupService, referenced_audiences
+from tagport.services.audiences import (
+    AudienceGroupService,
+    readable_projects,
+    referenced_audiences,
+)
 from tagport.services.catalog import Document
 from tagport.services.entities import EntityService
-from tagport.services.permissions import Actor
+from tagport.services.permissions import Actor, require_super_admin
 from tagport.services.tags import TagService
 from tagport.store import tables as t
 from tagport.store.db import Database
-from tagport.warehouse import demo, imports, queries
+from tagport.warehouse import confine, demo, imports, queries
 from tagport.warehouse.base import (
     AudienceScope,
     ExportColumn,
@@ -92,6 +96,67 @@ def audience_scope(db: Database, code: str) -> tuple[AudienceGroupSpec, Audience
         return spec, scope_of(uow.session, row.entity)
 
 
+def readable_scope(
+    db: Database, reader: Actor | str | None, code: str, tags: Sequence[str] = ()
+) -> tuple[AudienceGroupSpec, AudienceScope]:
+    """`audience_scope`, once every SQL the audience runs passes the allow-list for its owner
+    and `reader` (an actor, or the login of a task's owner) may read what the audience (with
+    `tags`) reads; None checks the SQL only."""
+    with db.uow() as uow:
+        session = uow.session
+        row, spec = _audience(session, code)
+        scope = scope_of(session, row.entity)
+        _check_sql_of(session, row.entity, scope, spec)
+        if reader is not None:
+            _require_reader(session, reader, row.entity, scope, spec, tags)
+        return spec, scope
+
+
+def _require_reader(
+    session: Session,
+    reader: Actor | str,
+    entity: t.Entity,
+    scope: AudienceScope,
+    spec: AudienceGroupSpec,
+    tags: Sequence[str],
+) -> None:
+    """PermissionDenied unless `reader` may read every project the audience and `tags` read."""
+    if isinstance(reader, Actor):
+        user = session.get(t.User, reader.id)
+    else:
+        user = session.scalar(select(t.User).where(t.User.login == reader))
+    if user is None:
+        raise NotFound("user", reader if isinstance(reader, str) else reader.login)
+    readable = readable_projects(session, user, entity)
+    needed = queries.needed_partitions(scope, spec, date.today(), tags)  # any day: projects
+    projects = {ref.table.partition(".")[0] for ref in needed} - {queries.AUDIENCE_SCHEMA}
+    denied = sorted(projects - readable) if readable is not None else []
+    if denied:
+        raise PermissionDenied(
+            f"{user.login} may not read audience group {spec.code}: it reads project(s) "
+            f"{', '.join(denied)}, which {user.login} is not a member of"
+        )
+
+
+def _check_sql_of(
+    session: Session, entity: t.Entity, scope: AudienceScope, spec: AudienceGroupSpec
+) -> None:
+    """The allow-list again at run time, for this audience and every one its rule refers to,
+    each for its own owner: memberships and the catalog may have changed since it was saved."""
+    problems: list[Problem] = []
+    for group in queries.audiences_run(scope, spec):
+        if group.sql is None:
+            continue
+        owner = session.scalar(select(t.User).where(t.User.login == group.owner))
+        readable = readable_projects(session, owner, entity) if owner else frozenset()
+        problems += [
+            Problem(f"audience group {group.code}", "sql", message)
+            for message in confine.audience_sql_problems(group.sql, readable)
+        ]
+    if problems:
+        raise InvalidInput(problems)
+
+
 def _ensure_imported(
     warehouse: Warehouse, scope: AudienceScope, spec: AudienceGroupSpec, seen: set[str]
 ) -> None:
@@ -109,9 +174,9 @@ def _ensure_imported(
 
 
 def _ready(
-    settings: Settings, db: Database, code: str
+    settings: Settings, db: Database, actor: Actor, code: str
 ) -> tuple[Warehouse, AudienceGroupSpec, AudienceScope]:
-    spec, scope = audience_scope(db, code)
+    spec, scope = readable_scope(db, actor, code)
     warehouse = open_warehouse(settings)
     _ensure_imported(warehouse, scope, spec, set())
     return warehouse, spec, scope
@@ -129,8 +194,10 @@ def import_table(
     replace: bool = False,
     partition_column: str = "ds",
     partition_format: PartitionFormat = PartitionFormat.YYYYMMDD,
+    allow_empty: bool = False,
 ) -> int:
-    """Load a CSV/Parquet file into `PROJECT.TABLE` (one partition with `ds`); rows written."""
+    """Load a CSV/Parquet file into `PROJECT.TABLE` (one partition with `ds`); rows written.
+    A file without rows is refused unless `allow_empty`: it would replace data with nothing."""
     project, _, name = table.partition(".")
     if not (CODE.matches(project) and IDENTIFIER.matches(name)):
         raise InvalidInput.one(table, "table", "must be PROJECT.TABLE, e.g. tag_prod.user_profile")
@@ -138,7 +205,12 @@ def import_table(
         raise InvalidInput.one(partition_column, "partition", IDENTIFIER.explanation)
     value = partition_format.render(ds) if ds is not None else None
     return open_warehouse(settings).import_table(
-        table, file, partition_value=value, partition_column=partition_column, replace=replace
+        table,
+        file,
+        partition_value=value,
+        partition_column=partition_column,
+        replace=replace,
+        allow_empty=allow_empty,
     )
 
 
@@ -146,9 +218,12 @@ def list_tables(settings: Settings, project: str | None = None) -> list[TableInf
     return open_warehouse(settings).tables(project)
 
 
-def run_sql(settings: Settings, sql: str, limit: int = 1000) -> QueryResult:
-    """One read-only statement against the warehouse; at most `limit` rows."""
-    return open_warehouse(settings).query(sql, limit)
+def run_sql(settings: Settings, actor: Actor, sql: str, limit: int = 1000) -> QueryResult:
+    """One read-only statement against the warehouse; at most `limit` rows. Super admins only,
+    through the same allow-list and confined engine as SQL audiences."""
+    require_super_admin(actor, "run ad-hoc warehouse SQL")
+    query = confine.checked_query(sql, None)
+    return open_warehouse(settings).query(query.sql(dialect=queries.DIALECT), limit)
 
 
 # --- audiences ----------------------------------------------------------------------------------
@@ -186,15 +261,16 @@ def _store_import(
 def readiness(
     settings: Settings, db: Database, code: str, bizdate: date, tags: Sequence[str] = ()
 ) -> Readiness:
-    """Which source partitions an audience (and tags exported with it) need at `bizdate`."""
-    spec, scope = audience_scope(db, code)
+    """Which source partitions an audience (and tags exported with it) need at `bizdate`.
+    SQL the allow-list refuses fails here, before a run waits for its tables."""
+    spec, scope = readable_scope(db, None, code)
     needed = queries.needed_partitions(scope, spec, bizdate, tags)
     return open_warehouse(settings).readiness(needed, bizdate)
 
 
-def estimate(settings: Settings, db: Database, code: str, bizdate: date) -> int:
+def estimate(settings: Settings, db: Database, actor: Actor, code: str, bizdate: date) -> int:
     """The audience's size at `bizdate`, also recorded as the group's estimated size."""
-    warehouse, spec, scope = _ready(settings, db, code)
+    warehouse, spec, scope = _ready(settings, db, actor, code)
     size = warehouse.estimate(scope, spec, bizdate)
     with db.uow() as uow:
         row, _ = _audience(uow.session, code)
@@ -219,14 +295,20 @@ class MembersPage:
 
 
 def members_page(
-    settings: Settings, db: Database, code: str, bizdate: date, page: int = 1, size: int = 100
+    settings: Settings,
+    db: Database,
+    actor: Actor,
+    code: str,
+    bizdate: date,
+    page: int = 1,
+    size: int = 100,
 ) -> MembersPage:
     """Page `page` (from 1) of `size` members in entity-ID order."""
     if page < 1:
         raise InvalidInput.one("members", "page", "must be 1 or more")
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidInput.one("members", "size", f"must be 1-{MAX_PAGE_SIZE:,}")
-    warehouse, spec, scope = _ready(settings, db, code)
+    warehouse, spec, scope = _ready(settings, db, actor, code)
     ids = warehouse.members(scope, spec, bizdate, (page - 1) * size, size)
     return MembersPage(code, bizdate, page, size, ids)
 
@@ -241,10 +323,12 @@ def export_plan(
     partition_field: str | None = None,
     partition_format: PartitionFormat = PartitionFormat.YYYYMMDD,
     *,
+    reader: str,
     ordered: bool = False,
 ) -> ExportPlan:
-    """An export plan with the audience and its scope read from the catalog."""
-    spec, scope = audience_scope(db, audience)
+    """An export plan with the audience and its scope read from the catalog, for `reader` (the
+    task's owner), who must be allowed to read what it reads."""
+    spec, scope = readable_scope(db, reader, audience, [output.tag for output in tags])
     return ExportPlan(
         spec,
         scope,
@@ -310,5 +394,5 @@ def build_demo(
     groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
     if any(g.code == "crm_seed_users" for g in groups):
         import_audience(settings, db, "crm_seed_users")
-    sizes = {g.code: estimate(settings, db, g.code, days[-1]) for g in groups}
+    sizes = {g.code: estimate(settings, db, actor, g.code, days[-1]) for g in groups}
     return DemoResult(rows, days, data.tables, sizes)

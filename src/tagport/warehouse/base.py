@@ -184,11 +184,14 @@ class Warehouse(ABC):
         partition_value: str | None = None,
         partition_column: str = "ds",
         replace: bool = False,
+        allow_empty: bool = False,
     ) -> int:
         """Load a CSV or Parquet file into `PROJECT.TABLE`; return the rows written.
 
         With `partition_value` exactly that partition is (re)written; with `replace` the whole
-        table; otherwise the table must not exist yet. Each is atomic and idempotent.
+        table; otherwise the table must not exist yet. Each is atomic and idempotent, and
+        nothing is written unless the whole file is valid (`tagport.warehouse.files`); a file
+        without rows is refused unless `allow_empty`.
         """
 
     @abstractmethod

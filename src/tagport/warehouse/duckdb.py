@@ -11,10 +11,11 @@ from __future__ import annotations
 import atexit
 import math
 import queue
+import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from itertools import pairwise
@@ -27,13 +28,15 @@ from sqlglot import exp
 
 from tagport.domain.catalog import AudienceGroupSpec
 from tagport.errors import (
+    ConfigError,
     Conflict,
     ExternalError,
     InvalidInput,
+    TagportError,
     TerminalError,
     TransientError,
 )
-from tagport.warehouse import queries
+from tagport.warehouse import files, queries
 from tagport.warehouse.base import (
     AudienceScope,
     ExportPlan,
@@ -47,6 +50,8 @@ from tagport.warehouse.base import (
 )
 
 _LOCKED = ("lock", "conflicting", "being used")
+Explain = Callable[[duckdb.Error], TagportError]
+"""Turns a DuckDB error met doing something into the tagport error a person reads."""
 CHUNK_ROWS = 250_000
 """Members per export query (see `DuckDBWarehouse.export_readers`): two such queries at once
 (two export streams) fit a 100MB memory limit on 9 columns."""
@@ -71,9 +76,18 @@ def _busy(error: duckdb.Error) -> bool:
     return isinstance(error, duckdb.IOException) and any(word in text for word in _LOCKED)
 
 
+_SUGGESTION = re.compile(r"\s*Did you mean .*", re.DOTALL)
+"""DuckDB suggests similar catalog names, from any schema: never shown to whoever wrote the SQL."""
+
+
+def _message(error: duckdb.Error) -> str:
+    """The first paragraph of a DuckDB error, without suggestions of other tables' names."""
+    return _SUGGESTION.sub("", str(error).split("\n\n")[0]).strip()
+
+
 def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
     """A DuckDB error as the tagport error a person can act on."""
-    message = str(error).split("\n\n")[0]
+    message = _message(error)
     if isinstance(error, duckdb.ParserException):
         return InvalidInput.one("sql", "", message)
     if _busy(error):
@@ -105,11 +119,15 @@ class DuckDBWarehouse(Warehouse):
 
     # --- connections ----------------------------------------------------------------------------
 
+    @property
+    def temp_directory(self) -> Path:
+        """Where joins spill: the one directory the engine may open besides its own file."""
+        return self.path.parent / "warehouse.tmp"
+
     def _config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {}
+        config: dict[str, Any] = {"temp_directory": str(self.temp_directory)}
         if self.memory_limit:
             config["memory_limit"] = self.memory_limit
-            config["temp_directory"] = str(self.path.parent / "warehouse.tmp")
         if self.threads:
             config["threads"] = self.threads
         return config
@@ -125,7 +143,7 @@ class DuckDBWarehouse(Warehouse):
         pause = 0.05
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=not write, config=self._config())
+                con = duckdb.connect(str(self.path), read_only=not write, config=self._config())
             except duckdb.Error as error:
                 if not _busy(error):
                     raise _translate(error, f"opening the warehouse {self.path}") from None
@@ -136,16 +154,80 @@ class DuckDBWarehouse(Warehouse):
                     ) from None
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
+                continue
+            try:
+                self._confine(con)
+            except BaseException:
+                con.close()
+                raise
+            return con
+
+    def _confine(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Defence in depth for SQL a person wrote: no file, URL or extension outside the
+        warehouse's own file and spill directory, and settings nobody can change back.
+
+        The settings belong to the database instance, which DuckDB shares among a process's
+        connections to the file: the first connection locks them, later ones find them locked.
+        Imports never need a path either: they hand DuckDB Arrow data.
+        """
+        locked = con.execute("SELECT current_setting('lock_configuration')").fetchall()
+        if not locked[0][0]:
+            spill = exp.Array(expressions=[exp.Literal.string(f"{self.temp_directory}/")])
+            con.execute("SET allowed_directories = " + _render(spill))
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        external = con.execute("SELECT current_setting('enable_external_access')").fetchall()
+        if external[0][0]:
+            raise ConfigError(
+                f"the warehouse {self.path} is open in this process without confinement; "
+                "close that connection first"
+            )
 
     @contextmanager
-    def _session(self, doing: str, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _session(
+        self,
+        doing: str,
+        *,
+        write: bool = False,
+        explain: Explain | None = None,
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection closed afterwards; DuckDB errors translated (by `explain` if given)."""
         con = self.connect(write=write)
         try:
             yield con
         except duckdb.Error as error:
-            raise _translate(error, doing) from None
+            raise (explain or (lambda e: _translate(e, doing)))(error) from None
         finally:
             con.close()
+
+    def _explainer(
+        self, scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date, doing: str
+    ) -> Explain:
+        """How an error computing `audience` is told: as a problem of the SQL a person wrote
+        when there is some, naming the group and the first row whose value is not an ID."""
+
+        def explain(error: duckdb.Error) -> TagportError:
+            groups = [g for g in queries.audiences_run(scope, audience) if g.sql is not None]
+            if not groups or _busy(error) or isinstance(error, duckdb.InterruptException):
+                return _translate(error, doing)
+            id_type = scope.entity.id_type.value
+            for group in groups:
+                probe = queries.bad_id_query(scope, group, bizdate)
+                try:
+                    with self._session(doing) as con:
+                        rows = con.execute(_render(probe)).fetchall() if probe else []
+                except TagportError:
+                    continue  # this SQL fails by itself: the error below says how
+                if rows:
+                    row = rows[0]
+                    value = repr(row[1]) if len(repr(row[1])) <= 60 else repr(row[1])[:57] + "..."
+                    message = f"row {row[0]} of its result: {value} is not a {id_type} entity ID"
+                    return InvalidInput.one(f"audience group {group.code}", "sql", message)
+            if audience.sql is None:
+                return _translate(error, doing)
+            return InvalidInput.one(f"audience group {audience.code}", "sql", _message(error))
+
+        return explain
 
     # --- tables ---------------------------------------------------------------------------------
 
@@ -154,8 +236,8 @@ class DuckDBWarehouse(Warehouse):
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
             "AND table_name = ?",
             [schema, name],
-        ).fetchone()
-        return bool(found and found[0])
+        ).fetchall()  # all: a result left unfinished blocks the connection's next call
+        return bool(found[0][0])
 
     def _columns(self, con: duckdb.DuckDBPyConnection, select: exp.Select) -> list[str]:
         described = con.sql("DESCRIBE " + _render(select)).fetchall()
@@ -169,47 +251,46 @@ class DuckDBWarehouse(Warehouse):
         partition_value: str | None = None,
         partition_column: str = "ds",
         replace: bool = False,
+        allow_empty: bool = False,
     ) -> int:
         project, _, name = table.partition(".")
-        if not file.is_file():
-            raise InvalidInput.one(str(file), "", "no such file")
-        reader = "read_parquet" if file.suffix.lower() in (".parquet", ".pq") else "read_csv"
-        scan = exp.select(exp.Star()).from_(
-            exp.Table(this=exp.func(reader, exp.Literal.string(str(file))))
-        )
         target = queries.table_of(table)
         with self._session(f"importing {file} into {table}", write=True) as con:
-            columns = [c for c in self._columns(con, scan) if c != partition_column]
-            projection: list[exp.Expr] = [exp.column(c, quoted=True) for c in columns]
-            if partition_value is not None:
-                projection.append(
-                    exp.alias_(exp.Literal.string(partition_value), partition_column, quoted=True)
-                )
-            else:
-                projection = [exp.Star()]
-            source = exp.select(*projection).from_(scan.subquery("f"))
-            con.execute("BEGIN TRANSACTION")
-            _ensure_schema(con, project)
-            if not self._exists(con, project, name) or (replace and partition_value is None):
-                write: exp.Expr = exp.Create(
-                    this=target, kind="TABLE", expression=source, replace=True
-                )
-            elif partition_value is None:
-                con.execute("ROLLBACK")
+            exists = self._exists(con, project, name)
+            if exists and partition_value is None and not replace:
                 raise Conflict(
                     f"table {table} exists; import with --ds D to write one partition, "
                     "or --replace to replace the whole table"
                 )
-            else:
+            into = exists and partition_value is not None
+            expected = self._schema(con, target) if into else None
+            skip = partition_column if partition_value is not None else None
+            data = files.read_table_file(file, expected, skip=skip, allow_empty=allow_empty)
+            if partition_value is not None:
+                value = pa.array([partition_value] * data.num_rows, pa.string())
+                data = data.append_column(partition_column, value)
+            con.register("tagport_import", data)
+            source = exp.select(exp.Star()).from_(exp.to_identifier("tagport_import"))
+            con.execute("BEGIN TRANSACTION")
+            _ensure_schema(con, project)
+            if into:
                 old = exp.EQ(
                     this=exp.column(partition_column, quoted=True),
                     expression=exp.Literal.string(partition_value),
                 )
-                con.execute(_render(exp.delete(target, where=old)))
-                write = exp.Insert(this=target, expression=source, by_name=True)
-            count = con.execute(_render(write)).fetchone()
+                con.execute(_render(exp.delete(target, where=old))).fetchall()
+                write: exp.Expr = exp.Insert(this=target, expression=source, by_name=True)
+            else:
+                write = exp.Create(this=target, kind="TABLE", expression=source, replace=True)
+            con.execute(_render(write)).fetchall()
             con.execute("COMMIT")
-        return int(count[0]) if count else 0
+            con.unregister("tagport_import")
+        return int(data.num_rows)
+
+    def _schema(self, con: duckdb.DuckDBPyConnection, table: exp.Table) -> pa.Schema:
+        """An existing table's columns as an Arrow schema."""
+        empty = exp.select(exp.Star()).from_(table).limit(0)
+        return con.sql(_render(empty)).to_arrow_table().schema
 
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:
         with self._session(f"writing {table}", write=True) as con:
@@ -348,7 +429,9 @@ class DuckDBWarehouse(Warehouse):
 
     def estimate(self, scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date) -> int:
         sql = _render(queries.count_query(scope, audience, bizdate, dedupe=self.dedupe))
-        with self._session(f"estimating audience group {audience.code}") as con:
+        doing = f"estimating audience group {audience.code}"
+        explain = self._explainer(scope, audience, bizdate, doing)
+        with self._session(doing, explain=explain) as con:
             row = con.execute(sql).fetchone()
         return int(row[0]) if row else 0
 
@@ -363,7 +446,9 @@ class DuckDBWarehouse(Warehouse):
         sql = _render(
             queries.page_query(scope, audience, bizdate, offset, limit, dedupe=self.dedupe)
         )
-        with self._session(f"listing members of audience group {audience.code}") as con:
+        doing = f"listing members of audience group {audience.code}"
+        explain = self._explainer(scope, audience, bizdate, doing)
+        with self._session(doing, explain=explain) as con:
             return [row[0] for row in con.execute(sql).fetchall()]
 
     # --- export ---------------------------------------------------------------------------------
@@ -389,6 +474,8 @@ class DuckDBWarehouse(Warehouse):
         same data.
         """
         schema = export_schema(plan)
+        doing = f"exporting audience group {plan.audience.code}"
+        explain = self._explainer(plan.scope, plan.audience, plan.bizdate, doing)
         cons = [self.connect()]
         try:
             ranges = self._ranges(cons[0], plan)
@@ -409,13 +496,12 @@ class DuckDBWarehouse(Warehouse):
             for con in cons:
                 con.close()
             if isinstance(error, duckdb.Error):
-                doing = f"exporting audience group {plan.audience.code}"
-                raise _translate(error, doing) from None
+                raise explain(error) from None
             raise
         ahead = AHEAD if lanes == 1 else AHEAD_SHARED
         return [
             pa.RecordBatchReader.from_batches(
-                schema, _run_ahead(con, steps[start:end], batch_size, schema, ahead)
+                schema, _run_ahead(con, steps[start:end], batch_size, schema, ahead, explain)
             )
             for con, (start, end) in zip(cons, pairwise(cuts), strict=True)
         ]
@@ -452,8 +538,10 @@ class _RunAhead(Iterator[pa.RecordBatch]):
         batch_size: int,
         schema: pa.Schema,
         ahead: int,
+        explain: Explain,
     ) -> None:
         self.con, self.steps, self.batch_size, self.schema = con, steps, batch_size, schema
+        self.explain = explain
         self.queue: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(ahead)
         self.stop = threading.Event()
         self.closed = False
@@ -490,7 +578,7 @@ class _RunAhead(Iterator[pa.RecordBatch]):
         if isinstance(item, BaseException):
             self.close()
             if isinstance(item, duckdb.Error):
-                raise _translate(item, "reading the export") from None
+                raise self.explain(item) from None
             raise item
         return item if item.schema.equals(self.schema) else item.cast(self.schema)
 
@@ -511,11 +599,12 @@ def _run_ahead(
     batch_size: int,
     schema: pa.Schema,
     ahead: int,
+    explain: Explain,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of `steps`, computed ahead from the first read on (a reader never read
     starts no thread), closed when exhausted or dropped: Arrow's `close` keeps the iterator, and
     the thread holds the `_RunAhead` itself, so this generator's end is the event to rely on."""
-    batches = _RunAhead(con, steps, batch_size, schema, ahead)
+    batches = _RunAhead(con, steps, batch_size, schema, ahead, explain)
     _running.add(batches)
     try:
         yield from batches

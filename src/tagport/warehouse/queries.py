@@ -546,6 +546,53 @@ def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:
     )
 
 
+def audiences_run(scope: AudienceScope, audience: AudienceGroupSpec) -> list[AudienceGroupSpec]:
+    """`audience` and every audience group its rule refers to, directly or not, once each."""
+    found: dict[str, AudienceGroupSpec] = {}
+    pending = [audience]
+    while pending:
+        group = pending.pop()
+        if group.code in found:
+            continue
+        found[group.code] = group
+        if group.rule is not None:
+            pending += [
+                scope.audiences[leaf.audience]
+                for _, leaf in walk(group.rule)
+                if isinstance(leaf, AudienceRef) and leaf.audience in scope.audiences
+            ]
+    return list(found.values())
+
+
+def bad_id_query(
+    scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date
+) -> exp.Select | None:
+    """The first row (number, value as text) of a SQL audience's result that is not an entity ID
+    of the entity's type; None when every value is one (string IDs)."""
+    if audience.sql is None or scope.entity.id_type is IdType.STRING:
+        return None
+    value = _col(ID, "q")
+    numbered = exp.select(
+        exp.alias_(exp.Window(this=exp.RowNumber()), "n", quoted=True),
+        exp.alias_(value, "v", quoted=True),
+    ).from_(
+        exp.Subquery(
+            this=bind_bizdate(audience.sql, bizdate),
+            alias=exp.TableAlias(
+                this=exp.to_identifier("q"), columns=[exp.to_identifier(ID, quoted=True)]
+            ),
+        )
+    )
+    typed = exp.TryCast(this=_col("v", "r"), to=id_sql_type(scope.entity.id_type))
+    return (
+        exp.select(_col("n", "r"), exp.cast(_col("v", "r"), exp.DataType.build("varchar")))
+        .from_(numbered.subquery("r"))
+        .where(exp.and_(_col("v", "r").is_(exp.null()).not_(), typed.is_(exp.null())))
+        .order_by(_col("n", "r"))
+        .limit(1)
+    )
+
+
 # --- readiness ----------------------------------------------------------------------------------
 
 
@@ -588,11 +635,31 @@ _PLACEHOLDER = re.compile(r"\$\{bizdate(?::([^}]*))?\}")
 _MARK = "tagport_bizdate_{}_"
 
 
-def _marked(sql: str) -> tuple[str, list[PartitionFormat]]:
-    """Replace each `${bizdate[:fmt]}` by a marker identifier; return the formats in order."""
-    formats: list[PartitionFormat] = []
+@dataclass(frozen=True)
+class Marked:
+    """SQL with each `${bizdate[:fmt]}` replaced by a marker identifier, and the formats in
+    order; `origin` maps an offset in the marked text back to the text as written."""
 
-    def mark(match: re.Match[str]) -> str:
+    text: str
+    formats: list[PartitionFormat]
+    shifts: list[tuple[int, int]]
+    """(end of a marker in `text`, how much longer the text was before it, in total)."""
+
+    def origin(self, offset: int) -> int:
+        shift = 0
+        for marker_end, total in self.shifts:
+            if offset >= marker_end:
+                shift = total
+        return offset + shift
+
+
+def marked(sql: str) -> Marked:
+    """`sql` with its placeholders replaced by markers (see `Marked`)."""
+    formats: list[PartitionFormat] = []
+    parts: list[str] = []
+    shifts: list[tuple[int, int]] = []
+    written = last = 0
+    for match in _PLACEHOLDER.finditer(sql):
         spelled = match.group(1)
         try:
             formats.append(
@@ -600,16 +667,19 @@ def _marked(sql: str) -> tuple[str, list[PartitionFormat]]:
             )
         except ValueError as exc:
             raise InvalidInput.one("sql", "${bizdate}", str(exc)) from None
-        return _MARK.format(len(formats) - 1)
+        mark = _MARK.format(len(formats) - 1)
+        parts += [sql[last : match.start()], mark]
+        written += match.start() - last + len(mark)
+        shifts.append((written, match.end() - written))
+        last = match.end()
+    parts.append(sql[last:])
+    return Marked("".join(parts), formats, shifts)
 
-    return _PLACEHOLDER.sub(mark, sql), formats
 
-
-def parse_select(sql: str) -> exp.Query:
-    """One SELECT (placeholders allowed), else InvalidInput saying what it is instead."""
-    marked, _ = _marked(sql)
+def parse_statement(sql: str) -> exp.Query:
+    """One read-only SELECT (or set operation), else InvalidInput saying what it is instead."""
     try:
-        statements = [s for s in parse(marked, read=DIALECT) if s is not None]
+        statements = [s for s in parse(sql, read=DIALECT) if s is not None]
     except ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
         raise InvalidInput.one("sql", "", f"not valid SQL: {first}") from None
@@ -617,10 +687,17 @@ def parse_select(sql: str) -> exp.Query:
         raise InvalidInput.one("sql", "", f"must be one SELECT statement, not {len(statements)}")
     statement = statements[0]
     if not isinstance(statement, exp.Select | exp.SetOperation):
-        kind = statement.key.upper()
+        command = isinstance(statement, exp.Command)
+        kind = str(statement.this).upper() if command else statement.key.upper()
         raise InvalidInput.one("sql", "", f"must be a SELECT statement, not {kind}")
     if statement.find(exp.Insert, exp.Update, exp.Delete, exp.Create, exp.Drop) is not None:
         raise InvalidInput.one("sql", "", "must only read: no INSERT, UPDATE, DELETE or DDL")
+    return statement
+
+
+def parse_select(sql: str) -> exp.Query:
+    """A SQL audience's one SELECT returning one column (placeholders allowed)."""
+    statement = parse_statement(marked(sql).text)
     first_select = statement if isinstance(statement, exp.Select) else statement.find(exp.Select)
     assert first_select is not None
     projections = first_select.expressions
@@ -647,7 +724,7 @@ def bind_bizdate(sql: str, bizdate: date) -> exp.Query:
     Inside a quoted string the placeholder becomes part of that string; standing alone it
     becomes a string literal itself. Either way sqlglot renders (and escapes) the value.
     """
-    _, formats = _marked(sql)
+    formats = marked(sql).formats
     query = parse_select(sql)
     values = {_MARK.format(i): fmt.render(bizdate) for i, fmt in enumerate(formats)}
 

@@ -19,7 +19,7 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.naming import codename_field
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import Output, TagOutput
-from tagport.errors import Conflict, InvalidInput, TerminalError, TransientError
+from tagport.errors import Conflict, InvalidInput, TransientError
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, PartitionRef, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
 
@@ -259,7 +259,7 @@ def test_import_table_partition_is_atomic_and_idempotent(
         warehouse.import_table("p.scores", csv)
     bad = tmp_path / "bad.csv"
     bad.write_text("uid,score\n1,notanumber\n")
-    with pytest.raises(TerminalError, match="importing"):
+    with pytest.raises(InvalidInput, match="line 2, column score: 'notanumber' is not a valid"):
         warehouse.import_table("p.scores", bad, partition_value="20240502")
     after = warehouse.query("SELECT count(*) n FROM p.scores WHERE ds = '20240502'")
     assert after.table.to_pylist() == [{"n": 2}]

@@ -14,6 +14,7 @@ from tagport.domain.tasks import TagOutput
 from tagport.errors import InvalidInput
 from tagport.services import catalog, config_as_code, warehouse
 from tagport.services.permissions import Actor
+from tagport.services.users import actor_for
 from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
 
@@ -130,8 +131,8 @@ def test_cli_demo_estimate_members_and_warehouse_commands(
     assert run(["warehouse", "import", "tag_prod.extra", str(csv), "--ds", yesterday]) == 0
     assert run(["warehouse", "sql", "SELECT score FROM tag_prod.extra", "--json"]) == 0
     assert '"score": 3' in capsys.readouterr().out
-    assert run(["warehouse", "sql", "DROP TABLE tag_prod.extra"]) == 8
-    assert "read-only" in capsys.readouterr().err
+    assert run(["warehouse", "sql", "DROP TABLE tag_prod.extra"]) == 3
+    assert "must be a SELECT statement, not DROP" in capsys.readouterr().err
     assert run(["audience", "estimate", "nope"]) == 4
 
 
@@ -148,13 +149,13 @@ def test_import_audience_is_stored_and_reloaded_when_its_file_changes(
     parsed = warehouse.import_audience(settings, db, "imp")
     assert (parsed.count, parsed.duplicates) == (2, 1)
     day = date(2024, 1, 1)
-    assert warehouse.estimate(settings, db, "imp", day) == 2
+    assert warehouse.estimate(settings, db, operator, "imp", day) == 2
     ids.write_text("7\n")
-    assert warehouse.estimate(settings, db, "imp", day) == 1
-    assert warehouse.members_page(settings, db, "imp", day).ids == [7]
+    assert warehouse.estimate(settings, db, operator, "imp", day) == 1
+    assert warehouse.members_page(settings, db, operator, "imp", day).ids == [7]
     ids.write_text("7\nseven\n")
     with pytest.raises(InvalidInput, match="line 2: 'seven' is not a bigint ID"):
-        warehouse.estimate(settings, db, "imp", day)
+        warehouse.estimate(settings, db, operator, "imp", day)
 
 
 def test_service_export_of_the_demo_streams_the_planned_columns(
@@ -164,6 +165,7 @@ def test_service_export_of_the_demo_streams_the_planned_columns(
     assert run(["demo", "data", "--rows", "3000"]) == 0
     settings = Settings()
     db = Database(settings.metadata_url, settings.secret)
+    operator = actor_for(db, None)
     yesterday = date.today() - timedelta(days=1)
     tags = [TagOutput(tag="city", outputs=["value", "codename"]), TagOutput(tag="total_spend")]
     columns = [
@@ -172,11 +174,21 @@ def test_service_export_of_the_demo_streams_the_planned_columns(
         ExportColumn("spend", "total_spend"),
     ]
     plan = warehouse.export_plan(
-        db, "big_spenders", yesterday, tags, columns, ["uid"], "dt", PartitionFormat.DASHED
+        db,
+        "big_spenders",
+        yesterday,
+        tags,
+        columns,
+        ["uid"],
+        "dt",
+        PartitionFormat.DASHED,
+        reader="operator",
     )
     table = warehouse.export_reader(settings, plan, batch_size=50).read_all()
     assert table.column_names == ["uid", "city_name", "spend", "dt"]
-    assert table.num_rows == warehouse.estimate(settings, db, "big_spenders", yesterday) > 0
+    assert (
+        table.num_rows == warehouse.estimate(settings, db, operator, "big_spenders", yesterday) > 0
+    )
     assert set(table.column("dt").to_pylist()) == {yesterday.isoformat()}
     assert all(s > 5000 for s in table.column("spend").to_pylist())
     db.dispose()
