@@ -100,7 +100,8 @@ def task_list(
 @task_app.command("show")
 def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
     """A task's draft configuration and its status."""
-    spec, details = catalog.show(state(ctx).db, "OfflineService", name)
+    st = state(ctx)
+    spec, details = catalog.show(st.db, "OfflineService", name, actor=st.actor)
     document = dump_spec(spec) | details
     if as_json:
         print_json(document)
@@ -264,7 +265,8 @@ def instance_list(
     as_json: JsonOption = False,
 ) -> None:
     """Instances, newest first."""
-    views = instances.list_instances(state(ctx).db, task)
+    st = state(ctx)
+    views = instances.list_instances(st.db, task, actor=st.actor)
     if as_json:
         print_json([asdict(v) for v in views])
         return
@@ -291,7 +293,8 @@ InstanceId = Annotated[int, typer.Argument(help="The instance id.")]
 
 @instance_app.command("show")
 def instance_show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOption = False) -> None:
-    view = asdict(instances.show(state(ctx).db, instance_id))
+    st = state(ctx)
+    view = asdict(instances.show(st.db, instance_id, actor=st.actor))
     if as_json:
         print_json(view)
     else:
@@ -304,7 +307,8 @@ def instance_show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOpti
 @instance_app.command("log")
 def instance_log(ctx: typer.Context, instance_id: InstanceId) -> None:
     """The instance's log: every attempt, with progress."""
-    for at, attempt, level, message in instances.log_lines(state(ctx).db, instance_id):
+    st = state(ctx)
+    for at, attempt, level, message in instances.log_lines(st.db, instance_id, actor=st.actor):
         console.print(
             f"{at:%Y-%m-%d %H:%M:%S} #{attempt} {level:<7} {message}", markup=False, highlight=False
         )

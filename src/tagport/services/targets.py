@@ -27,7 +27,7 @@ from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import InvalidInput, NotFound, PermissionDenied
 from tagport.services import catalog
-from tagport.services.datasources import password_of
+from tagport.services.datasources import password_of, require_connectable
 from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
@@ -65,12 +65,13 @@ class TargetAccess:
             return ConnectionParams(
                 database=str(self.settings.warehouse_path), schema=ds.project.name
             )
+        require_connectable(ds, self.settings)
         return ConnectionParams(
             host=ds.host,
             port=ds.port,
             database=ds.database,
             username=ds.username,
-            password=password_of(session, ds),
+            password=password_of(session, ds, self.settings),
             schema=schema,
         )
 

@@ -28,9 +28,8 @@ from tagport.domain.states import (
 from tagport.domain.tasks import OfflineServiceSpec, Output
 from tagport.errors import InvalidTransition
 from tagport.services import catalog
-from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, application_role, require_any
+from tagport.services.permissions import Actor, Scope
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -134,33 +133,14 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         if spec.loading_policy.value != self.to_spec(checks.session, row).loading_policy.value:
             checks.fail("loading_policy", "cannot change after creation")
 
-    def authorize(
-        self,
-        session: Session,
-        actor: Actor,
-        spec: OfflineServiceSpec,
-        row: t.OfflineService | None,
-    ) -> None:
-        if row is None:
-            app = session.scalar(
-                select(t.Application).where(t.Application.name == spec.application)
-            )
-            allowed = [actor.id] if app and application_role(session, actor, app.id) else []
-            require_any(
-                actor,
-                f"create offline service {spec.name} in {spec.application}",
-                allowed,
-                "members of the application",
-            )
-            return
-        allowed = [row.owner_id]
-        if application_role(session, actor, row.application_id) == ADMIN:
-            allowed.append(actor.id)
-        require_any(
-            actor,
-            f"change offline service {row.name}",
-            allowed,
-            "its owner or an application admin",
+    def scope(
+        self, session: Session, spec: OfflineServiceSpec, row: t.OfflineService | None
+    ) -> Scope:
+        new = session.scalar(select(t.Application.id).where(t.Application.name == spec.application))
+        old = row.application_id if row is not None else None
+        return Scope(
+            row.owner_id if row is not None else None,
+            applications=frozenset(a for a in (old, new) if a is not None),
         )
 
     def write(
@@ -260,7 +240,8 @@ def _latest_statuses(session: Session, service_id: int | None = None) -> dict[in
 
 
 def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
-    """The task list, filtered; the execution status is the latest instance's."""
+    """The task list, filtered; only tasks `actor` may see; the execution status is the latest
+    instance's."""
     with db.uow() as uow:
         session = uow.session
         query = select(t.OfflineService).order_by(t.OfflineService.name)
@@ -275,7 +256,10 @@ def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
         latest = _latest_statuses(session)
         audiences = {a.code: a for a in session.scalars(select(t.AudienceGroup))}
         rows = []
+        kind = OfflineServiceKind()
         for task in session.scalars(query):
+            if not kind.visible(session, actor, task):
+                continue
             spec = OfflineServiceSpec.model_validate(task.draft)
             audience = audiences.get(spec.audience)
             entity = audience.entity if audience else None
