@@ -170,6 +170,7 @@ def test_instance_details_and_logs_only_for_those_who_see_the_task(
         ("instance", "log", instance),
         ("instance", "list", "--task", "hz_vip_to_crm"),
         ("task", "show", "hz_vip_to_crm"),
+        ("task", "ddl", "hz_vip_to_crm"),  # would connect to the target
         ("show", "offlineservice", "hz_vip_to_crm"),
     ):
         code, out, err = cli(capsys, "--as", login, *command)

@@ -115,7 +115,7 @@ def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> No
 def task_ddl(ctx: typer.Context, name: Name) -> None:
     """Print the CREATE TABLE statement one-click creation would run."""
     st = state(ctx)
-    print(targets.generate_ddl(st.db, st.settings, name))
+    print(targets.generate_ddl(st.db, st.settings, name, actor=st.actor))
 
 
 @task_app.command("create-table")

@@ -32,6 +32,7 @@ from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
 from tagport.services.table_permissions import CREATE_TABLE, TableRef, record_grant
+from tagport.services.tasks import OfflineServiceKind
 from tagport.services.warehouse import export_plan, export_readers
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -140,10 +141,13 @@ def table_design(
     )
 
 
-def generate_ddl(db: Database, settings: Settings, name: str) -> str:
-    """The CREATE TABLE statement one-click creation would run for a task's draft."""
+def generate_ddl(db: Database, settings: Settings, name: str, *, actor: Actor | None = None) -> str:
+    """The CREATE TABLE statement one-click creation would run for a task's draft (only for
+    those who may see the task, when `actor` is given)."""
     with db.uow() as uow:
         task = find_task(uow.session, name)
+        if actor is not None:
+            OfflineServiceKind().authorize_view(uow.session, actor, task)
         spec = OfflineServiceSpec.model_validate(task.draft)
         ds = _datasource(uow.session, spec.target.datasource)
         design = table_design(uow.session, spec, DataSourceType(ds.type))
