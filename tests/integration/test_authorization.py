@@ -248,9 +248,24 @@ def test_only_a_super_admin_names_a_password_env(teams: Database, operator: Acto
         "erin may not set password_env of data source erins_pg: only a super admin may"
     )
     assert apply(teams, operator, yaml.safe_dump(mine | {"password_env": "TAGPORT_DS_X"})).changed
-    # Once a super admin named it, its owner may still edit the rest.
+    # Once a super admin named it, its owner may still edit the rest, but not send it elsewhere.
     again = exported(teams, "DataSource", "erins_pg") | {"description": "edited by erin"}
     assert apply(teams, erin, yaml.safe_dump(again)).changed
+    assert refusal(teams, erin, again | {"host": "evil.example"}) == (
+        "erin may not send the stored password of data source erins_pg to evil.example: "
+        "only a super admin may"
+    )
+
+
+def test_a_stored_password_goes_to_another_host_only_when_given_again(teams: Database) -> None:
+    erin = actor_for(teams, "erin")
+    mine = exported(teams, "DataSource", "erins_pg")
+    assert refusal(teams, erin, mine | {"port": 6543}) == (
+        "erin may not send the stored password of data source erins_pg to db.example: "
+        "only a super admin may"
+    )
+    moved = mine | {"host": "other.example", "password": "the-new-hosts-password"}
+    assert apply(teams, erin, yaml.safe_dump(moved)).changed
 
 
 NOT_PREFIXED = "does not start with TAGPORT_DS_ (TAGPORT_DS_ENV_PREFIX)"

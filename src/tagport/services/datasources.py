@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from tagport.config import Settings, environment_value, load_settings, setting_variables
 from tagport.domain.catalog import DataSourceSpec, DataSourceType
 from tagport.errors import ConfigError
-from tagport.services import catalog
+from tagport.services import catalog, permissions
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Action, Actor, Scope, require, rule_for
+from tagport.services.permissions import Action, Actor, Scope, rule_for
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
 from tagport.store.db import secret_box
@@ -72,13 +72,25 @@ class DataSourceService(KindService[DataSourceSpec, t.DataSource]):
     def authorize(
         self, session: Session, actor: Actor, spec: DataSourceSpec, row: t.DataSource | None
     ) -> None:
-        """The matrix's rule, and only a super admin names (or renames) a `password_env`: it
-        makes the server send one of its environment variables to the data source's host."""
+        """The matrix's rule; and only a super admin names (or renames) a `password_env`, which
+        makes the server send one of its environment variables to the data source's host, or
+        sends a stored secret to another host (anyone else gives the password again)."""
         super().authorize(session, actor, spec, row)
+        scope = self.scope(session, spec, row)
         if spec.password_env is not None and (row is None or row.password_env != spec.password_env):
-            rule = rule_for(self.kind, Action.SET_PASSWORD_ENV)
-            doing = f"set password_env of data source {spec.name}"
-            require(session, actor, rule, self.scope(session, spec, row), doing)
+            permissions.authorize(
+                session, actor, self.kind, Action.SET_PASSWORD_ENV, scope, spec.name
+            )
+        elif (
+            row is not None
+            and (row.host, row.port) != (spec.host, spec.port)
+            and spec.password is None
+            and (row.password_env or row.password_encrypted)
+        ):
+            doing = f"send the stored password of data source {spec.name} to {spec.host}"
+            permissions.require(
+                session, actor, rule_for(self.kind, Action.MOVE_SECRET), scope, doing
+            )
 
     def write(
         self, session: Session, spec: DataSourceSpec, row: t.DataSource | None

@@ -40,6 +40,7 @@ class Action(StrEnum):
     VIEW = "view"
     ASSIGN_OWNER = "name another owner of"
     SET_PASSWORD_ENV = "set password_env of"
+    MOVE_SECRET = "send the stored password elsewhere"
 
 
 class Grant(StrEnum):
@@ -72,6 +73,7 @@ WHO_MAY: dict[str, dict[Action, Alternatives]] = {
         Action.CHANGE: ((_OWNER, _DS_ADMIN),),
         Action.ASSIGN_OWNER: SUPER_ADMIN_ONLY,
         Action.SET_PASSWORD_ENV: SUPER_ADMIN_ONLY,
+        Action.MOVE_SECRET: SUPER_ADMIN_ONLY,
     },
     # Entities, tags and lookup tables have no owner: the project's members are their team.
     "Entity": {Action.CREATE: ((_PROJECT_MEMBER,),), Action.CHANGE: ((_PROJECT_MEMBER,),)},
