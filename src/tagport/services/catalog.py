@@ -154,10 +154,9 @@ class KindService(ABC, Generic[S, R]):
         )
 
     def authorize_view(self, session: Session, actor: Actor, row: R) -> None:
-        if not self.visible(session, actor, row):
-            spec = self.to_spec(session, row)
-            scope = self.scope(session, spec, row)
-            permissions.authorize(session, actor, self.kind, Action.VIEW, scope, spec.key)
+        spec = self.to_spec(session, row)
+        scope = self.scope(session, spec, row)
+        permissions.authorize(session, actor, self.kind, Action.VIEW, scope, spec.key)
 
     def before_delete(self, session: Session, row: R) -> None:
         """Refuse deletion in states that forbid it (tasks); nothing by default."""
