@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     """Delay before the first retry; doubled for each further attempt."""
     readiness_timeout_seconds: int = Field(default=3600, ge=0)
     """How long an instance waits for its source partitions before failing."""
+    ds_env_prefix: str = Field(default="TAGPORT_DS_", min_length=1)
+    """A data source's `password_env` may only name variables starting with this prefix."""
+    datasource_hosts: str = ""
+    """Comma list of hosts or globs (`*.db.internal`) data sources may connect to; empty: any."""
 
     @field_validator("home")
     @classmethod
@@ -55,6 +59,11 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @property
+    def allowed_datasource_hosts(self) -> tuple[str, ...]:
+        """The `datasource_hosts` patterns, lower-cased; empty when any host is allowed."""
+        return tuple(h.strip().lower() for h in self.datasource_hosts.split(",") if h.strip())
 
     @property
     def tz(self) -> ZoneInfo:
@@ -102,6 +111,11 @@ class Settings(BaseSettings):
 def debugging() -> bool:
     """`TAGPORT_DEBUG` set: show the traceback of a bug instead of one line about it."""
     return bool(os.environ.get("TAGPORT_DEBUG"))
+
+
+def setting_variables() -> frozenset[str]:
+    """The environment variables tagport reads as its own settings (`TAGPORT_HOME` …)."""
+    return frozenset(f"TAGPORT_{name.upper()}" for name in Settings.model_fields)
 
 
 def environment_value(name: str) -> str | None:

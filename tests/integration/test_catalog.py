@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import select, text
 
+from tagport.config import Settings
 from tagport.domain.documents import KINDS
 from tagport.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied
 from tagport.services import catalog, config_as_code
@@ -174,7 +175,7 @@ owner: operator
     assert "Pa55" not in config_as_code.dump_yaml(config_as_code.export_documents(db))
     with db.uow() as uow:
         row = uow.session.scalars(select(t.DataSource)).one()
-        assert password_of(uow.session, row) == "Pa55-w0rd-visible?"
+        assert password_of(uow.session, row, Settings()) == "Pa55-w0rd-visible?"
     # The same password again is no change; a new one is an update; none keeps the old one.
     body = (tmp_path / "doc.yaml").read_text()
     assert not apply_yaml(db, operator, tmp_path, body).changed
@@ -195,11 +196,11 @@ def test_password_env_is_read_when_connecting(
     apply_path(db, operator, EXAMPLES)
     with db.uow() as uow:
         row = uow.session.scalars(select(t.DataSource).where(t.DataSource.name == "crm_pg")).one()
-        monkeypatch.delenv("CRM_PG_PASSWORD", raising=False)
-        with pytest.raises(Exception, match="CRM_PG_PASSWORD is not set"):
-            password_of(uow.session, row)
-        monkeypatch.setenv("CRM_PG_PASSWORD", "from-env")
-        assert password_of(uow.session, row) == "from-env"
+        monkeypatch.delenv("TAGPORT_DS_CRM_PG_PASSWORD", raising=False)
+        with pytest.raises(Exception, match="TAGPORT_DS_CRM_PG_PASSWORD is not set"):
+            password_of(uow.session, row, Settings())
+        monkeypatch.setenv("TAGPORT_DS_CRM_PG_PASSWORD", "from-env")
+        assert password_of(uow.session, row, Settings()) == "from-env"
 
 
 def test_members_may_not_create_projects_and_owners_guard_their_objects(
@@ -211,7 +212,9 @@ def test_members_may_not_create_projects_and_owners_guard_their_objects(
         apply_yaml(db, bob, tmp_path, "kind: Project\nname: p2\n")
     exported = {d["code"]: d for d in config_as_code.export_documents(db, ["AudienceGroup"])}
     changed = exported["hz_vip"] | {"name": "Renamed by bob"}
-    with pytest.raises(PermissionDenied, match="only its owner or a super admin"):
+    with pytest.raises(
+        PermissionDenied, match="only its owner who is a member of its project or a super admin may"
+    ):
         apply_yaml(db, bob, tmp_path, yaml.safe_dump(changed))
 
 

@@ -144,7 +144,7 @@ def test_publish_needs_the_owners_write_permission(
 ) -> None:
     edit(catalogued, operator, tmp_path, "hz_vip_to_crm", owner="bob")
     bob = actor_for(catalogued, "bob")
-    with pytest.raises(PermissionDenied, match="only its owner or an application admin"):
+    with pytest.raises(PermissionDenied, match="only its owner who is a member of its application"):
         publication.request_publish(catalogued, _stranger(catalogued, operator), "hz_vip_to_crm")
     result = publish(catalogued, bob, "hz_vip_to_crm")
     assert result.problems == ["bob has no write permission on crm_pg:public.hz_vip; request it"]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from tagport.cli.files import write_text
 from tagport.cli.output import console, errors, print_json, print_table
@@ -162,7 +161,8 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
 ) -> None:
     """Write the catalog as YAML that `apply` accepts again (never with passwords)."""
-    text = config_as_code.dump_yaml(config_as_code.export_documents(state(ctx).db, kind))
+    st = state(ctx)
+    text = config_as_code.dump_yaml(config_as_code.export_documents(st.db, kind, actor=st.actor))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -194,7 +194,8 @@ def list_(
 ) -> None:
     """List the objects of one kind."""
     kind = _kind(kind)
-    pairs = catalog.list_objects(state(ctx).db, kind)
+    st = state(ctx)
+    pairs = catalog.list_objects(st.db, kind, actor=st.actor)
     if as_json:
         print_json([dump_spec(spec) | details for spec, details in pairs])
         return
@@ -210,7 +211,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one object: its configuration and status."""
-    spec, details = catalog.show(state(ctx).db, _kind(kind), name)
+    st = state(ctx)
+    spec, details = catalog.show(st.db, _kind(kind), name, actor=st.actor)
     document = dump_spec(spec) | details
     if as_json:
         print_json(document)
@@ -258,12 +260,13 @@ _register_subcommands()
 
 def report(error: TagportError) -> None:
     if len(error.problems) > 1:
-        errors.print(f"[red]error:[/red] {len(error.problems)} problems", highlight=False)
+        errors.print("error:", style="red", end="")
+        errors.print(f" {len(error.problems)} problems", highlight=False)
         for problem in error.problems:
-            errors.print(f"  - {problem}", markup=False, highlight=False, soft_wrap=True)
+            errors.print(f"  - {problem}", highlight=False, soft_wrap=True)
         return
-    errors.print("[red]error:[/red] ", end="", highlight=False)
-    errors.print(str(error), markup=False, highlight=False, soft_wrap=True)
+    errors.print("error: ", style="red", end="")
+    errors.print(str(error), highlight=False, soft_wrap=True)
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -278,8 +281,9 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as error:  # a bug: one line for the person, the traceback when debugging
         if debugging():
             raise
+        errors.print("internal error: ", style="red", end="")
         errors.print(
-            f"[red]internal error:[/red] {type(error).__name__}: {escape(str(error))} "
+            f"{type(error).__name__}: {error} "
             "(a bug in tagport; TAGPORT_DEBUG=1 shows the traceback)",
             highlight=False,
             soft_wrap=True,

@@ -9,8 +9,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-errors = Console(stderr=True)
+# Everything printed may contain user text (names, descriptions, messages quoting them): Rich
+# never reads markup or emoji codes in it. Styles are given with `style=`, never inline.
+console = Console(markup=False, emoji=False)
+errors = Console(stderr=True, markup=False, emoji=False)
 
 
 def print_json(data: Any) -> None:
@@ -38,4 +40,4 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[dict[str, Any
         table.add_row(*(cell(row.get(c)) for c in columns))
     console.print(table)
     if not rows:
-        console.print("[dim](none)[/dim]")
+        console.print("(none)", style="dim")

@@ -103,7 +103,8 @@ def task_list(
 def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> None:
     """A task's draft configuration, its status, why its last publication failed, and what the
     draft changes in the published version."""
-    spec, details = catalog.show(state(ctx).db, "OfflineService", name)
+    st = state(ctx)
+    spec, details = catalog.show(st.db, "OfflineService", name, actor=st.actor)
     document = dump_spec(spec) | details
     if as_json:
         print_json(document)
@@ -124,7 +125,7 @@ def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> No
 def task_ddl(ctx: typer.Context, name: Name) -> None:
     """Print the CREATE TABLE statement one-click creation would run."""
     st = state(ctx)
-    print(targets.generate_ddl(st.db, st.settings, name))
+    print(targets.generate_ddl(st.db, st.settings, name, actor=st.actor))
 
 
 @task_app.command("create-table")
@@ -315,7 +316,8 @@ def instance_list(
     as_json: JsonOption = False,
 ) -> None:
     """Instances, newest first."""
-    views = instances.list_instances(state(ctx).db, task)
+    st = state(ctx)
+    views = instances.list_instances(st.db, task, actor=st.actor)
     if as_json:
         print_json([asdict(v) for v in views])
         return
@@ -342,7 +344,8 @@ InstanceId = Annotated[int, typer.Argument(help="The instance id.")]
 
 @instance_app.command("show")
 def instance_show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOption = False) -> None:
-    view = asdict(instances.show(state(ctx).db, instance_id))
+    st = state(ctx)
+    view = asdict(instances.show(st.db, instance_id, actor=st.actor))
     if as_json:
         print_json(view)
     else:
@@ -355,7 +358,8 @@ def instance_show(ctx: typer.Context, instance_id: InstanceId, as_json: JsonOpti
 @instance_app.command("log")
 def instance_log(ctx: typer.Context, instance_id: InstanceId) -> None:
     """The instance's log: every attempt, with progress."""
-    for at, attempt, level, message in instances.log_lines(state(ctx).db, instance_id):
+    st = state(ctx)
+    for at, attempt, level, message in instances.log_lines(st.db, instance_id, actor=st.actor):
         console.print(
             f"{at:%Y-%m-%d %H:%M:%S} #{attempt} {level:<7} {message}", markup=False, highlight=False
         )

@@ -119,7 +119,7 @@ def sql(
         return
     print_table("", result.table.column_names, rows)
     if result.truncated:
-        console.print(f"[dim](first {limit:,} rows)[/dim]")
+        console.print(f"(first {limit:,} rows)", style="dim")
 
 
 @audience_app.command("estimate")
@@ -154,7 +154,7 @@ def members(
     for member in result.ids:
         console.print(str(member), highlight=False)
     more = "more: --page " + str(page + 1) if result.has_more else "last page"
-    console.print(f"[dim]page {page}, {len(result.ids)} members ({more})[/dim]")
+    console.print(f"page {page}, {len(result.ids)} members ({more})", style="dim")
 
 
 @audience_app.command("import")

@@ -87,6 +87,8 @@ class Spec(Model):
 
 class Role(StrEnum):
     SUPER_ADMIN = "super_admin"
+    DATASOURCE_ADMIN = "datasource_admin"
+    """Creates data sources and changes those it owns."""
 
 
 class UserSpec(Spec):

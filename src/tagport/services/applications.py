@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from tagport.domain.catalog import ApplicationSpec, ProjectType, ServiceKind
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, require_any, require_super_admin
+from tagport.services.permissions import Scope
 from tagport.store import tables as t
 
 ADMIN, MEMBER = "admin", "member"
@@ -42,14 +42,8 @@ class ApplicationService(KindService[ApplicationSpec, t.Application]):
         checks.users(spec.admins, "admins")
         checks.users(spec.members, "members")
 
-    def authorize(
-        self, session: Session, actor: Actor, spec: ApplicationSpec, row: t.Application | None
-    ) -> None:
-        if row is None:
-            require_super_admin(actor, f"create application {spec.name}")
-            return
-        admins = [m.user_id for m in row.memberships if m.role == ADMIN]
-        require_any(actor, f"change application {row.name}", admins, "its admins")
+    def scope(self, session: Session, spec: ApplicationSpec, row: t.Application | None) -> Scope:
+        return Scope(applications=frozenset([row.id]) if row is not None else frozenset())
 
     def write(
         self, session: Session, spec: ApplicationSpec, row: t.Application | None

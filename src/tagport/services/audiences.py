@@ -22,7 +22,7 @@ from tagport.domain.values import IdType, ValueType
 from tagport.errors import InvalidInput
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, require_any
+from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
 from tagport.warehouse.confine import Readable, audience_sql_problems
@@ -116,11 +116,12 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
         if cycle:
             checks.fail("rule", f"audience groups refer to each other in a cycle: {cycle}")
 
-    def authorize(
-        self, session: Session, actor: Actor, spec: AudienceGroupSpec, row: t.AudienceGroup | None
-    ) -> None:
-        if row is not None:
-            require_any(actor, f"change audience group {row.code}", [row.owner_id], "its owner")
+    def scope(
+        self, session: Session, spec: AudienceGroupSpec, row: t.AudienceGroup | None
+    ) -> Scope:
+        entities = [spec.entity] + ([row.entity.code] if row is not None else [])
+        projects = session.scalars(select(t.Entity.project_id).where(t.Entity.code.in_(entities)))
+        return Scope(row.owner_id if row is not None else None, projects=frozenset(projects))
 
     def write(
         self, session: Session, spec: AudienceGroupSpec, row: t.AudienceGroup | None

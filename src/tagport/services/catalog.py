@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from tagport.domain.catalog import Spec
 from tagport.domain.documents import KINDS
 from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError, gathered
-from tagport.services.permissions import Actor
+from tagport.services import permissions
+from tagport.services.permissions import ANYONE, Action, Actor, Scope, label, rule_for
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -105,9 +106,25 @@ class KindService(ABC, Generic[S, R]):
     def check(self, checks: Checks, spec: S, row: R | None) -> None:
         """Add a problem to `checks` for every reference or rule `spec` breaks."""
 
-    @abstractmethod
+    def scope(self, session: Session, spec: S, row: R | None) -> Scope:
+        """What the grants of WHO_MAY depend on: `row` as stored and as `spec` would leave it."""
+        return Scope()
+
     def authorize(self, session: Session, actor: Actor, spec: S, row: R | None) -> None:
-        """Raise PermissionDenied unless `actor` may create (row None) or update `row`."""
+        """Raise PermissionDenied unless `actor` may create (row None) or update `row` as
+        `spec` says, and name its `owner` (only an admin may name someone else)."""
+        scope = self.scope(session, spec, row)
+        action = Action.CREATE if row is None else Action.CHANGE
+        permissions.authorize(session, actor, self.kind, action, scope, spec.key)
+        named: str | None = getattr(spec, "owner", None)
+        if named is None or named == actor.login:
+            return
+        current = session.get(t.User, scope.owner_id) if scope.owner_id is not None else None
+        if current is None or current.login != named:
+            doing = f"make {named} the owner of {label(self.kind)} {spec.key}"
+            permissions.require(
+                session, actor, rule_for(self.kind, Action.ASSIGN_OWNER), scope, doing
+            )
 
     @abstractmethod
     def write(self, session: Session, spec: S, row: R | None) -> R:
@@ -125,7 +142,21 @@ class KindService(ABC, Generic[S, R]):
         return []
 
     def authorize_delete(self, session: Session, actor: Actor, row: R) -> None:
-        self.authorize(session, actor, self.to_spec(session, row), row)
+        spec = self.to_spec(session, row)
+        scope = self.scope(session, spec, row)
+        permissions.authorize(session, actor, self.kind, Action.DELETE, scope, spec.key)
+
+    def visible(self, session: Session, actor: Actor, row: R) -> bool:
+        """Whether `actor` may see `row` (tasks: their owner, application and super admins)."""
+        rule = rule_for(self.kind, Action.VIEW)
+        return rule == ANYONE or permissions.may(
+            session, actor, rule, self.scope(session, self.to_spec(session, row), row)
+        )
+
+    def authorize_view(self, session: Session, actor: Actor, row: R) -> None:
+        spec = self.to_spec(session, row)
+        scope = self.scope(session, spec, row)
+        permissions.authorize(session, actor, self.kind, Action.VIEW, scope, spec.key)
 
     def before_delete(self, session: Session, row: R) -> None:
         """Refuse deletion in states that forbid it (tasks); nothing by default."""
@@ -161,9 +192,10 @@ def upsert(session: Session, actor: Actor, spec: Spec, where: str | None = None)
     """Create or update one object inside the caller's transaction."""
     service = service_for(spec.kind)
     row = service.find(session, spec.key)
+    # Authorization first: what is compared below (a password included) is nobody else's answer.
+    service.authorize(session, actor, spec, row)
     if row is not None and service.unchanged(session, spec, row):
         return Outcome.UNCHANGED
-    service.authorize(session, actor, spec, row)
     checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
     service.check(checks, spec, row)
     checks.raise_if_any()
@@ -260,23 +292,36 @@ def _dependency_order(documents: Sequence[Document]) -> list[Document]:
     return ordered
 
 
-def show(db: Database, kind: str, key: str) -> tuple[Spec, dict[str, Any]]:
+def show(
+    db: Database, kind: str, key: str, *, actor: Actor | None = None
+) -> tuple[Spec, dict[str, Any]]:
+    """One object and its details; refused when `actor` may not see it (None: an internal
+    caller that already decided)."""
     service = service_for(kind)
     with db.uow() as uow:
         row = service.find(uow.session, key)
         if row is None:
             raise NotFound(kind, key)
+        if actor is not None:
+            service.authorize_view(uow.session, actor, row)
         return service.to_spec(uow.session, row), service.details(uow.session, row)
 
 
 def list_objects(
-    db: Database, kind: str, where: Callable[[Spec], bool] | None = None
+    db: Database,
+    kind: str,
+    where: Callable[[Spec], bool] | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> list[tuple[Spec, dict[str, Any]]]:
+    """Every object of `kind` (that `actor` may see, when given), by key."""
     service = service_for(kind)
     with db.uow() as uow:
+        session = uow.session
         pairs = [
-            (service.to_spec(uow.session, row), service.details(uow.session, row))
-            for row in service.all(uow.session)
+            (service.to_spec(session, row), service.details(session, row))
+            for row in service.all(session)
+            if actor is None or service.visible(session, actor, row)
         ]
     return [p for p in pairs if where is None or where(p[0])]
 

@@ -13,6 +13,7 @@ from tagport.domain.documents import KINDS, dump_spec, kind_named, parse_spec
 from tagport.errors import InvalidInput, Problem
 from tagport.services import catalog
 from tagport.services.catalog import Document
+from tagport.services.permissions import Actor
 from tagport.store.db import Database
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,14 +60,17 @@ def read_documents(paths: Iterable[Path]) -> tuple[list[Document], list[Problem]
     return documents, problems
 
 
-def export_documents(db: Database, kinds: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The catalog as documents (passwords never included), in dependency order."""
+def export_documents(
+    db: Database, kinds: Iterable[str] | None = None, *, actor: Actor | None = None
+) -> list[dict[str, Any]]:
+    """The catalog as documents (passwords never included), in dependency order; only what
+    `actor` may see, when given."""
     wanted = [kind_named(k).kind for k in kinds] if kinds else list(KINDS)
     return [
         dump_spec(spec)
         for kind in KINDS
         if kind in wanted
-        for spec, _ in catalog.list_objects(db, kind)
+        for spec, _ in catalog.list_objects(db, kind, actor=actor)
     ]
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hmac
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tagport.config import environment_value
+from tagport.config import Settings, environment_value, load_settings, setting_variables
 from tagport.domain.catalog import DataSourceSpec, DataSourceType
 from tagport.errors import ConfigError
-from tagport.services import catalog
+from tagport.services import catalog, permissions
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, require_any
+from tagport.services.permissions import Action, Actor, Scope, rule_for
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
 from tagport.store.db import secret_box
@@ -38,27 +40,57 @@ class DataSourceService(KindService[DataSourceSpec, t.DataSource]):
         )
 
     def unchanged(self, session: Session, spec: DataSourceSpec, row: t.DataSource) -> bool:
-        # The stored spec never carries the password: compare it separately, decrypted.
+        # The stored spec never carries the password: compare it separately, decrypted. Only
+        # an actor allowed to change the data source gets here (upsert authorizes first), and
+        # the comparison takes the same time whatever the guess.
         if spec.password is not None:
             encrypted = row.password_encrypted
-            stored = secret_box(session).decrypt(encrypted) if encrypted else None
-            if stored != spec.password.get_secret_value():
+            stored = secret_box(session).decrypt(encrypted) if encrypted else ""
+            given = spec.password.get_secret_value()
+            if not encrypted or not hmac.compare_digest(stored.encode(), given.encode()):
                 return False
         return self.to_spec(session, row) == spec.model_copy(update={"password": None})
 
     def check(self, checks: Checks, spec: DataSourceSpec, row: t.DataSource | None) -> None:
         checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
         checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
+        settings = load_settings()
+        if spec.host is not None and (problem := host_problem(spec.host, settings)):
+            checks.fail("host", problem)
+        if spec.password_env is not None and (
+            problem := password_env_problem(spec.password_env, settings)
+        ):
+            checks.fail("password_env", problem)
         if row is not None and row.type != spec.type.value:
             used = _tasks_using(checks.session, row.name)
             if used:
                 checks.fail("type", f"cannot change from {row.type}: used by {', '.join(used)}")
 
+    def scope(self, session: Session, spec: DataSourceSpec, row: t.DataSource | None) -> Scope:
+        return Scope(row.owner_id if row is not None else None)
+
     def authorize(
         self, session: Session, actor: Actor, spec: DataSourceSpec, row: t.DataSource | None
     ) -> None:
-        if row is not None:
-            require_any(actor, f"change data source {row.name}", [row.owner_id], "its owner")
+        """The matrix's rule; and only a super admin names (or renames) a `password_env`, which
+        makes the server send one of its environment variables to the data source's host, or
+        sends a stored secret to another host (anyone else gives the password again)."""
+        super().authorize(session, actor, spec, row)
+        scope = self.scope(session, spec, row)
+        if spec.password_env is not None and (row is None or row.password_env != spec.password_env):
+            permissions.authorize(
+                session, actor, self.kind, Action.SET_PASSWORD_ENV, scope, spec.name
+            )
+        elif (
+            row is not None
+            and (row.host, row.port) != (spec.host, spec.port)
+            and spec.password is None
+            and (row.password_env or row.password_encrypted)
+        ):
+            doing = f"send the stored password of data source {spec.name} to {spec.host}"
+            permissions.require(
+                session, actor, rule_for(self.kind, Action.MOVE_SECRET), scope, doing
+            )
 
     def write(
         self, session: Session, spec: DataSourceSpec, row: t.DataSource | None
@@ -98,11 +130,38 @@ def _tasks_using(session: Session, datasource: str) -> list[str]:
     return tasks_using(session, lambda s: s.target.datasource == datasource)
 
 
-def password_of(session: Session, row: t.DataSource) -> str | None:
-    """The password to connect with: decrypted, or read from the named environment variable."""
+def host_problem(host: str, settings: Settings) -> str | None:
+    """Why data sources may not connect to `host` (TAGPORT_DATASOURCE_HOSTS), or None."""
+    allowed = settings.allowed_datasource_hosts
+    if not allowed or any(fnmatch.fnmatchcase(host.lower(), p) for p in allowed):
+        return None
+    return f"{host} is not an allowed data source host (TAGPORT_DATASOURCE_HOSTS)"
+
+
+def password_env_problem(name: str, settings: Settings) -> str | None:
+    """Why a data source may not read its password from the variable `name`, or None."""
+    if name in setting_variables():
+        return f"{name} is a tagport setting, not a data source password"
+    prefix = settings.ds_env_prefix
+    if not name.startswith(prefix):
+        return f"{name} does not start with {prefix} (TAGPORT_DS_ENV_PREFIX)"
+    return None
+
+
+def require_connectable(row: t.DataSource, settings: Settings) -> None:
+    """Refuse to connect to a host the settings no longer allow (checked again at each use)."""
+    if row.host is not None and (problem := host_problem(row.host, settings)):
+        raise ConfigError(f"data source {row.name}: host: {problem}")
+
+
+def password_of(session: Session, row: t.DataSource, settings: Settings) -> str | None:
+    """The password to connect with: decrypted, or read from the named environment variable
+    (only one the settings allow: the rule is checked again at each use)."""
     if row.password_encrypted:
         return secret_box(session).decrypt(row.password_encrypted)
     if row.password_env:
+        if problem := password_env_problem(row.password_env, settings):
+            raise ConfigError(f"data source {row.name}: password_env: {problem}")
         value = environment_value(row.password_env)
         if value is None:
             raise ConfigError(

@@ -9,7 +9,7 @@ from tagport.domain.catalog import EntitySpec
 from tagport.domain.values import IdType
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, project_member_ids, require_any
+from tagport.services.permissions import Scope
 from tagport.store import tables as t
 
 
@@ -31,12 +31,10 @@ class EntityService(KindService[EntitySpec, t.Entity]):
     def check(self, checks: Checks, spec: EntitySpec, row: t.Entity | None) -> None:
         checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
 
-    def authorize(
-        self, session: Session, actor: Actor, spec: EntitySpec, row: t.Entity | None
-    ) -> None:
-        project = session.scalar(select(t.Project).where(t.Project.name == spec.project))
-        members = project_member_ids(project) if project else set()
-        require_any(actor, f"define entity {spec.code}", members, f"members of {spec.project}")
+    def scope(self, session: Session, spec: EntitySpec, row: t.Entity | None) -> Scope:
+        new = session.scalar(select(t.Project.id).where(t.Project.name == spec.project))
+        old = row.project_id if row is not None else None
+        return Scope(projects=frozenset(p for p in (old, new) if p is not None))
 
     def write(self, session: Session, spec: EntitySpec, row: t.Entity | None) -> t.Entity:
         row = row or t.Entity(code=spec.code)

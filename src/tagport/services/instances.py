@@ -33,6 +33,7 @@ from tagport.domain.tasks import OfflineServiceSpec
 from tagport.errors import InvalidInput, InvalidTransition, NotFound
 from tagport.services.permissions import Actor
 from tagport.services.publication import authorize_task, find_task
+from tagport.services.tasks import OfflineServiceKind
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -469,28 +470,56 @@ class InstanceView:
         )
 
 
+def _visible_task_ids(session: Session, actor: Actor) -> list[int]:
+    """The tasks whose instances `actor` may see (the task's view rule)."""
+    kind = OfflineServiceKind()
+    return [task.id for task in kind.all(session) if kind.visible(session, actor, task)]
+
+
+def _viewable(session: Session, instance_id: int, actor: Actor | None) -> t.Instance:
+    """The instance, if `actor` may see its task (None: an internal caller)."""
+    instance = _find(session, instance_id)
+    if actor is not None:
+        OfflineServiceKind().authorize_view(session, actor, instance.service)
+    return instance
+
+
 def list_instances(
-    db: Database, task: str | None = None, limit: int = 200, backfill_id: int | None = None
+    db: Database,
+    task: str | None = None,
+    limit: int = 200,
+    backfill_id: int | None = None,
+    *,
+    actor: Actor | None = None,
 ) -> list[InstanceView]:
-    """Instances, newest first: of one task, of one backfill, or all."""
+    """Instances, newest first: of one task, of one backfill, or all; only those of tasks
+    `actor` may see, when given (None: an internal caller)."""
     query = select(t.Instance).order_by(t.Instance.id.desc()).limit(limit)
     if backfill_id is not None:
         query = query.where(t.Instance.backfill_id == backfill_id)
     with db.uow() as uow:
+        session = uow.session
         if task is not None:
-            query = query.where(t.Instance.service_id == find_task(uow.session, task).id)
-        return [InstanceView.of(row) for row in uow.session.scalars(query)]
+            found = find_task(session, task)
+            if actor is not None:
+                OfflineServiceKind().authorize_view(session, actor, found)
+            query = query.where(t.Instance.service_id == found.id)
+        elif actor is not None and not actor.is_super_admin:
+            query = query.where(t.Instance.service_id.in_(_visible_task_ids(session, actor)))
+        return [InstanceView.of(row) for row in session.scalars(query)]
 
 
-def show(db: Database, instance_id: int) -> InstanceView:
+def show(db: Database, instance_id: int, *, actor: Actor | None = None) -> InstanceView:
     with db.uow() as uow:
-        return InstanceView.of(_find(uow.session, instance_id))
+        return InstanceView.of(_viewable(uow.session, instance_id, actor))
 
 
-def log_lines(db: Database, instance_id: int) -> list[tuple[datetime, int, str, str]]:
+def log_lines(
+    db: Database, instance_id: int, *, actor: Actor | None = None
+) -> list[tuple[datetime, int, str, str]]:
     """(time, attempt, level, message) of every log line, oldest first."""
     with db.uow() as uow:
-        _find(uow.session, instance_id)
+        _viewable(uow.session, instance_id, actor)
         rows = uow.session.scalars(
             select(t.InstanceLog)
             .where(t.InstanceLog.instance_id == instance_id)

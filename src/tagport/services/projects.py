@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 from tagport.domain.catalog import ProjectSpec, ProjectType, SecuritySettingsSpec
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, require_super_admin
 from tagport.store import tables as t
 
 GLOBAL_SCOPE = "*"
@@ -30,11 +29,6 @@ class ProjectService(KindService[ProjectSpec, t.Project]):
 
     def check(self, checks: Checks, spec: ProjectSpec, row: t.Project | None) -> None:
         checks.users(spec.members, "members")
-
-    def authorize(
-        self, session: Session, actor: Actor, spec: ProjectSpec, row: t.Project | None
-    ) -> None:
-        require_super_admin(actor, f"{'create' if row is None else 'change'} project {spec.name}")
 
     def write(self, session: Session, spec: ProjectSpec, row: t.Project | None) -> t.Project:
         row = row or t.Project(name=spec.name)
@@ -83,15 +77,6 @@ class SecuritySettingsService(KindService[SecuritySettingsSpec, t.SecuritySettin
         self, checks: Checks, spec: SecuritySettingsSpec, row: t.SecuritySetting | None
     ) -> None:
         checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
-
-    def authorize(
-        self,
-        session: Session,
-        actor: Actor,
-        spec: SecuritySettingsSpec,
-        row: t.SecuritySetting | None,
-    ) -> None:
-        require_super_admin(actor, "change security settings")
 
     def write(
         self, session: Session, spec: SecuritySettingsSpec, row: t.SecuritySetting | None

@@ -33,9 +33,8 @@ from tagport.domain.states import (
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import ExternalError, NotFound, TagportError
-from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks
-from tagport.services.permissions import Actor, application_role, require_any
+from tagport.services.permissions import Action, Actor, require, rule_for
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.table_permissions import TableRef, write_refusal
 from tagport.services.tasks import OfflineServiceKind
@@ -58,11 +57,10 @@ def find_task(session: Session, name: str) -> t.OfflineService:
 
 
 def authorize_task(session: Session, actor: Actor, task: t.OfflineService, doing: str) -> None:
-    """The owner, an application admin or a super admin may act on a task."""
-    allowed = [task.owner_id]
-    if application_role(session, actor, task.application_id) == ADMIN:
-        allowed.append(actor.id)
-    require_any(actor, f"{doing} {task.name}", allowed, "its owner or an application admin")
+    """Who may change a task (permissions.WHO_MAY) may act on it: publish, run, rerun …"""
+    kind = OfflineServiceKind()
+    scope = kind.scope(session, kind.to_spec(session, task), task)
+    require(session, actor, rule_for(kind.kind, Action.CHANGE), scope, f"{doing} {task.name}")
 
 
 def _move(task: t.OfflineService, event: TaskEvent) -> None:

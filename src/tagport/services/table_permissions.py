@@ -151,9 +151,9 @@ def grant(
         ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
         if ds is None:
             raise NotFound("data source", ref.datasource)
+        require_any(actor, f"grant write on {ref}", [ds.owner_id], "the data source owner")
         user = session.scalar(select(t.User).where(t.User.login == login))
         if user is None:
             raise NotFound("user", login)
-        require_any(actor, f"grant write on {ref}", [ds.owner_id], "the data source owner")
         record_grant(session, user, ds, ref, actor.id, GRANT, days, moment)
         uow.commit()

@@ -12,7 +12,7 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.rules import Condition, parse_rule, walk
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, project_member_ids, require_any
+from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
 
@@ -37,10 +37,17 @@ class LookupTableService(KindService[LookupTableSpec, t.LookupTable]):
             for problem in TagService().to_spec(checks.session, tag).lookup_problems(spec.codes):
                 checks.fail("codes", f"{problem} (used by {tag.value_type} tag {tag.code})")
 
-    def authorize(
-        self, session: Session, actor: Actor, spec: LookupTableSpec, row: t.LookupTable | None
-    ) -> None:
-        """Any user may define a lookup table; tags decide whether to use it."""
+    def scope(self, session: Session, spec: LookupTableSpec, row: t.LookupTable | None) -> Scope:
+        """A lookup table belongs to the projects of the tags that use it (none yet: anyone's
+        in a project)."""
+        if row is None:
+            return Scope()
+        projects = session.scalars(
+            select(t.Entity.project_id)
+            .join(t.Tag, t.Tag.entity_id == t.Entity.id)
+            .where(t.Tag.lookup_id == row.id)
+        )
+        return Scope(projects=frozenset(projects))
 
     def write(
         self, session: Session, spec: LookupTableSpec, row: t.LookupTable | None
@@ -105,10 +112,16 @@ class TagService(KindService[TagSpec, t.Tag]):
         ):
             checks.fail("entity", "cannot move a tag in use to another entity")
 
-    def authorize(self, session: Session, actor: Actor, spec: TagSpec, row: t.Tag | None) -> None:
-        entity = session.scalar(select(t.Entity).where(t.Entity.code == spec.entity))
-        members = project_member_ids(entity.project) if entity else set()
-        require_any(actor, f"define tag {spec.code}", members, "members of the entity's project")
+    def scope(self, session: Session, spec: TagSpec, row: t.Tag | None) -> Scope:
+        """A tag belongs to its entity's project and reads its source project: both, before
+        and after the change."""
+        entities = [spec.entity] + ([row.entity.code] if row is not None else [])
+        sources = [spec.source.project] + (
+            [row.source_table.split(".", 1)[0]] if row is not None else []
+        )
+        owning = session.scalars(select(t.Entity.project_id).where(t.Entity.code.in_(entities)))
+        read = session.scalars(select(t.Project.id).where(t.Project.name.in_(sources)))
+        return Scope(projects=frozenset(owning) | frozenset(read))
 
     def write(self, session: Session, spec: TagSpec, row: t.Tag | None) -> t.Tag:
         row = row or t.Tag(code=spec.code)

@@ -27,7 +27,7 @@ from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import InvalidInput, NotFound, PermissionDenied
 from tagport.services import catalog
-from tagport.services.datasources import password_of
+from tagport.services.datasources import password_of, require_connectable
 from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
@@ -37,6 +37,7 @@ from tagport.services.table_permissions import (
     record_grant,
     write_refusal,
 )
+from tagport.services.tasks import OfflineServiceKind
 from tagport.services.warehouse import export_plan, export_readers
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -70,12 +71,13 @@ class TargetAccess:
             return ConnectionParams(
                 database=str(self.settings.warehouse_path), schema=ds.project.name
             )
+        require_connectable(ds, self.settings)
         return ConnectionParams(
             host=ds.host,
             port=ds.port,
             database=ds.database,
             username=ds.username,
-            password=password_of(session, ds),
+            password=password_of(session, ds, self.settings),
             schema=schema,
         )
 
@@ -144,10 +146,13 @@ def table_design(
     )
 
 
-def generate_ddl(db: Database, settings: Settings, name: str) -> str:
-    """The CREATE TABLE statement one-click creation would run for a task's draft."""
+def generate_ddl(db: Database, settings: Settings, name: str, *, actor: Actor | None = None) -> str:
+    """The CREATE TABLE statement one-click creation would run for a task's draft (only for
+    those who may see the task, when `actor` is given)."""
     with db.uow() as uow:
         task = find_task(uow.session, name)
+        if actor is not None:
+            OfflineServiceKind().authorize_view(uow.session, actor, task)
         spec = OfflineServiceSpec.model_validate(task.draft)
         ds = _datasource(uow.session, spec.target.datasource)
         design = table_design(uow.session, spec, DataSourceType(ds.type))

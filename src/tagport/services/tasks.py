@@ -34,9 +34,8 @@ from tagport.domain.states import (
 from tagport.domain.tasks import OfflineServiceSpec, Output, version_changes
 from tagport.errors import InvalidInput, Problem
 from tagport.services import catalog
-from tagport.services.applications import ADMIN
 from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, application_role, require_any
+from tagport.services.permissions import Actor, Scope
 from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -140,33 +139,14 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         if spec.loading_policy.value != self.to_spec(checks.session, row).loading_policy.value:
             checks.fail("loading_policy", "cannot change after creation")
 
-    def authorize(
-        self,
-        session: Session,
-        actor: Actor,
-        spec: OfflineServiceSpec,
-        row: t.OfflineService | None,
-    ) -> None:
-        if row is None:
-            app = session.scalar(
-                select(t.Application).where(t.Application.name == spec.application)
-            )
-            allowed = [actor.id] if app and application_role(session, actor, app.id) else []
-            require_any(
-                actor,
-                f"create offline service {spec.name} in {spec.application}",
-                allowed,
-                "members of the application",
-            )
-            return
-        allowed = [row.owner_id]
-        if application_role(session, actor, row.application_id) == ADMIN:
-            allowed.append(actor.id)
-        require_any(
-            actor,
-            f"change offline service {row.name}",
-            allowed,
-            "its owner or an application admin",
+    def scope(
+        self, session: Session, spec: OfflineServiceSpec, row: t.OfflineService | None
+    ) -> Scope:
+        new = session.scalar(select(t.Application.id).where(t.Application.name == spec.application))
+        old = row.application_id if row is not None else None
+        return Scope(
+            row.owner_id if row is not None else None,
+            applications=frozenset(a for a in (old, new) if a is not None),
         )
 
     def write(
@@ -298,8 +278,8 @@ def _latest_statuses(session: Session, service_id: int | None = None) -> dict[in
 
 
 def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC) -> list[TaskRow]:
-    """The task list, filtered; the execution status is the latest instance's. Schedules are
-    judged by today's default data timestamp in `tz`."""
+    """The task list, filtered; only tasks `actor` may see; the execution status is the latest
+    instance's. Schedules are judged by today's default data timestamp in `tz`."""
     now = t.utcnow()
     with db.uow() as uow:
         session = uow.session
@@ -318,7 +298,12 @@ def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC
             latest_due=default_bizdate(now, tz),
             now=now,
         )
-        rows = [_task_row(session, task, context) for task in session.scalars(query)]
+        kind = OfflineServiceKind()
+        rows = [
+            _task_row(session, task, context)
+            for task in session.scalars(query)
+            if kind.visible(session, actor, task)
+        ]
         return [row for row in rows if _matches(row, where)]
 
 

@@ -27,20 +27,22 @@ class UserService(KindService[UserSpec, t.User]):
     key_name = "login"
 
     def to_spec(self, session: Session, row: t.User) -> UserSpec:
-        roles = [Role.SUPER_ADMIN] if row.is_super_admin else []
+        flags = (
+            (Role.SUPER_ADMIN, row.is_super_admin),
+            (Role.DATASOURCE_ADMIN, row.is_datasource_admin),
+        )
+        roles = [role for role, holds in flags if holds]
         return UserSpec(name=row.login, display_name=row.display_name, roles=roles)
 
     def check(self, checks: Checks, spec: UserSpec, row: t.User | None) -> None:
         if row is not None and row.login == OPERATOR and Role.SUPER_ADMIN not in spec.roles:
             checks.fail("roles", "the operator account stays a super admin")
 
-    def authorize(self, session: Session, actor: Actor, spec: UserSpec, row: t.User | None) -> None:
-        require_super_admin(actor, f"{'create' if row is None else 'change'} user {spec.name}")
-
     def write(self, session: Session, spec: UserSpec, row: t.User | None) -> t.User:
         row = row or t.User(login=spec.name)
         row.display_name = spec.display_name or spec.name
         row.is_super_admin = Role.SUPER_ADMIN in spec.roles
+        row.is_datasource_admin = Role.DATASOURCE_ADMIN in spec.roles
         session.add(row)
         return row
 
@@ -108,6 +110,19 @@ def add_user(db: Database, actor: Actor, spec: UserSpec) -> catalog.Outcome:
     with db.uow() as uow:
         if UserService().find(uow.session, spec.name) is not None:
             raise InvalidInput.one(f"User {spec.name}", "name", "a user with this login exists")
+        outcome = catalog.upsert(uow.session, actor, spec)
+        uow.commit()
+        return outcome
+
+
+def set_roles(db: Database, actor: Actor, login: str, roles: list[Role]) -> catalog.Outcome:
+    """Give an existing user exactly `roles` (a super admin's decision)."""
+    with db.uow() as uow:
+        service = UserService()
+        row = service.find(uow.session, login)
+        if row is None:
+            raise NotFound("user", login)
+        spec = service.to_spec(uow.session, row).model_copy(update={"roles": sorted(set(roles))})
         outcome = catalog.upsert(uow.session, actor, spec)
         uow.commit()
         return outcome

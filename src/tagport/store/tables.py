@@ -79,6 +79,8 @@ class User(Timestamps, Base):
     login: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(128))
     is_super_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_datasource_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    """May create data sources and change those they own (hosts, ports, credentials)."""
 
 
 class ApiToken(Base):
