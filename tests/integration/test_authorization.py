@@ -76,8 +76,8 @@ def apply(db: Database, actor: Actor, body: str, *, dry_run: bool = False) -> ca
 
 
 def refusal(db: Database, actor: Actor, document: dict[str, Any], dry_run: bool = False) -> str:
-    """The one problem applying `document` as `actor` reports."""
-    with pytest.raises(InvalidInput) as caught:
+    """The one problem applying `document` as `actor` reports: a refusal of the actor."""
+    with pytest.raises(PermissionDenied) as caught:
         apply(db, actor, yaml.safe_dump(document, allow_unicode=True), dry_run=dry_run)
     [problem] = caught.value.problems
     return problem.message
