@@ -7,6 +7,7 @@ Everything the client sends after a file request is kept in `received_after_requ
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -85,10 +86,8 @@ class FakeMySqlServer:
                 continue
             with client:
                 client.settimeout(2)
-                try:
+                with contextlib.suppress(OSError):
                     self._session(client)
-                except (OSError, ConnectionError):
-                    pass
 
     @staticmethod
     def _read(client: socket.socket) -> tuple[int, bytes] | None:

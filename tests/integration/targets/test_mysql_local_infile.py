@@ -54,7 +54,7 @@ def test_a_server_asking_for_the_secret_key_gets_nothing(secret_key: Path, opera
         target = MySqlTarget(
             ConnectionParams(host="127.0.0.1", port=server.port, database="d", username="u")
         )
-        with pytest.raises(TerminalError, match="asked for local file .*secret.key.* refused"):
+        with pytest.raises(TerminalError, match=r"asked for local file .*secret\.key.* refused"):
             run(target)
         target.close()
     assert server.requests == 1, server.queries
