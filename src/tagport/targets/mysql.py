@@ -32,10 +32,10 @@ from tagport.targets.base import (
     ConnectionParams,
     PartitionValue,
     ProgressMeter,
-    TableDesign,
+    TableDdl,
     TableInfo,
 )
-from tagport.targets.ddl import validate_create
+from tagport.targets.ddl import check_create
 from tagport.targets.postgres import translate_arrow
 from tagport.targets.sql import Dialect, SqlTarget, Statement
 from tagport.targets.typemap import Family
@@ -71,14 +71,13 @@ class MySqlDialect(Dialect):
     def literal(self, text: str) -> str:
         return "'" + str(pymysql.converters.escape_string(text)) + "'"
 
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
+    def table_options(self, table: TableDdl) -> str:
         options = ""
-        if design.comment:
-            options += f" COMMENT={self.literal(design.comment)}"
-        if self.partitioned(design):
-            assert design.partition is not None
+        if table.comment:
+            options += f" COMMENT={self.literal(table.comment)}"
+        if table.partition_column is not None:
             options += (
-                f" PARTITION BY LIST COLUMNS({self.quote(design.partition.column)}) "
+                f" PARTITION BY LIST COLUMNS({self.quote(table.partition_column)}) "
                 f"(PARTITION {self.quote(INITIAL_PARTITION)} VALUES IN "
                 f"({self.literal(INITIAL_VALUE)}))"
             )
@@ -296,9 +295,9 @@ class MySqlTarget(SqlTarget):
     def _schema(self, schema: str | None) -> str | None:
         return None  # tables live in the connection's database
 
-    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
+    def check_create_sql(self, sql: str, schema: str | None = None) -> TableDdl:
         # A qualified name must name the connection's database.
-        return validate_create(self.dialect, sql, self.params.database)
+        return check_create(self.dialect, sql, self.params.database)
 
     def _translate(self, exc: Exception) -> ExternalError | None:
         return translate_mysql(exc) or translate_arrow(exc)
