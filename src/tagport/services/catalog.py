@@ -157,16 +157,23 @@ def service_for(kind: str) -> KindService[Any, Any]:
         raise NotFound("kind", kind) from None
 
 
+def check(session: Session, actor: Actor, spec: Spec, where: str | None = None) -> None:
+    """Raise unless `actor` may save `spec` and it breaks no rule; writes nothing."""
+    service = service_for(spec.kind)
+    row = service.find(session, spec.key)
+    service.authorize(session, actor, spec, row)
+    checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
+    service.check(checks, spec, row)
+    checks.raise_if_any()
+
+
 def upsert(session: Session, actor: Actor, spec: Spec, where: str | None = None) -> Outcome:
     """Create or update one object inside the caller's transaction."""
     service = service_for(spec.kind)
     row = service.find(session, spec.key)
     if row is not None and service.unchanged(session, spec, row):
         return Outcome.UNCHANGED
-    service.authorize(session, actor, spec, row)
-    checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
-    service.check(checks, spec, row)
-    checks.raise_if_any()
+    check(session, actor, spec, where)
     service.write(session, spec, row)
     session.flush()
     return Outcome.CREATED if row is None else Outcome.UPDATED

@@ -128,6 +128,8 @@ def publication_problems(
     ).one()
     owner = task.owner
     problems += _project_problems(session, task, ds, owner)
+    if spec.target.table is None:
+        return [*problems, f"no target table is set; create it with: task create-table {task.name}"]
     ref = TableRef(ds.name, spec.target.schema_ or "", spec.target.table)
     if not holds_write(session, owner, ref, now):
         problems.append(f"owner {owner.login} has no write permission on {ref}; request it")

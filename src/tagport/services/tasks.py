@@ -33,6 +33,7 @@ from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, application_role, require_any
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.targets import target_class
 
 
 def stored(spec: OfflineServiceSpec) -> dict[str, Any]:
@@ -72,6 +73,12 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         )
         if ds is not None and spec.target.schema_ and DataSourceType(ds.type) not in SCHEMA_TYPES:
             checks.fail("target.schema", f"a {ds.type} data source has no schemas")
+        if ds is not None and spec.target.partition_field and not _partitioned(ds):
+            checks.fail(
+                "target.partition_field",
+                f"{spec.target.partition_field}: a {ds.type} target is never partitioned; "
+                "remove the partition field",
+            )
         if source is not None and isinstance(spec.mapping, list):
             lowered = {f.lower() for f in source}
             for i, m in enumerate(spec.mapping):
@@ -209,6 +216,11 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         } | super().details(session, row)
 
 
+def _partitioned(ds: t.DataSource) -> bool:
+    """Whether the data source's tables may be partitioned (AnalyticDB PG: never)."""
+    return target_class(DataSourceType(ds.type)).capabilities.partitioned_tables
+
+
 catalog.register(OfflineServiceKind())
 
 
@@ -291,7 +303,7 @@ def list_tasks(db: Database, actor: Actor, where: TaskFilter) -> list[TaskRow]:
                 execution_status=execution_status(
                     InstanceStatus(latest[task.id]) if task.id in latest else None
                 ).value,
-                target_table=spec.target.table,
+                target_table=spec.target.table or "",
                 datasource=spec.target.datasource,
                 target_type=task.target_type,
                 schema=spec.target.schema_,

@@ -453,3 +453,19 @@ def _finish(table: _Table, dialect: Dialect) -> TableDdl:
         table.partition_column,
         table.distributed_by,
     )
+
+
+def propose_table_name(task: str, fallback: str, limit: int) -> str:
+    """A table name for a task whose target table is not set (issue 10, item 11): the task
+    name as a lower-case plain identifier (a task named only in Chinese falls back to
+    `fallback`, e.g. the audience code), cut to the dialect's identifier limit."""
+    from tagport.targets.sql import shorten  # sql imports this module
+
+    name = ""
+    for base in (task, fallback):
+        name = re.sub(r"_+", "_", re.sub(r"[^a-z0-9_]", "_", base.lower())).strip("_")
+        if name:
+            break
+    if not name[:1].isalpha():
+        name = f"t_{name}".rstrip("_")
+    return name if len(name) <= limit else shorten(name, "", limit)
