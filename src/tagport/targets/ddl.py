@@ -92,6 +92,8 @@ _WORDS = {
     "UNLOGGED": "UNLOGGED tables",
     "STORAGE": "storage options",
 }
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_]+")
+_COLLATION = re.compile(r"[A-Za-z0-9_.@-]+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
@@ -264,6 +266,8 @@ def _table_name(node: exp.Table, dialect: Dialect, schema: str | None) -> str:
     if node.args.get("catalog") is not None:
         raise _bad("the table name may carry a schema, not a catalog")
     db = _name(node.args.get("db"), dialect)
+    if db is not None and schema is None:
+        raise _bad(f"the task sets no schema: leave out {db!r} (the default schema is used)")
     if db is not None and db != schema:
         raise _bad(f"the table must be created in schema {schema!r}, not {db!r}")
     return name
@@ -309,6 +313,8 @@ def _walk_column(node: exp.ColumnDef, dialect: Dialect, table: _Table) -> Column
             column = replace(column, default=_default_sql(rule.this, dialect, name))
         elif isinstance(rule, exp.PrimaryKeyColumnConstraint) and _plain_index(rule):
             _set_key(table, (name,))
+        elif isinstance(rule, (exp.CharacterSetColumnConstraint, exp.CollateColumnConstraint)):
+            column = replace(column, type=column.type + _text_option_sql(rule, dialect, name))
         elif isinstance(rule, exp.CommentColumnConstraint) and dialect.inline_comments:
             column = replace(column, comment=_string(rule.this, f"the COMMENT of column {name}"))
         else:
@@ -359,6 +365,20 @@ def _type_sql(kind: exp.DataType, dialect: Dialect, column: str) -> str:
     if dialect.sqlglot_dialect == "oracle" and kind.this is exp.DataType.Type.DOUBLE:
         return "BINARY_DOUBLE"  # sqlglot reads it as DOUBLE and would write DOUBLE PRECISION
     return kind.sql(dialect=dialect.sqlglot_dialect)
+
+
+def _text_option_sql(rule: exp.Expression, dialect: Dialect, column: str) -> str:
+    """A column's CHARACTER SET (MySQL) or COLLATE (MySQL, PostgreSQL family), re-rendered
+    from a validated name: they change how text compares, nothing else."""
+    target = rule.this
+    ident = target.this if isinstance(target, exp.Column) else target
+    name = str(ident.this) if isinstance(ident, (exp.Identifier, exp.Var)) else ""
+    charset = isinstance(rule, exp.CharacterSetColumnConstraint)
+    if dialect.sqlglot_dialect == "mysql" and _PLAIN_NAME.fullmatch(name):
+        return f" {'CHARACTER SET' if charset else 'COLLATE'} {name}"
+    if dialect.sqlglot_dialect == "postgres" and not charset and _COLLATION.fullmatch(name):
+        return f' COLLATE "{name}"'
+    raise _refused(f"column {column}: {_construct(rule, dialect)} {name!r}")
 
 
 def _default_sql(node: exp.Expression, dialect: Dialect, column: str) -> str:

@@ -66,7 +66,7 @@ HOSTILE_PG = [
     ("CREATE TABLE export.a (id int) TABLESPACE evil", "TABLESPACE"),
     ("CREATE TABLE export.a (id int PRIMARY KEY USING INDEX TABLESPACE evil)", "PRIMARY KEY"),
     ("CREATE TABLE export.a (id int, UNIQUE (id))", "UNIQUE"),
-    ('CREATE TABLE export.a (id int COLLATE "C")', "COLLATE"),
+    ('CREATE TABLE export.a (id text COLLATE "C""; x")', "COLLATE"),
     ("CREATE TABLE export.a (id evil_domain)", "type"),
     ("CREATE TABLE export.a (id int, CONSTRAINT k PRIMARY KEY (id))", "named constraints"),
     ("CREATE TABLE export.a (id int); CREATE TABLE export.b (id int)", "exactly one"),
@@ -107,6 +107,7 @@ HOSTILE_MYSQL = [
     ("CREATE TABLE t (id int, FOREIGN KEY (id) REFERENCES other (id))", "FOREIGN KEY"),
     ("CREATE TABLE t (id int CHECK (id > 0))", "CHECK"),
     ("CREATE TABLE t (id int) CHARSET=latin1", "CHARACTER SET"),
+    ("CREATE TABLE t (id text CHARACTER SET 'latin1; x')", "CHARACTER SET|parse"),
     ("CREATE TABLE t (id int AUTO_INCREMENT PRIMARY KEY)", "AUTO_INCREMENT"),
     ("CREATE TABLE other.t (id int)", "schema 'test'"),
     ("CREATE TABLE t (id int); COMMENT ON TABLE t IS 'x'", "inline COMMENT"),
@@ -176,6 +177,15 @@ def test_an_edited_statement_keeps_literal_defaults_comments_and_the_key() -> No
     assert checked.comment == "x; y" and checked.columns[0].comment == "the id"
     assert [c.not_null for c in checked.columns] == [False, False, True, False, False, False]
     assert t.check_create_sql("CREATE TABLE my_table (id int)").name == "my_table"
+
+
+def test_text_columns_keep_a_character_set_and_collation() -> None:
+    mysql = target(DataSourceType.MYSQL).check_create_sql(
+        "CREATE TABLE t (s longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin)"
+    )
+    assert mysql.columns[0].type == "LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    pg = target(DataSourceType.POSTGRESQL).check_create_sql('CREATE TABLE t (s text COLLATE "C")')
+    assert pg.columns[0].type == 'TEXT COLLATE "C"'
 
 
 def test_mysql_accepts_its_partition_clause_and_inline_comments() -> None:
