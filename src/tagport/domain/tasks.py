@@ -102,7 +102,8 @@ class TagOutput(Model):
 class Target(Model):
     datasource: TaskName
     schema_: Identifier | None = Field(default=None, alias="schema")
-    table: Identifier
+    table: Identifier | None = None
+    """Omitted: one-click creation proposes a name and records the one it created."""
     partition_field: Identifier | None = None
     partition_format: Format = PartitionFormat.YYYYMMDD
 

@@ -188,6 +188,22 @@ def service_for(kind: str) -> KindService[Any, Any]:
         raise NotFound("kind", kind) from None
 
 
+def check(session: Session, actor: Actor, spec: Spec, where: str | None = None) -> None:
+    """Raise unless `actor` may save `spec` and it breaks no rule; writes nothing."""
+    service = service_for(spec.kind)
+    row = service.find(session, spec.key)
+    service.authorize(session, actor, spec, row)
+    _check_rules(session, service, spec, row, where)
+
+
+def _check_rules(
+    session: Session, service: KindService[Any, Any], spec: Spec, row: Any, where: str | None
+) -> None:
+    checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
+    service.check(checks, spec, row)
+    checks.raise_if_any()
+
+
 def upsert(session: Session, actor: Actor, spec: Spec, where: str | None = None) -> Outcome:
     """Create or update one object inside the caller's transaction."""
     service = service_for(spec.kind)
@@ -196,9 +212,7 @@ def upsert(session: Session, actor: Actor, spec: Spec, where: str | None = None)
     service.authorize(session, actor, spec, row)
     if row is not None and service.unchanged(session, spec, row):
         return Outcome.UNCHANGED
-    checks = Checks(session, where or f"{spec.kind} {spec.key}".strip())
-    service.check(checks, spec, row)
-    checks.raise_if_any()
+    _check_rules(session, service, spec, row, where)
     service.write(session, spec, row)
     session.flush()
     return Outcome.CREATED if row is None else Outcome.UPDATED

@@ -164,11 +164,13 @@ def publication_problems(
     ).one()
     owner = task.owner
     problems += _project_problems(session, task, ds, owner)
+    if spec.target.table is None:
+        return [*problems, f"no target table is set; create it with: task create-table {task.name}"]
     ref = TableRef(ds.name, spec.target.schema_ or "", spec.target.table)
     refusal = write_refusal(session, owner, ref, now)
     if refusal is not None:
         problems.append(refusal)
-    problems += _clashes(session, task, spec)
+    problems += _clashes(session, task, spec, ref)
     try:
         table = describe(session, ds, spec.target.schema_, spec.target.table)
     except NotFound:
@@ -178,11 +180,12 @@ def publication_problems(
     return problems + _mapping_problems(session, spec, audience, table)
 
 
-def _clashes(session: Session, task: t.OfflineService, spec: OfflineServiceSpec) -> list[str]:
+def _clashes(
+    session: Session, task: t.OfflineService, spec: OfflineServiceSpec, ref: TableRef
+) -> list[str]:
     """Another live task writing the same table would overwrite this one's rows every run."""
     # Filtered here, not in SQL: an unpublished version is stored as JSON null, not SQL NULL.
     others = session.scalars(select(t.OfflineService).where(t.OfflineService.id != task.id))
-    ref = TableRef(spec.target.datasource, spec.target.schema_ or "", spec.target.table)
     return [
         f"task {other.name} already writes {ref}: two tasks would overwrite each other's rows "
         f"(unpublish {other.name} or choose another table)"

@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from tagport.config import Settings
 from tagport.domain.catalog import DataSourceType
 from tagport.domain.naming import codename_field
+from tagport.domain.states import ScheduleType, TaskAction, TaskStatus, require_task_action
 from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import InvalidInput, NotFound, PermissionDenied
+from tagport.errors import InvalidInput, NotFound, PermissionDenied, TerminalError
 from tagport.services import catalog
 from tagport.services.datasources import password_of, require_connectable
 from tagport.services.permissions import Actor
@@ -47,6 +48,7 @@ from tagport.targets import (
     LoadProgress,
     PartitionDesign,
     PartitionValue,
+    TableDdl,
     TableDesign,
     TableInfo,
     Target,
@@ -54,6 +56,7 @@ from tagport.targets import (
     open_target,
     target_class,
 )
+from tagport.targets.ddl import propose_table_name
 from tagport.warehouse.base import ExportColumn
 
 DEFAULT_PARTITION_FIELD = "ds"
@@ -138,12 +141,24 @@ def table_design(
     partition = (
         PartitionDesign(partition_field, spec.target.partition_format) if partition_field else None
     )
+    table = name or spec.target.table
+    if table is None:
+        raise InvalidInput.one("target", "table", "not set: name the table to design")
     return TableDesign(
-        name or spec.target.table,
+        table,
         tuple(columns),
         comment or f"{audience.name} ({audience.code}), exported by tagport",
         partition,
     )
+
+
+def target_table(spec: OfflineServiceSpec, task: str, kind: DataSourceType) -> str:
+    """The task's target table, or the name one-click creation proposes when it is not set:
+    derived from the task, valid for the dialect (characters and identifier length)."""
+    if spec.target.table is not None:
+        return spec.target.table
+    limit = target_class(kind).capabilities.identifier_max_length
+    return propose_table_name(task, spec.audience, limit)
 
 
 def generate_ddl(db: Database, settings: Settings, name: str, *, actor: Actor | None = None) -> str:
@@ -155,7 +170,8 @@ def generate_ddl(db: Database, settings: Settings, name: str, *, actor: Actor | 
             OfflineServiceKind().authorize_view(uow.session, actor, task)
         spec = OfflineServiceSpec.model_validate(task.draft)
         ds = _datasource(uow.session, spec.target.datasource)
-        design = table_design(uow.session, spec, DataSourceType(ds.type))
+        kind = DataSourceType(ds.type)
+        design = table_design(uow.session, spec, kind, target_table(spec, task.name, kind))
         with TargetAccess(settings).open(uow.session, ds, spec.target.schema_) as target:
             return target.create_table_sql(design, spec.target.schema_)
 
@@ -176,44 +192,80 @@ def create_table(
 ) -> CreatedTable:
     """Create a task's target table (the generated statement, or `sql` as edited by the user).
 
-    The creator gets write permission on the new table, and the task's draft is mapped to it by
-    same-name mapping.
+    Every check runs before any DDL: the task's status and the actor's rights, the statement
+    (targets.ddl), the table being new, and the draft as it will be saved. The creator gets
+    write permission on the new table and the draft is mapped to it by same-name mapping; if
+    that fails, the table just created is dropped again.
     """
     with db.uow() as uow:
         session = uow.session
         task = find_task(session, name)
         authorize_task(session, actor, task, "create the target table of")
+        # The draft changes (table, mapping): only where an edit is allowed.
+        require_task_action(
+            TaskStatus(task.status), ScheduleType(task.schedule_type), TaskAction.EDIT
+        )
         spec = OfflineServiceSpec.model_validate(task.draft)
         ds = _datasource(session, spec.target.datasource)
         _check_project_target(session, actor, task, ds)
-        schema = spec.target.schema_
-        design = table_design(session, spec, DataSourceType(ds.type))
+        schema, kind = spec.target.schema_, DataSourceType(ds.type)
+        design = table_design(session, spec, kind, target_table(spec, task.name, kind))
         with TargetAccess(settings).open(session, ds, schema) as target:
-            table = target.create_table(sql or target.create_table_sql(design, schema), schema)
-        user = session.get(t.User, actor.id)
-        assert user is not None
-        ref = TableRef(ds.name, schema or "", table.name)
-        record_grant(session, user, ds, ref, actor.id, CREATE_TABLE, None, now or t.utcnow())
-        # The date partition field: as configured, else the table's first partition column,
-        # else the designed one (a project table's `ds` is an ordinary column in DuckDB).
-        designed = design.partition.column if design.partition else None
-        partition = (
-            spec.target.partition_field
-            or (table.partition_columns[0] if table.partition_columns else None)
-            or (designed if designed in table.column_names else None)
-        )
-        updated = spec.model_copy(
-            update={
-                "target": spec.target.model_copy(
-                    update={"table": table.name, "partition_field": partition}
-                ),
-                "mapping": "same_name",
-            }
-        )
-        catalog.upsert(session, actor, updated)
-        mapping = updated.column_mapping(task_id_field(session, spec), list(table.column_names))
-        uow.commit()
+            ddl = target.check_create_sql(sql or target.create_table_sql(design, schema), schema)
+            if spec.target.table is not None and ddl.name != spec.target.table:
+                raise InvalidInput.one(
+                    "sql",
+                    "statement",
+                    f"creates {ddl.name}; the task's target table is {spec.target.table}",
+                )
+            updated = _mapped_to(spec, ddl, design)
+            catalog.check(session, actor, updated)
+            table = target.create_table(ddl, schema)
+            try:
+                user = session.get(t.User, actor.id)
+                assert user is not None
+                ref = TableRef(ds.name, schema or "", table.name)
+                record_grant(
+                    session, user, ds, ref, actor.id, CREATE_TABLE, None, now or t.utcnow()
+                )
+                catalog.upsert(session, actor, updated)
+                mapping = updated.column_mapping(
+                    task_id_field(session, spec), list(table.column_names)
+                )
+                uow.commit()
+            except Exception as exc:
+                raise _undo(target, table, exc) from exc
         return CreatedTable(table, mapping)
+
+
+def _mapped_to(spec: OfflineServiceSpec, ddl: TableDdl, design: TableDesign) -> OfflineServiceSpec:
+    """The draft pointing at the table `ddl` creates, mapped by same name. Its date partition
+    field: as configured, else the table's partition column, else the designed one (a project
+    table's `ds` is an ordinary column in DuckDB)."""
+    designed = design.partition.column if design.partition else None
+    partition = (
+        spec.target.partition_field
+        or ddl.partition_column
+        or (designed if designed in ddl.column_names else None)
+    )
+    target = spec.target.model_copy(update={"table": ddl.name, "partition_field": partition})
+    return spec.model_copy(update={"target": target, "mapping": "same_name"})
+
+
+def _undo(target: Target, table: TableInfo, error: Exception) -> TerminalError:
+    """Drop the table just created because a later step failed; say so (issue 10, item 3)."""
+    shown = ".".join(p for p in (table.schema, table.name) if p)
+    try:
+        target.drop_table(table.name, table.schema)
+    except Exception as drop_error:
+        return TerminalError(
+            f"creating table {shown} failed after the CREATE TABLE ({error}); dropping it "
+            f"again failed too ({drop_error}): drop it by hand"
+        )
+    return TerminalError(
+        f"creating table {shown} failed after the CREATE TABLE ({error}); "
+        "the table was dropped again"
+    )
 
 
 def task_id_field(session: Session, spec: OfflineServiceSpec) -> str:
@@ -250,7 +302,7 @@ def require_write(db: Database, name: str, config: OfflineServiceSpec) -> None:
     with db.uow() as uow:
         task = find_task(uow.session, name)
         target = config.target
-        ref = TableRef(target.datasource, target.schema_ or "", target.table)
+        ref = TableRef(target.datasource, target.schema_ or "", target.table or "")
         refusal = write_refusal(uow.session, task.owner, ref, t.utcnow())
         if refusal is not None:
             raise PermissionDenied(refusal)
@@ -289,6 +341,8 @@ def load(
         kind = DataSourceType(ds.type)
         params = TargetAccess(settings).params(session, ds, schema)
         id_field = task_id_field(session, config)
+    if config.target.table is None:
+        raise TerminalError(f"task {config.name} has no target table; run task create-table")
     with open_target(kind, params) as target:
         table = target.describe_table(config.target.table, schema)
     partition_field = config.target.partition_field or (

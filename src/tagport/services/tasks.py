@@ -39,6 +39,7 @@ from tagport.services.permissions import Actor, Scope
 from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.targets import target_class
 
 
 def stored(spec: OfflineServiceSpec) -> dict[str, Any]:
@@ -78,6 +79,12 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         )
         if ds is not None and spec.target.schema_ and DataSourceType(ds.type) not in SCHEMA_TYPES:
             checks.fail("target.schema", f"a {ds.type} data source has no schemas")
+        if ds is not None and spec.target.partition_field and not _partitioned(ds):
+            checks.fail(
+                "target.partition_field",
+                f"{spec.target.partition_field}: a {ds.type} target is never partitioned; "
+                "remove the partition field",
+            )
         if source is not None and isinstance(spec.mapping, list):
             lowered = {f.lower() for f in source}
             for i, m in enumerate(spec.mapping):
@@ -196,6 +203,11 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
                 a.value for a in task_actions(status, ScheduleType(row.schedule_type))
             ),
         } | super().details(session, row)
+
+
+def _partitioned(ds: t.DataSource) -> bool:
+    """Whether the data source's tables may be partitioned (AnalyticDB PG: never)."""
+    return target_class(DataSourceType(ds.type)).capabilities.partitioned_tables
 
 
 catalog.register(OfflineServiceKind())
@@ -332,7 +344,7 @@ def _task_row(session: Session, task: t.OfflineService, context: _ListContext) -
         entity_id=entity.id_field if entity else "",
         status=status.value,
         execution_status=execution_status(InstanceStatus(latest) if latest else None).value,
-        target_table=spec.target.table,
+        target_table=spec.target.table or "",
         datasource=spec.target.datasource,
         target_type=task.target_type,
         schema=spec.target.schema_,
@@ -353,6 +365,8 @@ def _permission_warnings(session: Session, task: t.OfflineService, now: datetime
     if task.published is None:
         return []
     target = OfflineServiceSpec.model_validate(task.published).target
+    if target.table is None:  # never published without one; drafts may omit it
+        return []
     ref = TableRef(target.datasource, target.schema_ or "", target.table)
     refusal = write_refusal(session, task.owner, ref, now)
     if refusal is not None:

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import NotFound, TerminalError
+from tagport.errors import Conflict, NotFound, TerminalError
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,37 @@ class TableDesign:
         """Primary key columns: the entity ID, plus the partition column for partitioned tables."""
         keys = tuple(c.name for c in self.columns if c.is_key)
         return keys + ((self.partition.column,) if self.partition else ())
+
+
+@dataclass(frozen=True)
+class ColumnDdl:
+    """One column as CREATE TABLE states it: the type spelled by the target, and only the
+    clauses one-click creation allows (NOT NULL, a literal default already rendered as SQL
+    by tagport, a comment)."""
+
+    name: str
+    type: str
+    not_null: bool = False
+    default: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class TableDdl:
+    """A table to create, as tagport renders it: from a TableDesign (one click) or from a
+    checked, user-edited statement. Nothing else reaches the database."""
+
+    name: str
+    columns: tuple[ColumnDdl, ...]
+    primary_key: tuple[str, ...] = ()
+    comment: str | None = None
+    partition_column: str | None = None
+    """Declarative list partitioning on this column (the generated clause of the dialect)."""
+    distributed_by: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
 
 
 @dataclass(frozen=True)
@@ -243,12 +274,19 @@ class Target(ABC):
         """The CREATE TABLE script (with comments) for `design` in this target's dialect."""
 
     @abstractmethod
-    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
-        """Check a user-edited script is exactly one CREATE TABLE in `schema`; return the table."""
+    def check_create_sql(self, sql: str, schema: str | None = None) -> TableDdl:
+        """Check a user-edited script against the allow-list of `targets.ddl` (one CREATE TABLE
+        in `schema`, its comments); return the table it creates. Nothing runs."""
 
     @abstractmethod
-    def create_table(self, sql: str, schema: str | None = None) -> TableInfo:
-        """Validate and run a CREATE TABLE script; return the created table."""
+    def create_table(self, ddl: str | TableDdl, schema: str | None = None) -> TableInfo:
+        """Create a table that does not exist yet from its checked form (a script is checked
+        first) and return it. Only tagport's rendering of the TableDdl runs; a table that
+        already exists is refused (Conflict) before anything runs."""
+
+    @abstractmethod
+    def drop_table(self, table: str, schema: str | None = None) -> None:
+        """Drop a table: undoes a creation whose later steps failed."""
 
     # writing
     @abstractmethod
@@ -287,6 +325,12 @@ class Target(ABC):
         if problem:
             raise TerminalError(f"target table {table!r}: {problem}")
         return info, info.only(names)
+
+
+def already_exists(table: str, schema: str | None) -> Conflict:
+    """One-click creation never takes over an existing table (issue 17, finding 3)."""
+    shown = f"{schema}.{table}" if schema else table
+    return Conflict(f"table {shown} already exists; one-click creation only creates new tables")
 
 
 def column_order_problem(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tagport.targets.base import TableDesign
+from tagport.targets.base import TableDdl
 from tagport.targets.postgres import PG_CAPABILITIES, PgDialect, PostgresTarget
 
 GREENPLUM_CAPABILITIES = replace(
@@ -19,10 +19,11 @@ GREENPLUM_CAPABILITIES = replace(
 class DistributedDialect(PgDialect):
     """PostgreSQL statements plus `DISTRIBUTED BY` the entity ID on CREATE TABLE."""
 
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
-        ids = [self.quote(c.name) for c in design.columns if c.is_key]
-        distribution = f" DISTRIBUTED BY ({', '.join(ids)})" if ids else " DISTRIBUTED RANDOMLY"
-        return super().table_options(design, schema) + distribution
+    def table_options(self, table: TableDdl) -> str:
+        if not table.distributed_by:
+            return super().table_options(table)
+        ids = ", ".join(self.quote(c) for c in table.distributed_by)
+        return super().table_options(table) + f" DISTRIBUTED BY ({ids})"
 
 
 class GreenplumTarget(PostgresTarget):

@@ -15,13 +15,15 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pymysql
+from pymysql import connections as pymysql_connections
 
 from tagport.errors import ExternalError, NotFound, TerminalError, TransientError
 from tagport.targets.base import (
@@ -30,10 +32,10 @@ from tagport.targets.base import (
     ConnectionParams,
     PartitionValue,
     ProgressMeter,
-    TableDesign,
+    TableDdl,
     TableInfo,
 )
-from tagport.targets.ddl import validate_create
+from tagport.targets.ddl import check_create
 from tagport.targets.postgres import translate_arrow
 from tagport.targets.sql import Dialect, SqlTarget, Statement
 from tagport.targets.typemap import Family
@@ -69,14 +71,13 @@ class MySqlDialect(Dialect):
     def literal(self, text: str) -> str:
         return "'" + str(pymysql.converters.escape_string(text)) + "'"
 
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
+    def table_options(self, table: TableDdl) -> str:
         options = ""
-        if design.comment:
-            options += f" COMMENT={self.literal(design.comment)}"
-        if self.partitioned(design):
-            assert design.partition is not None
+        if table.comment:
+            options += f" COMMENT={self.literal(table.comment)}"
+        if table.partition_column is not None:
             options += (
-                f" PARTITION BY LIST COLUMNS({self.quote(design.partition.column)}) "
+                f" PARTITION BY LIST COLUMNS({self.quote(table.partition_column)}) "
                 f"(PARTITION {self.quote(INITIAL_PARTITION)} VALUES IN "
                 f"({self.literal(INITIAL_VALUE)}))"
             )
@@ -139,6 +140,69 @@ def translate_mysql(exc: Exception) -> ExternalError | None:
     if code == 1146:
         return TerminalError(f"MySQL: missing table: {text}")
     return TerminalError(f"MySQL: {text}")
+
+
+class _GuardedResult(pymysql_connections.MySQLResult):  # type: ignore[misc]
+    """A query result that answers a server's LOCAL INFILE request only with the stream tagport
+    opened for the statement running now; any other request closes the connection."""
+
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn: GuardedConnection = self.connection
+        requested = pymysql_connections.LoadLocalPacketWrapper(first_packet).filename
+        allowed, conn.allowed_local_file = conn.allowed_local_file, None  # one request per grant
+        if allowed is None or requested != allowed:
+            # Send nothing, not even the empty "end of file" packet: a server that asks for a
+            # file we did not offer is hostile or confused, so the connection ends here.
+            conn._force_close()
+            name = os.fsdecode(requested)
+            raise TerminalError(
+                f"MySQL server {conn.host}:{conn.port} asked for local file {name!r}, which "
+                "tagport did not offer for this statement: refused and disconnected"
+            )
+        super()._read_load_local_packet(first_packet)
+
+
+class GuardedConnection(pymysql_connections.Connection):  # type: ignore[misc]
+    """A PyMySQL connection that never sends a file the server names, only the one stream
+    `offering(path)` opens for a LOAD DATA LOCAL statement of ours (issue 17, finding 1)."""
+
+    allowed_local_file: bytes | None = None
+
+    @contextmanager
+    def offering(self, path: str) -> Iterator[None]:
+        """Within this block, a single request for exactly `path` is answered with it."""
+        self.allowed_local_file = os.fsencode(path)
+        try:
+            yield
+        finally:
+            self.allowed_local_file = None
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        self._result = None
+        result = _GuardedResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return result.affected_rows  # type: ignore[no-any-return]
+
+    def set_character_set(self, charset: str, collation: str | None = None) -> None:
+        # PyMySQL reads the answer to SET NAMES without looking at it: read it as a result, so
+        # a file request there is refused like anywhere else.
+        encoding = pymysql_connections.charset_by_name(charset).encoding
+        names = f"SET NAMES {charset}" + (f" COLLATE {collation}" if collation else "")
+        self._execute_command(pymysql_connections.COMMAND.COM_QUERY, names)
+        self._read_query_result()
+        self.charset, self.encoding, self.collation = charset, encoding, collation
+
+    def show_warnings(self) -> Any:
+        self._execute_command(pymysql_connections.COMMAND.COM_QUERY, "SHOW WARNINGS")
+        result = _GuardedResult(self)
+        result.read()
+        return result.rows
 
 
 CSV_OPTIONS = pacsv.WriteOptions(
@@ -210,7 +274,7 @@ class MySqlTarget(SqlTarget):
     def conn(self) -> Any:
         if self._conn is None:
             with self._edge():
-                self._conn = pymysql.connect(
+                self._conn = GuardedConnection(
                     host=self.params.host or "localhost",
                     port=self.params.port or 3306,
                     user=self.params.username,
@@ -231,9 +295,9 @@ class MySqlTarget(SqlTarget):
     def _schema(self, schema: str | None) -> str | None:
         return None  # tables live in the connection's database
 
-    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
+    def check_create_sql(self, sql: str, schema: str | None = None) -> TableDdl:
         # A qualified name must name the connection's database.
-        return validate_create(self.dialect, sql, self.params.database)
+        return check_create(self.dialect, sql, self.params.database)
 
     def _translate(self, exc: Exception) -> ExternalError | None:
         return translate_mysql(exc) or translate_arrow(exc)
@@ -353,7 +417,7 @@ class MySqlTarget(SqlTarget):
         try:
             feeder = _FifoFeeder(path, batches, meter)
             try:
-                with self.conn.cursor() as cur:
+                with self.conn.offering(path), self.conn.cursor() as cur:
                     cur.execute(
                         f"LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4 "
                         f"{LOAD_FORMAT} ({columns})",
@@ -366,6 +430,9 @@ class MySqlTarget(SqlTarget):
                 feeder.finish()
                 if not refused or feeder.started_reading:
                     raise
+            except BaseException:
+                feeder.finish()  # e.g. the server asked for another file: unblock the feeder
+                raise
             feeder.finish()
             if feeder.error is not None and not refused:
                 raise feeder.error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tagport.targets.base import PartitionValue, TableDesign, TableInfo
+from tagport.targets.base import PartitionValue, TableDdl, TableInfo
 from tagport.targets.postgres import PG_CAPABILITIES, PgDialect, PostgresTarget
 from tagport.targets.sql import Statement
 
@@ -19,12 +19,11 @@ INITIAL_VALUE = "00000000"
 
 
 class OpenGaussDialect(PgDialect):
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
-        if not self.partitioned(design):
+    def table_options(self, table: TableDdl) -> str:
+        if table.partition_column is None:
             return ""
-        assert design.partition is not None
         return (
-            f" PARTITION BY LIST ({self.quote(design.partition.column)}) "
+            f" PARTITION BY LIST ({self.quote(table.partition_column)}) "
             f"(PARTITION {self.quote(INITIAL_PARTITION)} VALUES ({self.literal(INITIAL_VALUE)}))"
         )
 

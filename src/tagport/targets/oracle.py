@@ -24,7 +24,7 @@ from tagport.targets.base import (
     ConnectionParams,
     PartitionValue,
     ProgressMeter,
-    TableDesign,
+    TableDdl,
     TableInfo,
 )
 from tagport.targets.postgres import translate_arrow
@@ -52,13 +52,12 @@ class OracleDialect(Dialect):
     sqlglot_dialect = "oracle"
     placeholder = ":1"
 
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
-        if not self.partitioned(design):
+    def table_options(self, table: TableDdl) -> str:
+        if table.partition_column is None:
             return ""
-        assert design.partition is not None
         # AUTOMATIC list partitioning (12.2+) creates the bizdate's partition on first insert.
         return (
-            f" PARTITION BY LIST ({self.quote(design.partition.column)}) AUTOMATIC "
+            f" PARTITION BY LIST ({self.quote(table.partition_column)}) AUTOMATIC "
             f"(PARTITION {self.quote(INITIAL_PARTITION)} VALUES ({self.literal(INITIAL_VALUE)}))"
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import duckdb
@@ -26,14 +27,16 @@ from tagport.targets.base import (
     PartitionValue,
     ProgressCallback,
     ProgressMeter,
+    TableDdl,
     TableDesign,
     TableInfo,
     Target,
     WriteResult,
+    already_exists,
     chained,
     streams_of,
 )
-from tagport.targets.ddl import split_statements, validate_create
+from tagport.targets.ddl import check_create
 from tagport.targets.sql import LEFTOVER_MARK, Dialect
 from tagport.targets.typemap import Family
 
@@ -52,7 +55,11 @@ class DuckDbDialect(Dialect):
     sqlglot_dialect = "duckdb"
     placeholder = "?"
 
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
+    def table_ddl(self, design: TableDesign) -> TableDdl:
+        # DuckDB has no partition DDL: the partition column is an ordinary key column.
+        return replace(super().table_ddl(design), partition_column=None)
+
+    def table_options(self, table: TableDdl) -> str:
         return ""  # the partition column is a key column; DuckDB has no partition DDL
 
     def upsert_from(
@@ -170,23 +177,30 @@ class ProjectTarget(Target):
         statements = self.dialect.create_table(design, self._schema(schema))
         return ";\n".join(statements) + ";\n"
 
-    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
-        return validate_create(self.dialect, sql, self._schema(schema))
+    def check_create_sql(self, sql: str, schema: str | None = None) -> TableDdl:
+        return check_create(self.dialect, sql, self._schema(schema))
 
-    def create_table(self, sql: str, schema: str | None = None) -> TableInfo:
+    def create_table(self, ddl: str | TableDdl, schema: str | None = None) -> TableInfo:
         schema = self._schema(schema)
-        table = self.validate_create_sql(sql, schema)
+        table = ddl if isinstance(ddl, TableDdl) else self.check_create_sql(ddl, schema)
+        statements = self.dialect.render_create(table, schema)
+        if table.name in self.list_tables(schema):
+            raise already_exists(table.name, schema)
         with self._edge():
             self.conn.execute("BEGIN")
             try:
                 self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(schema)}")
-                for statement in split_statements(sql, "duckdb"):
+                for statement in statements:
                     self.conn.execute(statement)
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-        return self.describe_table(table, schema)
+        return self.describe_table(table.name, schema)
+
+    def drop_table(self, table: str, schema: str | None = None) -> None:
+        with self._edge():
+            self.conn.execute(f"DROP TABLE {self.dialect.qualify(self._schema(schema), table)}")
 
     def recover(self, table: str, schema: str | None = None) -> list[str]:
         """Nothing is renamed here; drop `_dpfx_` tables an older layout may have left."""

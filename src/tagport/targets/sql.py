@@ -26,18 +26,20 @@ from tagport.errors import ExternalError, InvalidInput, TerminalError
 from tagport.targets.base import (
     Batches,
     Capabilities,
-    ColumnDesign,
+    ColumnDdl,
     PartitionValue,
     ProgressCallback,
     ProgressMeter,
+    TableDdl,
     TableDesign,
     TableInfo,
     Target,
     WriteResult,
+    already_exists,
     chained,
     streams_of,
 )
-from tagport.targets.ddl import validate_create
+from tagport.targets.ddl import check_create
 from tagport.targets.typemap import PARTITION_TYPES, Family, column_type
 
 STAGING_SUFFIX = "_dpfx_b"
@@ -100,64 +102,86 @@ class Dialect:
         """A string literal for DDL, where drivers cannot bind (comments, partition bounds)."""
         return "'" + text.replace("'", "''") + "'"
 
-    # one-click creation
-    def column_sql(self, column: ColumnDesign) -> str:
-        null = "" if column.nullable and not column.is_key else " NOT NULL"
+    # one-click creation: a TableDesign becomes a TableDdl, which is rendered
+    def table_ddl(self, design: TableDesign) -> TableDdl:
+        """The table a design asks for, in this family's column types."""
+        if not design.columns:
+            raise InvalidInput.one("table", "columns", "a table needs at least one column")
+        columns = [
+            ColumnDdl(
+                c.name,
+                column_type(self.family, c.type),
+                not_null=c.is_key or not c.nullable,
+                comment=c.comment,
+            )
+            for c in design.columns
+        ]
+        partition = design.partition
+        if partition is not None:
+            columns.append(
+                ColumnDdl(
+                    partition.column,
+                    PARTITION_TYPES[self.family],
+                    not_null=True,
+                    comment=partition.comment,
+                )
+            )
+        partitioned = partition is not None and self.capabilities.partitioned_tables
+        return TableDdl(
+            design.name,
+            tuple(columns),
+            design.key,
+            design.comment,
+            partition.column if partitioned and partition else None,
+            tuple(c.name for c in design.columns if c.is_key)
+            if self.capabilities.distributed_by
+            else (),
+        )
+
+    def column_sql(self, column: ColumnDdl) -> str:
+        default = "" if column.default is None else f" DEFAULT {column.default}"
+        null = " NOT NULL" if column.not_null else ""
         comment = ""
         if self.inline_comments and column.comment:
             comment = f" COMMENT {self.literal(column.comment)}"
-        return f"{self.quote(column.name)} {column_type(self.family, column.type)}{null}{comment}"
+        return f"{self.quote(column.name)} {column.type}{default}{null}{comment}"
 
-    def partition_column_sql(self, design: TableDesign) -> str:
-        assert design.partition is not None
-        part = design.partition
-        comment = ""
-        if self.inline_comments and part.comment:
-            comment = f" COMMENT {self.literal(part.comment)}"
-        return f"{self.quote(part.column)} {PARTITION_TYPES[self.family]} NOT NULL{comment}"
-
-    def partitioned(self, design: TableDesign) -> bool:
-        return design.partition is not None and self.capabilities.partitioned_tables
-
-    def table_options(self, design: TableDesign, schema: str | None) -> str:
+    def table_options(self, table: TableDdl) -> str:
         """What follows the column list: partitioning, distribution, inline table comment."""
-        if self.partitioned(design):
-            assert design.partition is not None
-            return f" PARTITION BY LIST ({self.quote(design.partition.column)})"
+        if table.partition_column is not None:
+            return f" PARTITION BY LIST ({self.quote(table.partition_column)})"
         return ""
 
-    def comment_statements(self, design: TableDesign, schema: str | None) -> list[str]:
+    def comment_statements(self, table: TableDdl, schema: str | None) -> list[str]:
         if self.inline_comments:
             return []
-        table = self.qualify(schema, design.name)
+        name = self.qualify(schema, table.name)
         out = []
-        if design.comment:
-            out.append(f"COMMENT ON TABLE {table} IS {self.literal(design.comment)}")
-        columns = [(c.name, c.comment) for c in design.columns]
-        if design.partition:
-            columns.append((design.partition.column, design.partition.comment))
-        for name, comment in columns:
-            if comment:
+        if table.comment:
+            out.append(f"COMMENT ON TABLE {name} IS {self.literal(table.comment)}")
+        for column in table.columns:
+            if column.comment:
                 out.append(
-                    f"COMMENT ON COLUMN {table}.{self.quote(name)} IS {self.literal(comment)}"
+                    f"COMMENT ON COLUMN {name}.{self.quote(column.name)} "
+                    f"IS {self.literal(column.comment)}"
                 )
         return out
 
     def create_table(self, design: TableDesign, schema: str | None) -> list[str]:
         """CREATE TABLE plus comment statements for `design`."""
-        if not design.columns:
-            raise InvalidInput.one("table", "columns", "a table needs at least one column")
-        lines = [self.column_sql(c) for c in design.columns]
-        if design.partition:
-            lines.append(self.partition_column_sql(design))
-        if design.key:
-            lines.append(self.primary_key_sql(design.name, design.key))
+        return self.render_create(self.table_ddl(design), schema)
+
+    def render_create(self, table: TableDdl, schema: str | None) -> list[str]:
+        """The statements that create `table`: the only CREATE TABLE text tagport runs."""
+        lines = [self.column_sql(c) for c in table.columns]
+        if table.primary_key:
+            lines.append(self.primary_key_sql(table.name, table.primary_key))
         body = ",\n  ".join(lines)
         create = (
-            f"CREATE TABLE {self.qualify(schema, design.name)} (\n  {body}\n)"
-            + self.table_options(design, schema)
+            f"CREATE TABLE {self.qualify(schema, table.name)} (\n  {body}\n)"
+            + self.table_options(table)
         )
-        return [create, *self.comment_statements(design, schema)]
+        return [create, *self.comment_statements(table, schema)]
 
     def primary_key_sql(self, table: str, key: Sequence[str]) -> str:
         return "PRIMARY KEY (" + ", ".join(self.quote(k) for k in key) + ")"
@@ -318,20 +342,35 @@ class SqlTarget(Target):
         statements = self.dialect.create_table(design, self._schema(schema))
         return ";\n".join(statements) + ";\n"
 
-    def validate_create_sql(self, sql: str, schema: str | None = None) -> str:
-        return validate_create(self.dialect, sql, self._schema(schema))
+    def check_create_sql(self, sql: str, schema: str | None = None) -> TableDdl:
+        return check_create(self.dialect, sql, self._schema(schema))
 
-    def create_table(self, sql: str, schema: str | None = None) -> TableInfo:
-        from tagport.targets.ddl import split_statements
-
+    def create_table(self, ddl: str | TableDdl, schema: str | None = None) -> TableInfo:
         schema = self._schema(schema)
-        table = self.validate_create_sql(sql, schema)
+        table = ddl if isinstance(ddl, TableDdl) else self.check_create_sql(ddl, schema)
+        create, *comments = [Statement(s) for s in self.dialect.render_create(table, schema)]
         with self._edge():
-            self._run(
-                [Statement(s) for s in split_statements(sql)],
-                transaction=self.capabilities.transactional_ddl,
-            )
-        return self.describe_table(table, schema)
+            if self._table_exists(schema, table.name):
+                raise already_exists(table.name, schema)
+            if self.capabilities.transactional_ddl:
+                self._run([create, *comments], transaction=True)
+            else:
+                self._run([create], transaction=False)
+                try:
+                    self._run(comments, transaction=False)
+                except Exception as exc:
+                    self.drop_table(table.name, schema)
+                    raise TerminalError(
+                        f"commenting {table.name} failed, so the table just created was "
+                        f"dropped again: {self._translate(exc) or exc}"
+                    ) from exc
+        return self.describe_table(table.name, schema)
+
+    def drop_table(self, table: str, schema: str | None = None) -> None:
+        schema = self._schema(schema)
+        with self._edge():
+            drop = self.dialect.drop(self.dialect.qualify(schema, table))
+            self._run([Statement(drop)], transaction=False)
 
     # writing
     def recover(self, table: str, schema: str | None = None) -> list[str]:
