@@ -98,13 +98,16 @@ COMMITTED: dict[str, set[str]] = {
 }
 """Points after which the crashed run's content is the table's (before them: the previous)."""
 FIXTURES = {"postgresql": "pg_target", "mysql": "mysql_target", "project": "project_target"}
+CRASHED_SEED = 2
 PREVIOUS, CRASHED, NEXT = (
-    export_table(rows, seed=seed) for rows, seed in ((900, 1), (1100, 2), (1300, 3))
+    export_table(rows, seed=seed) for rows, seed in ((900, 1), (1100, CRASHED_SEED), (1300, 3))
 )
 
 
 def _crash_at(kind: str, params: ConnectionParams, table: str, point: str) -> None:
-    arguments = [kind, json.dumps(dataclasses.asdict(params)), table, point, "1100", "2"]
+    """Write CRASHED in a subprocess that SIGKILLs itself when the write reaches `point`."""
+    rows, seed = str(len(CRASHED)), str(CRASHED_SEED)
+    arguments = [kind, json.dumps(dataclasses.asdict(params)), table, point, rows, seed]
     done = subprocess.run(
         [sys.executable, "-m", "tests.integration.targets.crash_loader", *arguments],
         cwd=ROOT,
@@ -169,8 +172,8 @@ def test_a_write_killed_at_each_point_of_the_swap_is_recovered_by_the_next_run(
     with _counting(kind, target) as reader:
         started = time.monotonic()
         _crash_at(kind, target.params, "members", point)
+        expected = CRASHED if point in COMMITTED[kind] else PREVIOUS
         if not (kind in NON_ATOMIC and point == RENAMED_AWAY):  # there, the table is missing
-            expected = CRASHED if point in COMMITTED[kind] else PREVIOUS
             assert_same_rows(target, "members", expected)
         # The next run, as a load runs it: recover and read the table, then write.
         set_swap_hook(
@@ -178,10 +181,10 @@ def test_a_write_killed_at_each_point_of_the_swap_is_recovered_by_the_next_run(
         )
         try:
             assert target.describe_for_write("members").name == "members"
+            assert_same_rows(target, "members", expected)  # recovered, complete
             assert target.write("members", as_reader(NEXT)).rows == len(NEXT)
         finally:
             set_swap_hook(None)
-        time.sleep(0.05)  # the reader counts the new content too
     assert_same_rows(target, "members", NEXT)
     assert target.list_tables() == ["members"]  # no _dpfx_ leftovers
     if reader is None:
