@@ -163,6 +163,44 @@ def test_export_to_postgresql_with_one_click_table(
     assert count is not None and count[0] == len(want)
 
 
+def test_a_run_after_a_crash_between_the_renames_recovers_the_target(
+    db: Database,
+    operator: Actor,
+    tmp_path: Path,
+    demo: Settings,
+    app: None,
+    pg_url: str,
+    pg_schema: str,
+) -> None:
+    apply(
+        db,
+        operator,
+        tmp_path,
+        PG_DATASOURCE,
+        task("to_pg", "big_spenders", {"datasource": "pg", "schema": pg_schema, "table": "big"}),
+    )
+    targets.create_table(db, demo, operator, "to_pg")
+    instance_id = run_to_completion(db, demo, operator, "to_pg")
+    # What a crash between non-atomic renames leaves: the target renamed away, staging loaded.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{pg_schema}".big_dpfx_b (LIKE "{pg_schema}".big)')
+        conn.execute(f'ALTER TABLE "{pg_schema}".big RENAME TO big_dpfx_tmp')
+
+    instances.rerun(db, operator, instance_id)
+    Worker(db, executor(demo, db), WorkerConfig()).run_once(instance_id=instance_id)
+
+    view = instances.show(db, instance_id)
+    assert (view.status, view.error) == ("succeeded", None)
+    with psycopg.connect(pg_url) as conn:
+        count = conn.execute(f'SELECT count(*) FROM "{pg_schema}".big').fetchone()
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE 'big%%'",
+            (pg_schema,),
+        ).fetchall()
+    assert count == (len(expected_rows(db, demo, "big_spenders", True)),) and count[0] > 0
+    assert tables == [("big",)]
+
+
 def test_export_to_the_project_target_partitioned_by_default(
     db: Database, operator: Actor, tmp_path: Path, demo: Settings, app: None
 ) -> None:

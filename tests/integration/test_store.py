@@ -1,13 +1,16 @@
-"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+"""The metadata store on SQLite and PostgreSQL: migrations build exactly the schema the models
+describe, and SQLAlchemy errors leave a unit of work as tagport errors."""
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, text
 
+from tagport.errors import Conflict, TransientError
 from tagport.store.db import Database
-from tagport.store.tables import Base
+from tagport.store.tables import Base, User
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -20,3 +23,35 @@ def test_every_table_exists_and_upgrade_is_idempotent(db: Database) -> None:
     assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
     assert db.upgrade() is False
     assert db.current_revision() == db.head_revision()
+
+
+def _add_operator_again(db: Database, *, flush_by_query: bool) -> None:
+    with db.uow() as uow:
+        uow.session.add(User(login="operator", display_name="the same login again"))
+        if flush_by_query:
+            uow.session.scalars(select(User)).all()
+        uow.commit()
+
+
+def test_an_integrity_error_leaves_a_unit_of_work_as_a_conflict(db: Database) -> None:
+    with pytest.raises(Conflict, match="metadata database refused the change"):
+        _add_operator_again(db, flush_by_query=False)
+    with pytest.raises(Conflict, match="metadata database refused the change"):
+        _add_operator_again(db, flush_by_query=True)
+    with db.uow() as uow:  # the database is fine afterwards
+        assert [u.login for u in uow.session.scalars(select(User))] == ["operator"]
+
+
+def _select_one(db: Database) -> None:
+    with db.uow() as uow:
+        uow.session.execute(text("SELECT 1"))
+
+
+def test_an_unreachable_metadata_database_is_a_transient_error_without_its_password() -> None:
+    db = Database("postgresql://postgres:s3cret@127.0.0.1:1/nowhere")
+    try:
+        with pytest.raises(TransientError, match="metadata database unavailable") as raised:
+            _select_one(db)
+        assert "s3cret" not in str(raised.value)
+    finally:
+        db.dispose()

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tagport.domain.states import TaskStatus
-from tagport.errors import TagportError
+from tagport.runtime.loops import Backoff, keep_running
 from tagport.services import instances, publication, scheduling
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -74,11 +74,13 @@ class Scheduler:
         return done
 
     def run_forever(self, stop: threading.Event, interval: float = 15.0) -> None:
-        while not stop.is_set():
-            try:
-                tick = self.tick()
-                if tick.created or tick.expired or tick.published:
-                    log.info("scheduler: %s", tick)
-            except TagportError as exc:
-                log.warning("scheduler: %s", exc)
-            stop.wait(interval)
+        """Tick every `interval` seconds until `stop` is set; a failed tick is logged and the
+        next one backs off (up to 30 s), so a metadata database outage ends no thread."""
+
+        def step() -> float:
+            tick = self.tick()
+            if tick.created or tick.expired or tick.published:
+                log.info("scheduler: %s", tick)
+            return interval
+
+        keep_running("scheduler", step, stop, Backoff(first=min(interval, 1.0)))

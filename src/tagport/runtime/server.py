@@ -1,6 +1,8 @@
 """`tagport serve`: the scheduler and a pool of workers in one process, stopped gracefully.
 
-SIGTERM or SIGINT stop claiming new work; instances already running finish first.
+SIGTERM or SIGINT stop claiming new work; instances already running finish first. Every role's
+loop survives its errors (`runtime.loops`); should a thread end anyway, the others finish their
+work and the process exits non-zero, so that its supervisor (systemd, Kubernetes) restarts it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import threading
 from types import FrameType
 
 from tagport.config import Settings
+from tagport.errors import TerminalError
 from tagport.runtime.pipeline import executor
 from tagport.runtime.scheduler import Scheduler
 from tagport.runtime.worker import Worker, WorkerConfig, worker_name
@@ -59,12 +62,31 @@ def threads(
     return started
 
 
+def supervise(
+    running: list[threading.Thread], stop: threading.Event, every: float = 1.0
+) -> list[str]:
+    """Wait until `stop` is set or a thread ends on its own; return the names of the dead."""
+    while not stop.wait(every):
+        dead = [thread.name for thread in running if not thread.is_alive()]
+        if dead:
+            log.error("%s stopped unexpectedly: stopping the other roles", ", ".join(dead))
+            return dead
+    return []
+
+
 def run(settings: Settings, db: Database, *, scheduler: bool = True, workers: int = 1) -> None:
-    """Run the roles until SIGTERM/SIGINT."""
+    """Run the roles until SIGTERM/SIGINT; TerminalError if a role's thread died."""
     stop = threading.Event()
     stop_on_signals(stop)
     running = threads(settings, db, stop, scheduler=scheduler, workers=workers)
-    while not stop.wait(1.0):
-        pass
-    for thread in running:
-        thread.join()
+    try:
+        dead = supervise(running, stop)
+    finally:
+        stop.set()
+        for thread in running:
+            thread.join()
+    if dead:
+        raise TerminalError(
+            f"thread {', '.join(dead)} stopped unexpectedly; exiting so that a supervisor "
+            "restarts tagport"
+        )

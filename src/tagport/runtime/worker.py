@@ -11,12 +11,15 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tagport.config import Settings
+from tagport.domain.states import InstanceStatus
 from tagport.errors import TagportError, TransientError
+from tagport.runtime.loops import Backoff, keep_running, report
 from tagport.services import instances
 from tagport.services.instances import Claim, Outcome
 from tagport.store.db import Database
@@ -57,9 +60,15 @@ class Run:
         self.cancelled = threading.Event()
 
     def log(self, message: str) -> None:
-        """Add a progress line to the instance log; raise Cancelled if the claim was lost."""
+        """Add a progress line to the instance log; raise Cancelled if the claim was lost.
+
+        A line the metadata database cannot take now is dropped, not the run with it.
+        """
         self.check()
-        instances.progress(self.db, self.claim, message)
+        try:
+            instances.progress(self.db, self.claim, message)
+        except TransientError as exc:
+            log.warning("instance %s: progress not recorded: %s", self.claim.instance_id, exc)
 
     def check(self) -> None:
         if self.cancelled.is_set():
@@ -110,17 +119,34 @@ class Worker:
         finally:
             stop_beating.set()
             beat.join()
-        status = instances.finish(
-            self.db,
-            claim,
-            self.name,
-            outcome,
-            self.clock(),
-            max_attempts=self.config.max_attempts,
-            backoff=self.config.backoff,
-        )
+        status = self._finish(claim, outcome)
         log.info("instance %s attempt %s: %s", claim.instance_id, claim.attempt, status)
         return True
+
+    def _finish(self, claim: Claim, outcome: Outcome) -> InstanceStatus | None:
+        """Record how the run ended, retrying while the metadata database is unavailable.
+
+        The work is done: giving up would let the lease expire and run it again. Retries stop
+        after one lease, when another worker may have taken the instance over anyway.
+        """
+        backoff = Backoff(first=min(self.config.poll, 1.0))
+        deadline = time.monotonic() + self.config.lease.total_seconds()
+        while True:
+            try:
+                return instances.finish(
+                    self.db,
+                    claim,
+                    self.name,
+                    outcome,
+                    self.clock(),
+                    max_attempts=self.config.max_attempts,
+                    backoff=self.config.backoff,
+                )
+            except TransientError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                report(f"worker {self.name} finishing instance {claim.instance_id}", exc)
+                time.sleep(backoff.failed())
 
     def _execute(self, run: Run) -> Outcome:
         try:
@@ -141,7 +167,8 @@ class Worker:
                 alive = instances.heartbeat(
                     self.db, run.claim, self.name, self.clock(), self.config.lease
                 )
-            except TagportError:
+            except Exception as exc:
+                report(f"worker {self.name} heartbeat", exc)
                 continue  # a missed beat is survivable; the lease has slack for two
             if not alive:
                 run.cancelled.set()
@@ -151,15 +178,14 @@ class Worker:
         """Claim and run until `stop` is set; work in progress finishes first.
 
         An idle worker also returns instances of dead workers (expired leases) to the queue, so
-        workers recover each other without a scheduler running.
+        workers recover each other without a scheduler running. A failed step (the metadata
+        database gone, say) is logged and retried after a back-off.
         """
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-                if not worked:
-                    instances.expire_leases(self.db, self.clock(), self.config.max_attempts)
-            except TagportError as exc:
-                log.warning("worker %s: %s", self.name, exc)
-                worked = False
-            if not worked:
-                stop.wait(self.config.poll)
+
+        def step() -> float:
+            if self.run_once():
+                return 0.0
+            instances.expire_leases(self.db, self.clock(), self.config.max_attempts)
+            return self.config.poll
+
+        keep_running(f"worker {self.name}", step, stop, Backoff(first=self.config.poll))

@@ -344,7 +344,9 @@ def load(
     if config.target.table is None:
         raise TerminalError(f"task {config.name} has no target table; run task create-table")
     with open_target(kind, params) as target:
-        table = target.describe_table(config.target.table, schema)
+        # Recover before reading the table: after a crash between non-atomic renames the
+        # target exists only as its `_dpfx_tmp` leftover.
+        table = target.describe_for_write(config.target.table, schema)
     partition_field = config.target.partition_field or (
         table.partition_columns[0] if table.partition_columns else None
     )

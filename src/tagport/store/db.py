@@ -1,4 +1,8 @@
-"""The metadata database: engine, sessions, schema upgrades (Alembic) and the unit of work."""
+"""The metadata database: engine, sessions, schema upgrades (Alembic) and the unit of work.
+
+This is the store's edge: SQLAlchemy errors leave a unit of work as tagport errors (connection
+loss → TransientError, integrity → Conflict, the rest → TerminalError), never as themselves.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from tagport.errors import ConfigError, TransientError
+from tagport.errors import ConfigError, Conflict, TagportError, TerminalError, TransientError
 from tagport.store.crypto import SecretBox
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -55,6 +68,28 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _reason(exc: SQLAlchemyError, password: str | None) -> str:
+    """The driver's first line: never the SQL, its parameters, or the URL's password."""
+    source: BaseException = exc
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        source = exc.orig
+    lines = str(source).strip().splitlines()
+    text = lines[0].strip() if lines else type(source).__name__
+    return text.replace(password, "***") if password else text
+
+
+def translate_store(exc: SQLAlchemyError, password: str | None = None) -> TagportError:
+    """The tagport error for a metadata database failure (`password`: the URL's, to hide)."""
+    reason = _reason(exc, password)
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if lost or isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)):
+        # Connection refused or lost, locked SQLite file, deadlock, serialization failure.
+        return TransientError(f"metadata database unavailable (retry may help): {reason}")
+    if isinstance(exc, IntegrityError):
+        return Conflict(f"metadata database refused the change: {reason}")
+    return TerminalError(f"metadata database: {reason}")
+
+
 def _alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -85,9 +120,11 @@ class Database:
                 return False
             command.upgrade(_alembic_config(self.engine), "head")
         except OperationalError as exc:
-            raise TransientError(f"metadata database unreachable: {exc.orig}") from None
+            reason = _reason(exc, make_url(self.url).password)
+            raise TransientError(f"metadata database unreachable: {reason}") from None
         except SQLAlchemyError as exc:
-            raise ConfigError(f"metadata database {self.safe_url}: {exc}") from None
+            reason = _reason(exc, make_url(self.url).password)
+            raise ConfigError(f"metadata database {self.safe_url}: {reason}") from None
         return True
 
     @property
@@ -95,7 +132,7 @@ class Database:
         return make_url(self.url).render_as_string(hide_password=True)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions)
+        return UnitOfWork(self.sessions, make_url(self.url).password)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -116,12 +153,17 @@ def insert_ignoring_duplicates(
 
 
 class UnitOfWork:
-    """One transaction: `with db.uow() as uow: ...; uow.commit()`; the uncommitted rolls back."""
+    """One transaction: `with db.uow() as uow: ...; uow.commit()`; the uncommitted rolls back.
+
+    A SQLAlchemy error raised inside the block (a query, a flush, the commit) leaves it
+    translated by `translate_store`.
+    """
 
     session: Session
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], password: str | None = None) -> None:
         self._sessions = sessions
+        self._password = password
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._sessions()
@@ -135,11 +177,20 @@ class UnitOfWork:
     ) -> None:
         try:
             self.session.rollback()
+        except SQLAlchemyError as failed:
+            # The connection is gone: report the block's own error if it has one.
+            if exc is None:
+                raise translate_store(failed, self._password) from failed
         finally:
             self.session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise translate_store(exc, self._password) from exc
 
     def commit(self) -> None:
-        self.session.commit()
+        try:
+            self.session.commit()
+        except SQLAlchemyError as exc:
+            raise translate_store(exc, self._password) from exc
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -22,6 +22,36 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import Conflict, NotFound, TerminalError
 
+SwapHook = Callable[[str], None]
+"""Called with the name of each point a write passes (see `set_swap_hook`)."""
+
+
+def _pass(point: str) -> None:
+    """The default hook: production writes pass every point without effect."""
+
+
+_swap_hook: SwapHook = _pass
+
+
+def set_swap_hook(hook: SwapHook | None) -> SwapHook:
+    """Test seam: call `hook(point)` at each named point of every write; None restores the no-op.
+
+    Returns the previous hook. Crash tests kill a load at each point to prove that the next run
+    recovers and readers only ever see complete content. The points, in order:
+    `recovered` (leftovers of an earlier run handled), `staging_created`, `staging_loaded`,
+    `target_renamed_away` (only where that rename is its own statement), `staging_renamed_in`,
+    `old_dropped`, then `target_emptied` and `rows_inserted` for the project target, and
+    `replaced` once the new content is committed.
+    """
+    global _swap_hook
+    previous, _swap_hook = _swap_hook, hook or _pass
+    return previous
+
+
+def reached(point: str) -> None:
+    """Tell the swap hook the write passed `point`."""
+    _swap_hook(point)
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -309,6 +339,18 @@ class Target(ABC):
     def recover(self, table: str, schema: str | None = None) -> list[str]:
         """Restore the table from crash leftovers if missing, drop leftovers; return actions."""
 
+    def describe_for_write(self, table: str, schema: str | None = None) -> TableInfo:
+        """The table a write will replace, read after recovering leftovers of a crashed run.
+
+        Recovery comes first: a crash between non-atomic renames leaves the table only under
+        `{t}_dpfx_tmp`, and recovery is what puts it back.
+        """
+        self.recover(table, schema)
+        try:
+            return self.describe_table(table, schema)
+        except NotFound as exc:
+            raise TerminalError(f"target table {table!r} does not exist") from exc
+
     def prepare_write(
         self, table: str, schema: str | None, names: Sequence[str]
     ) -> tuple[TableInfo, TableInfo]:
@@ -316,11 +358,7 @@ class Target(ABC):
 
         Returns the table and the table as the write sees it (only the written columns).
         """
-        self.recover(table, schema)
-        try:
-            info = self.describe_table(table, schema)
-        except NotFound as exc:
-            raise TerminalError(f"target table {table!r} does not exist") from exc
+        info = self.describe_for_write(table, schema)
         problem = column_order_problem(info.column_names, names, info.primary_key)
         if problem:
             raise TerminalError(f"target table {table!r}: {problem}")

@@ -37,7 +37,7 @@ from tagport.targets.base import (
 )
 from tagport.targets.ddl import check_create
 from tagport.targets.postgres import translate_arrow
-from tagport.targets.sql import Dialect, SqlTarget, Statement
+from tagport.targets.sql import Dialect, SqlTarget, Statement, ran
 from tagport.targets.typemap import Family
 
 MYSQL_CAPABILITIES = Capabilities(
@@ -100,9 +100,10 @@ class MySqlDialect(Dialect):
         return [
             Statement(
                 f"RENAME TABLE {q(schema, table)} TO {q(schema, old)}, "
-                f"{q(schema, staging)} TO {q(schema, table)}"
+                f"{q(schema, staging)} TO {q(schema, table)}",
+                point="staging_renamed_in",  # one atomic statement: no point in between
             ),
-            Statement(f"DROP TABLE {q(schema, old)}"),
+            Statement(f"DROP TABLE {q(schema, old)}", point="old_dropped"),
         ]
 
     def upsert_from(
@@ -308,11 +309,13 @@ class MySqlTarget(SqlTarget):
             if not transaction:
                 for s in statements:
                     cur.execute(s.sql, s.params or None)
+                    ran(s)
                 return
             conn.begin()
             try:
                 for s in statements:
                     cur.execute(s.sql, s.params or None)
+                    ran(s)
                 conn.commit()
             except BaseException:
                 conn.rollback()

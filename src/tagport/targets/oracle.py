@@ -28,7 +28,7 @@ from tagport.targets.base import (
     TableInfo,
 )
 from tagport.targets.postgres import translate_arrow
-from tagport.targets.sql import Dialect, SqlTarget, Statement
+from tagport.targets.sql import Dialect, SqlTarget, Statement, ran
 from tagport.targets.typemap import Family
 
 ORACLE_CAPABILITIES = Capabilities(
@@ -74,9 +74,9 @@ class OracleDialect(Dialect):
     def swap(self, schema: str | None, table: str) -> list[Statement]:
         old, staging = self.old_name(table), self.staging_name(table)
         return [
-            Statement(self.rename(schema, table, old)),
-            Statement(self.rename(schema, staging, table)),
-            Statement(f"DROP TABLE {self.qualify(schema, old)} PURGE"),
+            Statement(self.rename(schema, table, old), point="target_renamed_away"),
+            Statement(self.rename(schema, staging, table), point="staging_renamed_in"),
+            Statement(f"DROP TABLE {self.qualify(schema, old)} PURGE", point="old_dropped"),
         ]
 
     def upsert_from(
@@ -162,6 +162,7 @@ class OracleTarget(SqlTarget):
             try:
                 for s in statements:
                     cur.execute(s.sql, list(s.params))
+                    ran(s)
                 self.conn.commit()
             except BaseException:
                 self.conn.rollback()

@@ -32,7 +32,7 @@ from tagport.targets.base import (
     ProgressMeter,
     TableInfo,
 )
-from tagport.targets.sql import Dialect, SqlTarget, Statement, shorten
+from tagport.targets.sql import Dialect, SqlTarget, Statement, ran, shorten
 
 PG_CAPABILITIES = Capabilities(
     schemas=True,
@@ -190,9 +190,11 @@ class PostgresTarget(SqlTarget):
             with self.conn.transaction():
                 for s in statements:
                     self.conn.execute(s.sql.encode(), s.params or None)
+                    ran(s)
         else:
             for s in statements:
                 self.conn.execute(s.sql.encode(), s.params or None)
+                ran(s)
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._edge():

@@ -34,6 +34,7 @@ from tagport.targets.base import (
     WriteResult,
     already_exists,
     chained,
+    reached,
     streams_of,
 )
 from tagport.targets.ddl import check_create
@@ -203,14 +204,26 @@ class ProjectTarget(Target):
             self.conn.execute(f"DROP TABLE {self.dialect.qualify(self._schema(schema), table)}")
 
     def recover(self, table: str, schema: str | None = None) -> list[str]:
-        """Nothing is renamed here; drop `_dpfx_` tables an older layout may have left."""
+        """Nothing is renamed here, but an older layout (or a hand-run swap) may have left
+        `_dpfx_` tables: a missing table comes back from `{t}_dpfx_tmp`, the rest is dropped."""
         schema = self._schema(schema)
+        d = self.dialect
+        names = self.list_tables(schema)
+        old = d.old_name(table)
         actions = []
-        for name in self.list_tables(schema):
+        if table not in names and old in names:
+            with self._edge():
+                self.conn.execute(
+                    f"ALTER TABLE {d.qualify(schema, old)} RENAME TO {d.quote(table)}"
+                )
+            names.remove(old)
+            actions.append(f"restored {table} from {old}")
+        for name in names:
             if name.startswith(table + LEFTOVER_MARK):
                 with self._edge():
-                    self.conn.execute(f"DROP TABLE {self.dialect.qualify(schema, name)}")
+                    self.conn.execute(f"DROP TABLE {d.qualify(schema, name)}")
                 actions.append(f"dropped {name}")
+        reached("recovered")
         return actions
 
     def write(
@@ -246,14 +259,17 @@ class ProjectTarget(Target):
                         f"DELETE FROM {target} WHERE {d.quote(partition.column)} = ?",
                         [partition.value],
                     )
+                reached("target_emptied")
                 self.conn.register("tagport_source", source)
                 self.conn.execute(
                     d.upsert_from(target, "tagport_source", loaded.column_names, info.primary_key)
                 )
                 self.conn.unregister("tagport_source")
+                reached("rows_inserted")
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
+        reached("replaced")
         mode = "partition" if partition is not None else "in_place"
         return WriteResult(table, meter.rows, mode, time.monotonic() - started)

@@ -3,7 +3,8 @@
 `Dialect` renders statements (quoting, CREATE TABLE, renames, upserts); a family overrides only
 what differs. `SqlTarget` runs the algorithm over a DB-API connection that a dialect module opens:
 
-    recover leftovers → create `{t}_dpfx_b` like `{t}` → bulk load it → replace the target:
+    recover leftovers (first: the target itself may be one) → create `{t}_dpfx_b` like `{t}`
+    → bulk load it → replace the target:
       * swap      rename `{t}`→`{t}_dpfx_tmp`, `{t}_dpfx_b`→`{t}`, drop `{t}_dpfx_tmp`
       * in_place  (views or foreign keys depend on `{t}`) delete + insert from staging, one tx
       * partition delete the bizdate's rows + upsert from staging, one transaction
@@ -37,6 +38,7 @@ from tagport.targets.base import (
     WriteResult,
     already_exists,
     chained,
+    reached,
     streams_of,
 )
 from tagport.targets.ddl import check_create
@@ -49,10 +51,17 @@ LEFTOVER_MARK = "_dpfx_"
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement and its bound parameters."""
+    """One SQL statement, its bound parameters, and the swap point it reaches (if any)."""
 
     sql: str
     params: tuple[object, ...] = ()
+    point: str | None = None
+
+
+def ran(statement: Statement) -> None:
+    """Called by each family's `_run` after a statement: tells the swap hook its point."""
+    if statement.point is not None:
+        reached(statement.point)
 
 
 def shorten(name: str, suffix: str, limit: int) -> str:
@@ -207,9 +216,9 @@ class Dialect:
         """Renames that put the staging table in place of the target, and drop the old one."""
         old, staging = self.old_name(table), self.staging_name(table)
         return [
-            Statement(self.rename(schema, table, old)),
-            Statement(self.rename(schema, staging, table)),
-            Statement(f"DROP TABLE {self.qualify(schema, old)}"),
+            Statement(self.rename(schema, table, old), point="target_renamed_away"),
+            Statement(self.rename(schema, staging, table), point="staging_renamed_in"),
+            Statement(f"DROP TABLE {self.qualify(schema, old)}", point="old_dropped"),
         ]
 
     def insert_from(self, target: str, source: str, columns: Sequence[str]) -> str:
@@ -388,6 +397,7 @@ class SqlTarget(Target):
                     drop = self.dialect.drop(self.dialect.qualify(schema, leftover))
                     self._run([Statement(drop)], transaction=False)
                     actions.append(f"dropped {leftover}")
+        reached("recovered")
         return actions
 
     def write(
@@ -424,8 +434,10 @@ class SqlTarget(Target):
                 source_partitioned=bool(info.partition_columns),
             )
             self._run([Statement(s) for s in create], transaction=False)
+            reached("staging_created")
             try:
                 self._bulk_load_streams(staging, loaded, streams, meter)
+                reached("staging_loaded")
                 if partition is not None:
                     self._ensure_partition(schema, info, partition)
                     self._run(
@@ -438,6 +450,7 @@ class SqlTarget(Target):
                 else:
                     self._swap(schema, table)
                     mode = "swap"
+                reached("replaced")
             finally:
                 # Best effort: a failure leaves the target untouched; the staging table goes
                 # now, or at the next run's recovery if this connection is gone.

@@ -11,6 +11,7 @@ import pytest
 from tagport.errors import TerminalError, TransientError
 from tagport.targets.base import ConnectionParams
 from tagport.targets.project import ProjectTarget
+from tests.integration.targets.compare import assert_same_rows
 from tests.integration.targets.data import as_reader, design, export_table
 
 
@@ -24,6 +25,19 @@ def test_a_view_on_the_target_still_works_after_a_run(project_target: ProjectTar
     assert project_target.write("members", as_reader(data)).mode == "in_place"
     vips = project_target.conn.execute("SELECT count(*) FROM proj.vip").fetchall()
     assert vips == [(sum(1 for v in data["vip"].to_pylist() if v),)]
+
+
+def test_a_table_left_only_as_its_dpfx_tmp_copy_comes_back(project_target: ProjectTarget) -> None:
+    project_target.create_table(project_target.create_table_sql(design("members")))
+    previous = export_table(100, seed=1)
+    project_target.write("members", as_reader(previous))
+    project_target.conn.execute("ALTER TABLE proj.members RENAME TO members_dpfx_tmp")
+    project_target.conn.execute("CREATE TABLE proj.members_dpfx_b AS FROM proj.members_dpfx_tmp")
+
+    assert project_target.describe_for_write("members").primary_key == ("user_id",)
+    assert_same_rows(project_target, "members", previous)
+    assert project_target.list_tables() == ["members"]
+    assert project_target.write("members", as_reader(export_table(50, seed=2))).rows == 50
 
 
 def test_introspection_and_errors(project_target: ProjectTarget) -> None:
