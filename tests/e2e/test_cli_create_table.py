@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tagport.config import Settings
-from tagport.services.warehouse import run_sql
 from tests.e2e.test_cli_tasks import cli, demo
 
 __all__ = ["demo"]
 
 
 def _tables(home: Path) -> set[str]:
-    result = run_sql(
-        Settings(home=home),
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tag_prod'",
-        1000,
-    )
-    return {str(r["table_name"]) for r in result.table.to_pylist()}
+    """The tables of project tag_prod, read straight from the warehouse file."""
+    with duckdb.connect(str(Settings(home=home).warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tag_prod'"
+        ).fetchall()
+    return {str(name) for (name,) in rows}
 
 
 def test_an_edited_statement_cannot_take_over_a_warehouse_table(

@@ -75,7 +75,17 @@ HOSTILE = [
     "SELECT 1",
     "SELECT count(*) FROM tag_prod.user_profile",
 ]
-FILES = ["ok.yaml", "bad.yaml", "empty.csv", "ok.csv", "bad.csv", "missing.yaml", "adir", "[/]"]
+FILES = [
+    "ok.yaml",
+    "markup.yaml",
+    "bad.yaml",
+    "empty.csv",
+    "ok.csv",
+    "bad.csv",
+    "missing.yaml",
+    "adir",
+    "[/]",
+]
 FILE_PARAMS = {"files", "sql_file", "output", "file"}
 
 text = st.text(
@@ -143,6 +153,9 @@ def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         from tests.e2e.test_cli_tasks import TASKS
 
         (root / "ok.yaml").write_text(TASKS)
+        (root / "markup.yaml").write_text(
+            'kind: LookupTable\ncode: odd\nname: "[/]"\ncodes: {"1": "[bold]x[/"}\n'
+        )
         (root / "bad.yaml").write_text("kind: Tag\ncode: [unclosed\n")
         (root / "empty.csv").write_text("")
         (root / "ok.csv").write_text("user_id,city\n1,hz\n")
@@ -152,6 +165,7 @@ def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             ["init"],
             ["demo", "data", "--rows", "500"],
             ["apply", "-f", "ok.yaml"],
+            ["apply", "-f", "markup.yaml"],
             ["user", "add", "mallory"],
             ["task", "create-table", "seed_manual"],
             ["task", "publish", "seed_manual", "--wait"],

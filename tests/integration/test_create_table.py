@@ -11,13 +11,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import select
 
 from tagport.config import Settings
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.errors import Conflict, InvalidInput, InvalidTransition, TerminalError
 from tagport.services import catalog, publication, targets
 from tagport.services.permissions import Actor
-from tagport.services.table_permissions import list_permissions
+from tagport.store import tables as t
 from tagport.store.db import Database
 from tests.integration.support import PG_DATASOURCE
 from tests.integration.test_pipeline import app, apply, demo, task
@@ -84,7 +85,7 @@ def test_a_failure_after_the_ddl_drops_the_table_again(
     with pytest.raises(TerminalError, match=r"spenders .*went away.*dropped again"):
         targets.create_table(db, demo, operator, "to_pg")
     assert _tables(pg_url, target_schema) == []
-    assert _draft(db, "to_pg").mapping == "same_name" and list_permissions(db) == []
+    assert _draft(db, "to_pg").mapping == "same_name" and _permissions(db) == []
 
 
 def test_an_existing_table_is_not_taken_over(
@@ -100,7 +101,7 @@ def test_an_existing_table_is_not_taken_over(
     edited = f'CREATE TABLE IF NOT EXISTS "{target_schema}".spenders (user_id bigint PRIMARY KEY)'
     with pytest.raises(InvalidInput, match="IF NOT EXISTS"):
         targets.create_table(db, demo, operator, "to_pg", edited)
-    assert list_permissions(db) == []
+    assert _permissions(db) == []
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute(f'SELECT user_id FROM "{target_schema}".spenders').fetchall()
     assert rows == [(42,)]
@@ -143,3 +144,10 @@ def test_an_analyticdb_task_with_a_partition_field_is_refused_when_saved(
         apply(db, operator, tmp_path, adb, task("to_adb", "big_spenders", target, False))
     target.pop("partition_field")
     apply(db, operator, tmp_path, adb, task("to_adb", "big_spenders", target, False))
+
+
+def _permissions(db: Database) -> list[str]:
+    """Every write permission recorded, as `login table`."""
+    with db.uow() as uow:
+        rows = uow.session.scalars(select(t.TablePermission))
+        return [f"{p.user.login} {p.table_name}" for p in rows]

@@ -65,6 +65,8 @@ def _root(
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MAX_ID = 2**63 - 1
+"""Row ids are 64-bit: a larger number is a typing mistake, refused as usage (exit 2)."""
 
 # Columns of `tagport list KIND`: the fields a person scans a list for.
 LIST_COLUMNS: dict[str, list[str]] = {

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tagport.cli.main import JsonOption, state
+from tagport.cli.main import MAX_ID, JsonOption, state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import parse_date
 from tagport.errors import InvalidInput
@@ -21,7 +21,7 @@ permission_app = typer.Typer(
 
 DataSource = Annotated[str, typer.Argument(help="Data source name.")]
 Table = Annotated[str, typer.Argument(help="[SCHEMA.]TABLE")]
-RequestId = Annotated[int, typer.Argument(help="The request id.")]
+RequestId = Annotated[int, typer.Argument(help="The request id.", min=1, max=MAX_ID)]
 
 
 def _say(message: str) -> None:

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tagport.cli.files import read_text
-from tagport.cli.main import JsonOption, State, state
+from tagport.cli.main import MAX_ID, JsonOption, State, state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import default_bizdate, parse_date
 from tagport.domain.documents import dump_spec
@@ -339,7 +339,7 @@ def instance_list(
     )
 
 
-InstanceId = Annotated[int, typer.Argument(help="The instance id.")]
+InstanceId = Annotated[int, typer.Argument(help="The instance id.", min=1, max=MAX_ID)]
 
 
 @instance_app.command("show")

@@ -108,7 +108,9 @@ def sql(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="One statement, run read-only.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many rows.")] = 1000,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1_000_000, help="At most this many rows.")
+    ] = 1000,
 ) -> None:
     """Run one read-only SELECT against the warehouse (super admins only, confined)."""
     st = _state(ctx)
@@ -189,8 +191,12 @@ def readiness(
 @demo_app.command("data")
 def demo_data(
     ctx: typer.Context,
-    rows: Annotated[int, typer.Option("--rows", help="Users to generate.")] = 1_000_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 20240101,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1, max=1_000_000_000, help="Users to generate.")
+    ] = 1_000_000,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Random seed.")
+    ] = 20240101,
 ) -> None:
     """Build the demo warehouse (user tags for the two days before today) and its catalog."""
     st = _state(ctx)

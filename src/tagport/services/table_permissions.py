@@ -13,12 +13,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from tagport.errors import NotFound
+from tagport.errors import InvalidInput, NotFound
 from tagport.services.permissions import Actor, require_any
 from tagport.store import tables as t
 from tagport.store.db import Database
 
 GRANT, CREATE_TABLE = "grant", "create_table"
+MAX_GRANT_DAYS = 3650
+"""The longest a granted permission may run (a permission may also never expire)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ def grant(
     now: datetime | None = None,
 ) -> None:
     """Grant `login` write permission on `ref`; only the data source owner or a super admin may."""
+    if days is not None and not 1 <= days <= MAX_GRANT_DAYS:
+        raise InvalidInput.one(f"grant on {ref}", "days", f"must be 1 to {MAX_GRANT_DAYS}")
     moment = now or t.utcnow()
     with db.uow() as uow:
         session = uow.session

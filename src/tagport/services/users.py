@@ -128,10 +128,16 @@ def set_roles(db: Database, actor: Actor, login: str, roles: list[Role]) -> cata
         return outcome
 
 
+MAX_TOKEN_DAYS = 3650
+"""The longest a token may live."""
+
+
 def create_token(db: Database, actor: Actor, login: str, name: str, days: int | None = None) -> str:
     """A new API token for `login` (self, or anyone for a super admin); shown once, kept hashed."""
     if login != actor.login:
         require_super_admin(actor, f"create a token for {login}")
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidInput.one(f"token {name}", "days", f"must be 1 to {MAX_TOKEN_DAYS}")
     token = "tp_" + secrets.token_urlsafe(32)
     with db.uow() as uow:
         user = uow.session.scalar(select(t.User).where(t.User.login == login))

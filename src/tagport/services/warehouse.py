@@ -294,6 +294,10 @@ class MembersPage:
         return len(self.ids) == self.size
 
 
+MAX_PAGE = 1_000_000_000
+"""Pages beyond this hold nobody whatever the size: a larger number is a typing mistake."""
+
+
 def members_page(
     settings: Settings,
     db: Database,
@@ -304,8 +308,8 @@ def members_page(
     size: int = 100,
 ) -> MembersPage:
     """Page `page` (from 1) of `size` members in entity-ID order."""
-    if page < 1:
-        raise InvalidInput.one("members", "page", "must be 1 or more")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidInput.one("members", "page", f"must be 1-{MAX_PAGE:,}")
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidInput.one("members", "size", f"must be 1-{MAX_PAGE_SIZE:,}")
     warehouse, spec, scope = _ready(settings, db, actor, code)
