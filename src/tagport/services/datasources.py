@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tagport.config import Settings, environment_value, load_settings, setting_variables
 from tagport.domain.catalog import DataSourceSpec, DataSourceType
-from tagport.errors import ConfigError
+from tagport.errors import ConfigError, NotFound
 from tagport.services import catalog, permissions
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Action, Actor, Scope, rule_for
@@ -172,3 +172,11 @@ def password_of(session: Session, row: t.DataSource, settings: Settings) -> str 
 
 
 catalog.register(DataSourceService())
+
+
+def find_datasource(session: Session, name: str) -> t.DataSource:
+    """The data source named `name`, or NotFound."""
+    ds = session.scalar(select(t.DataSource).where(t.DataSource.name == name))
+    if ds is None:
+        raise NotFound("data source", name)
+    return ds

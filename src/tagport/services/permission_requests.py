@@ -24,6 +24,7 @@ from tagport.domain.states import (
     next_request_status,
 )
 from tagport.errors import Conflict, InvalidInput, NotFound
+from tagport.services.datasources import find_datasource
 from tagport.services.permissions import Actor, require_any, require_super_admin
 from tagport.services.table_permissions import TableRef, record_grant
 from tagport.store import tables as t
@@ -81,13 +82,6 @@ def period_days(days: int | None, until: date | None, today: date) -> int:
     return span
 
 
-def _datasource(session: Session, name: str) -> t.DataSource:
-    ds = session.scalar(select(t.DataSource).where(t.DataSource.name == name))
-    if ds is None:
-        raise NotFound("data source", name)
-    return ds
-
-
 def request(
     db: Database,
     actor: Actor,
@@ -106,7 +100,7 @@ def request(
         )
     with db.uow() as uow:
         session = uow.session
-        ds = _datasource(session, ref.datasource)
+        ds = find_datasource(session, ref.datasource)
         pending = session.scalar(
             select(t.PermissionRequest.id).where(
                 t.PermissionRequest.user_id == actor.id,
@@ -254,7 +248,7 @@ def return_permission(
     moment = now or t.utcnow()
     with db.uow() as uow:
         session = uow.session
-        ds = _datasource(session, ref.datasource)
+        ds = find_datasource(session, ref.datasource)
         rows = session.scalars(
             select(t.TablePermission).where(
                 t.TablePermission.user_id == actor.id,

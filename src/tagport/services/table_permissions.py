@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.errors import InvalidInput, NotFound
+from tagport.services.datasources import find_datasource
 from tagport.services.permissions import Actor, require_any
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -152,9 +153,7 @@ def grant(
     moment = now or t.utcnow()
     with db.uow() as uow:
         session = uow.session
-        ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
-        if ds is None:
-            raise NotFound("data source", ref.datasource)
+        ds = find_datasource(session, ref.datasource)
         require_any(actor, f"grant write on {ref}", [ds.owner_id], "the data source owner")
         user = session.scalar(select(t.User).where(t.User.login == login))
         if user is None:

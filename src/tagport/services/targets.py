@@ -26,9 +26,9 @@ from tagport.domain.naming import codename_field
 from tagport.domain.states import ScheduleType, TaskAction, TaskStatus, require_task_action
 from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import InvalidInput, NotFound, PermissionDenied, TerminalError
+from tagport.errors import InvalidInput, PermissionDenied, TerminalError
 from tagport.services import catalog
-from tagport.services.datasources import password_of, require_connectable
+from tagport.services.datasources import find_datasource, password_of, require_connectable
 from tagport.services.permissions import Actor
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.publication import authorize_task, find_task
@@ -93,13 +93,6 @@ class TargetAccess:
         """The target table's columns (NotFound when it does not exist)."""
         with self.open(session, ds, schema) as target:
             return target.describe_table(table, schema)
-
-
-def _datasource(session: Session, name: str) -> t.DataSource:
-    ds = session.scalar(select(t.DataSource).where(t.DataSource.name == name))
-    if ds is None:
-        raise NotFound("data source", name)
-    return ds
 
 
 def table_design(
@@ -169,7 +162,7 @@ def generate_ddl(db: Database, settings: Settings, name: str, *, actor: Actor | 
         if actor is not None:
             OfflineServiceKind().authorize_view(uow.session, actor, task)
         spec = OfflineServiceSpec.model_validate(task.draft)
-        ds = _datasource(uow.session, spec.target.datasource)
+        ds = find_datasource(uow.session, spec.target.datasource)
         kind = DataSourceType(ds.type)
         design = table_design(uow.session, spec, kind, target_table(spec, task.name, kind))
         with TargetAccess(settings).open(uow.session, ds, spec.target.schema_) as target:
@@ -206,7 +199,7 @@ def create_table(
             TaskStatus(task.status), ScheduleType(task.schedule_type), TaskAction.EDIT
         )
         spec = OfflineServiceSpec.model_validate(task.draft)
-        ds = _datasource(session, spec.target.datasource)
+        ds = find_datasource(session, spec.target.datasource)
         _check_project_target(session, actor, task, ds)
         schema, kind = spec.target.schema_, DataSourceType(ds.type)
         design = table_design(session, spec, kind, target_table(spec, task.name, kind))
@@ -337,7 +330,7 @@ def load(
     schema = config.target.schema_
     with db.uow() as uow:
         session = uow.session
-        ds = _datasource(session, config.target.datasource)
+        ds = find_datasource(session, config.target.datasource)
         kind = DataSourceType(ds.type)
         params = TargetAccess(settings).params(session, ds, schema)
         id_field = task_id_field(session, config)
