@@ -32,12 +32,19 @@ from tagport.domain.states import (
 )
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import ExternalError, NotFound, TagportError
+from tagport.errors import (
+    ExternalError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TagportError,
+)
 from tagport.services.catalog import Checks
 from tagport.services.permissions import Action, Actor, require, rule_for
 from tagport.services.projects import cross_project_safe_mode
 from tagport.services.table_permissions import TableRef, write_refusal
 from tagport.services.tasks import OfflineServiceKind
+from tagport.services.warehouse import readable_scope
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import TableInfo
@@ -119,6 +126,7 @@ def complete_publication(
         if task.status != TaskStatus.PUBLISHING.value:
             return PublicationResult(TaskStatus(task.status), list(task.publish_errors or []))
         problems = _checked(lambda: publication_problems(session, task, describe, moment))
+        problems += _checked(lambda: _reader_problems(db, task))
         if problems:
             # A live task whose new version fails keeps running its published version.
             live = task.published is not None
@@ -132,6 +140,19 @@ def complete_publication(
             task.publish_errors = None
         uow.commit()
         return PublicationResult(TaskStatus(task.status), problems)
+
+
+def _reader_problems(db: Database, task: t.OfflineService) -> list[str]:
+    """The owner must be able to read what the export reads (the audience's projects, its SQL
+    through the allow-list, the exported tags): checked now, not first at the run."""
+    spec = OfflineServiceSpec.model_validate(task.draft)
+    try:
+        readable_scope(db, task.owner.login, spec.audience, [o.tag for o in spec.tags])
+    except NotFound:
+        return []  # a missing audience or tag is reported by the catalog checks
+    except (PermissionDenied, InvalidInput) as exc:
+        return [str(exc)]
+    return []
 
 
 def _checked(check: Callable[[], list[str]]) -> list[str]:

@@ -14,20 +14,23 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import yaml
 
 from tagport.cli.main import run
 from tagport.config import Settings
 from tagport.domain.catalog import AudienceGroupSpec
 from tagport.domain.tasks import TagOutput
 from tagport.errors import InvalidInput, NotFound, PermissionDenied, TagportError
-from tagport.services import catalog, config_as_code, warehouse
+from tagport.services import catalog, config_as_code, publication, warehouse
 from tagport.services.catalog import Document
 from tagport.services.permissions import Actor
 from tagport.services.users import actor_for
 from tagport.store.db import Database
+from tagport.targets.base import ColumnInfo, TableInfo
 from tagport.warehouse import duckdb as duckdb_warehouse
 from tagport.warehouse.base import ExportColumn
 from tagport.warehouse.duckdb import DuckDBWarehouse
+from tests.integration.support import describe_as
 from tests.unit.warehouse.test_confine import HOSTILE
 
 DAY = date(2024, 5, 2)
@@ -284,3 +287,50 @@ def test_the_cli_refuses_a_member_with_exit_code_6(
         assert "bob may not read audience group rich" in capsys.readouterr().err
     assert run(["--as", "alice", "audience", "estimate", "rich", "--bizdate", DAY.isoformat()]) == 0
     assert capsys.readouterr().out.strip() == "2"
+
+
+def test_publishing_checks_the_owner_may_read_what_the_export_reads(
+    db: Database, operator: Actor, users: dict[str, Actor], settings: Settings
+) -> None:
+    documents = """
+kind: Application
+name: app
+project: tag_prod
+services: [audience_offline]
+members: [bob]
+---
+kind: DataSource
+name: wh
+type: project
+project: tag_prod
+owner: operator
+---
+kind: OfflineService
+name: bobs_export
+application: app
+owner: bob
+audience: adults
+sync_tags: true
+tags: [{tag: salary}]
+target: {datasource: wh, table: bobs_export}
+"""
+    docs = [Document(d, "t.yaml") for d in _specs(documents)]
+    catalog.apply(db, operator, docs)
+    table = TableInfo(
+        "tag_prod",
+        "bobs_export",
+        (ColumnInfo("user_id", "bigint", False), ColumnInfo("salary", "bigint", True)),
+        ("user_id",),
+    )
+    publication.request_publish(db, operator, "bobs_export")
+    result = publication.complete_publication(db, "bobs_export", describe_as(table))
+    assert (
+        "bob may not read audience group adults: it reads project(s) tag_secret, which bob "
+        "is not a member of" in result.problems
+    )
+
+
+def _specs(text: str) -> list[Any]:
+    from tagport.domain.documents import parse_spec
+
+    return [parse_spec(raw, "t.yaml") for raw in yaml.safe_load_all(text)]
