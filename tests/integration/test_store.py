@@ -55,3 +55,39 @@ def test_an_unreachable_metadata_database_is_a_transient_error_without_its_passw
         assert "s3cret" not in str(raised.value)
     finally:
         db.dispose()
+
+
+def test_a_home_with_data_upgrades_from_the_first_revision(db_url: str) -> None:
+    """Every migration applies to a populated database (foreign keys on), not only to an empty
+    one: a home made by an older tagport must open with a newer one."""
+    from alembic import command
+
+    from tagport.services import catalog, config_as_code
+    from tagport.services.users import actor_for, init_operator
+    from tagport.store.db import _alembic_config
+    from tests.integration.conftest import EXAMPLES, SECRET
+
+    old = Database(db_url, SECRET)
+    command.upgrade(_alembic_config(old.engine), "0001")
+    with old.engine.begin() as connection:  # the operator, as an 0001 home holds it
+        connection.execute(
+            text(
+                "INSERT INTO users (login, display_name, is_super_admin, created_at, updated_at) "
+                "VALUES ('alice', 'Alice', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, digest, created_at) "
+                "SELECT id, 'ci', 'x', CURRENT_TIMESTAMP FROM users"
+            )
+        )
+    old.dispose()
+    db = Database(db_url, SECRET)
+    assert db.upgrade() is True and db.current_revision() == db.head_revision()
+    init_operator(db)
+    documents, problems = config_as_code.read_documents([EXAMPLES])
+    catalog.apply(db, actor_for(db, None), documents, problems=problems)
+    with db.uow() as uow:
+        assert uow.session.scalar(select(User).where(User.login == "alice")) is not None
+    db.dispose()
