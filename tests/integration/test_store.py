@@ -88,6 +88,8 @@ def test_a_home_with_data_upgrades_from_the_first_revision(db_url: str) -> None:
     init_operator(db)
     documents, problems = config_as_code.read_documents([EXAMPLES])
     catalog.apply(db, actor_for(db, None), documents, problems=problems)
+    with db.engine.connect() as connection:  # nothing that referred to a user was lost
+        assert connection.execute(text("SELECT count(*) FROM api_tokens")).scalar() == 1
     with db.uow() as uow:
         assert uow.session.scalar(select(User).where(User.login == "alice")) is not None
     db.dispose()

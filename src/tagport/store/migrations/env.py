@@ -11,6 +11,9 @@ with engine.begin() as connection:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        # SQLite alters tables by copying them (batch mode). With foreign keys on, dropping a
+        # referenced table deletes or refuses what refers to it: add columns in place
+        # (`op.add_column`), and test a migration on a populated home (test_store.py).
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
