@@ -148,10 +148,10 @@ def _reader_problems(db: Database, task: t.OfflineService) -> list[str]:
     spec = OfflineServiceSpec.model_validate(task.draft)
     try:
         readable_scope(db, task.owner.login, spec.audience, [o.tag for o in spec.tags])
-    except NotFound:
-        return []  # a missing audience or tag is reported by the catalog checks
-    except (PermissionDenied, InvalidInput) as exc:
+    except PermissionDenied as exc:
         return [str(exc)]
+    except (NotFound, InvalidInput):
+        return []  # a missing or broken audience or tag is reported by the catalog checks
     return []
 
 
