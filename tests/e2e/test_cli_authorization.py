@@ -13,29 +13,9 @@ from tagport.cli.main import run
 from tagport.config import load_settings
 from tagport.services import home
 from tagport.store import tables as t
+from tests.integration.test_authorization import TEAMS
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-TEAMS = """
-kind: Project
-name: other
-type: tag
-members: [carol]
----
-kind: Application
-name: other_app
-project: other
-services: [audience_offline]
-members: [carol]
----
-kind: DataSource
-name: secret_pg
-type: postgresql
-host: db.example
-database: crm
-username: app
-password: right-password
-owner: alice
-"""
 GUESS = """
 kind: DataSource
 name: secret_pg

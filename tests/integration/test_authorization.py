@@ -26,17 +26,7 @@ from tagport.services.users import actor_for
 from tagport.store import tables as t
 from tagport.store.db import Database
 
-OTHER_TEAM = """
-kind: User
-name: carol
----
-kind: User
-name: dave
----
-kind: User
-name: erin
-roles: [datasource_admin]
----
+TEAMS = """
 kind: Project
 name: other
 type: tag
@@ -56,7 +46,23 @@ database: crm
 username: app
 password: right-password
 owner: alice
+"""
+"""Another team's project and application (carol), and a data source with a stored password."""
+OTHER_TEAM = (
+    """
+kind: User
+name: carol
 ---
+kind: User
+name: dave
+---
+kind: User
+name: erin
+roles: [datasource_admin]
+---
+"""
+    + TEAMS
+    + """---
 kind: DataSource
 name: erins_pg
 type: postgresql
@@ -66,6 +72,7 @@ username: app
 password: erins-password
 owner: erin
 """
+)
 
 
 def apply(db: Database, actor: Actor, body: str, *, dry_run: bool = False) -> catalog.ApplyResult:

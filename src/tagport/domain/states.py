@@ -8,11 +8,15 @@ functions that read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from tagport.errors import InvalidTransition
+
+S = TypeVar("S", bound=StrEnum)
+E = TypeVar("E", bound=StrEnum)
 
 
 class TaskStatus(StrEnum):
@@ -99,14 +103,18 @@ ACTION_SCHEDULE: dict[TaskAction, ScheduleType] = {
 """Actions offered only for one schedule type."""
 
 
-def next_task_status(status: TaskStatus, event: TaskEvent) -> TaskStatus:
-    """The status after `event`, or InvalidTransition naming both."""
+def _next(table: Mapping[tuple[S, E], S], status: S, event: E, noun: str) -> S:
+    """The status `table` moves `status` to on `event`, or InvalidTransition naming both."""
     try:
-        return TASK_TRANSITIONS[(status, event)]
+        return table[(status, event)]
     except KeyError:
         raise InvalidTransition(
-            f"cannot {event.value.replace('_', ' ')}: the task is {status.value}"
+            f"cannot {event.value.replace('_', ' ')}: the {noun} is {status.value}"
         ) from None
+
+
+def next_task_status(status: TaskStatus, event: TaskEvent) -> TaskStatus:
+    return _next(TASK_TRANSITIONS, status, event, "task")
 
 
 def task_actions(status: TaskStatus, schedule: ScheduleType) -> frozenset[TaskAction]:
@@ -166,10 +174,7 @@ TERMINATED_REASON = "terminated"
 
 
 def next_instance_status(status: InstanceStatus, event: InstanceEvent) -> InstanceStatus:
-    try:
-        return INSTANCE_TRANSITIONS[(status, event)]
-    except KeyError:
-        raise InvalidTransition(f"cannot {event.value}: the instance is {status.value}") from None
+    return _next(INSTANCE_TRANSITIONS, status, event, "instance")
 
 
 class ExecutionStatus(StrEnum):
@@ -228,10 +233,7 @@ REQUEST_TRANSITIONS: dict[tuple[RequestStatus, RequestEvent], RequestStatus] = {
 
 
 def next_request_status(status: RequestStatus, event: RequestEvent) -> RequestStatus:
-    try:
-        return REQUEST_TRANSITIONS[(status, event)]
-    except KeyError:
-        raise InvalidTransition(f"cannot {event.value}: the request is {status.value}") from None
+    return _next(REQUEST_TRANSITIONS, status, event, "request")
 
 
 class GrantStatus(StrEnum):
