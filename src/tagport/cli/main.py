@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from tagport.cli.files import write_text
+from tagport.cli.options import JsonOption
+from tagport.cli.options import context as state
 from tagport.cli.output import console, errors, print_json, print_table
-from tagport.config import Settings, debugging, load_settings
+from tagport.config import debugging, load_settings
+from tagport.context import Context
 from tagport.domain.documents import KINDS, dump_spec, kind_named
 from tagport.errors import INTERNAL_ERROR_EXIT, InvalidInput, TagportError, exit_code
-from tagport.services import catalog, config_as_code, home, users
-from tagport.services.permissions import Actor
-from tagport.store.db import Database
+from tagport.services import catalog, config_as_code, home
 
 app = typer.Typer(
     name="tagport",
@@ -25,31 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-@dataclass
-class State:
-    """What every command shares: settings, the acting login, the database once opened."""
-
-    settings: Settings
-    login: str | None
-    _db: Database | None = field(default=None, repr=False)
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = home.open_database(self.settings)
-        return self._db
-
-    @property
-    def actor(self) -> Actor:
-        return users.actor_for(self.db, self.login)
-
-
-def state(ctx: typer.Context) -> State:
-    obj = ctx.find_root().obj
-    assert isinstance(obj, State)
-    return obj
 
 
 @app.callback()
@@ -61,12 +36,8 @@ def _root(
     ] = None,
 ) -> None:
     settings = load_settings()
-    ctx.obj = State(settings, as_user or settings.user)
+    ctx.obj = Context(settings, as_user or settings.user)
 
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-MAX_ID = 2**63 - 1
-"""Row ids are 64-bit: a larger number is a typing mistake, refused as usage (exit 2)."""
 
 # Columns of `tagport list KIND`: the fields a person scans a list for.
 LIST_COLUMNS: dict[str, list[str]] = {

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tagport.cli.main import MAX_ID, JsonOption, state
+from tagport.cli.options import MAX_ID, JsonOption
+from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import parse_date
 from tagport.errors import InvalidInput

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tagport.cli.main import state
+from tagport.cli.options import context as state
 from tagport.cli.output import console
 from tagport.runtime import server
 

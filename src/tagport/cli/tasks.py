@@ -13,8 +13,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tagport.cli.files import read_text
-from tagport.cli.main import MAX_ID, JsonOption, State, state
+from tagport.cli.options import MAX_ID, JsonOption
+from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
+from tagport.context import Context as State
 from tagport.domain.dates import default_bizdate, parse_date
 from tagport.domain.documents import dump_spec
 from tagport.domain.states import InstanceStatus, TaskStatus

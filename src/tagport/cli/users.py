@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from tagport.cli.main import JsonOption, state
+from tagport.cli.options import JsonOption
+from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.catalog import Role, UserSpec
 from tagport.domain.documents import dump_spec, parse_spec

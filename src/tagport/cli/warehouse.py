@@ -22,7 +22,7 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 
 
 def _state(ctx: typer.Context) -> Any:
-    from tagport.cli.main import state
+    from tagport.cli.options import context as state
 
     return state(ctx)
 
@@ -64,8 +64,11 @@ def import_(
         raise InvalidInput.one("--format", "", str(exc)) from None
     day = _date(ds, ctx, "--ds") if ds is not None else None
     started = time.monotonic()
+    st = _state(ctx)
     rows = service.import_table(
-        _state(ctx).settings,
+        st.settings,
+        st.db,
+        st.actor,
         table,
         file,
         ds=day,
@@ -166,7 +169,7 @@ def import_audience(
 ) -> None:
     """Reload an import audience group's file into the warehouse (replaces its IDs at once)."""
     st = _state(ctx)
-    parsed = service.import_audience(st.settings, st.db, code)
+    parsed = service.import_audience(st.settings, st.db, st.actor, code)
     console.print(
         f"stored {parsed.count:,} IDs for {code} ({parsed.duplicates:,} duplicates dropped)"
     )

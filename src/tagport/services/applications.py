@@ -6,7 +6,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import ApplicationSpec, ProjectType, ServiceKind
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Scope
 from tagport.store import tables as t
@@ -75,6 +74,3 @@ class ApplicationService(KindService[ApplicationSpec, t.Application]):
             select(t.OfflineService.name).where(t.OfflineService.application_id == row.id)
         )
         return [f"offline service {n}" for n in names]
-
-
-catalog.register(ApplicationService())

@@ -20,7 +20,6 @@ from tagport.domain.rules import (
 )
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import InvalidInput
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
@@ -191,6 +190,3 @@ def _cycle_through(session: Session, code: str, refs: set[str]) -> str | None:
         visited.add(node)
         stack.extend((n, [*path, n]) for n in sorted(graph.get(node, ())))
     return None
-
-
-catalog.register(AudienceGroupService())

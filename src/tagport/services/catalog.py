@@ -172,18 +172,12 @@ class KindService(ABC, Generic[S, R]):
         }
 
 
-_REGISTRY: dict[str, KindService[Any, Any]] = {}
-
-
-def register(service: KindService[Any, Any]) -> None:
-    _REGISTRY[service.kind] = service
-
-
 def service_for(kind: str) -> KindService[Any, Any]:
-    from tagport.services import kinds  # noqa: F401  (fills the registry)
+    """The service of a kind, from the table in `services.kinds`."""
+    from tagport.services.kinds import SERVICES  # the kinds' modules import this one
 
     try:
-        return _REGISTRY[kind]
+        return SERVICES[kind]
     except KeyError:
         raise NotFound("kind", kind) from None
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tagport.config import Settings, environment_value, load_settings, setting_variables
 from tagport.domain.catalog import DataSourceSpec, DataSourceType
 from tagport.errors import ConfigError, NotFound
-from tagport.services import catalog, permissions
+from tagport.services import permissions
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Action, Actor, Scope, rule_for
 from tagport.services.usage import tasks_using
@@ -169,9 +169,6 @@ def password_of(session: Session, row: t.DataSource, settings: Settings) -> str 
             )
         return value
     return None
-
-
-catalog.register(DataSourceService())
 
 
 def find_datasource(session: Session, name: str) -> t.DataSource:

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import EntitySpec
 from tagport.domain.values import IdType
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Scope
 from tagport.store import tables as t
@@ -50,6 +49,3 @@ class EntityService(KindService[EntitySpec, t.Entity]):
             select(t.AudienceGroup.code).where(t.AudienceGroup.entity_id == row.id)
         )
         return [f"tag {c}" for c in tags] + [f"audience group {c}" for c in groups]
-
-
-catalog.register(EntityService())

@@ -6,7 +6,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import ProjectSpec, ProjectType, SecuritySettingsSpec
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.store import tables as t
 
@@ -102,7 +101,3 @@ def cross_project_safe_mode(session: Session, project: str) -> bool:
         )
     }
     return rows.get(project, rows.get(GLOBAL_SCOPE, False))
-
-
-catalog.register(ProjectService())
-catalog.register(SecuritySettingsService())

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from tagport.domain.catalog import LookupTableSpec, TagSource, TagSpec
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.rules import Condition, parse_rule, walk
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
@@ -145,7 +144,3 @@ class TagService(KindService[TagSpec, t.Tag]):
             if any(isinstance(leaf, Condition) and leaf.tag == row.code for _, leaf in leaves):
                 used.append(f"audience group {group.code}")
         return used + tasks_using(session, lambda s: any(o.tag == row.code for o in s.tags))
-
-
-catalog.register(LookupTableService())
-catalog.register(TagService())

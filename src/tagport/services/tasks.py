@@ -33,7 +33,6 @@ from tagport.domain.states import (
 )
 from tagport.domain.tasks import OfflineServiceSpec, Output, version_changes
 from tagport.errors import InvalidInput, Problem
-from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, Scope
 from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
@@ -208,9 +207,6 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
 def _partitioned(ds: t.DataSource) -> bool:
     """Whether the data source's tables may be partitioned (AnalyticDB PG: never)."""
     return target_class(DataSourceType(ds.type)).capabilities.partitioned_tables
-
-
-catalog.register(OfflineServiceKind())
 
 
 @dataclass(frozen=True)

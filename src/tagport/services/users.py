@@ -63,9 +63,6 @@ class UserService(KindService[UserSpec, t.User]):
             raise PermissionDenied("the operator account cannot be deleted")
 
 
-catalog.register(UserService())
-
-
 def init_operator(db: Database) -> bool:
     """Create the operator super admin if missing; True when it was created."""
     with db.uow() as uow:

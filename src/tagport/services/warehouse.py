@@ -30,7 +30,12 @@ from tagport.services.audiences import (
 )
 from tagport.services.catalog import Document
 from tagport.services.entities import EntityService
-from tagport.services.permissions import Actor, require_super_admin
+from tagport.services.permissions import (
+    Actor,
+    project_member_ids,
+    require_any,
+    require_super_admin,
+)
 from tagport.services.tags import TagService
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -187,6 +192,8 @@ def _ready(
 
 def import_table(
     settings: Settings,
+    db: Database,
+    actor: Actor,
     table: str,
     file: Path,
     *,
@@ -203,6 +210,7 @@ def import_table(
         raise InvalidInput.one(table, "table", "must be PROJECT.TABLE, e.g. tag_prod.user_profile")
     if not IDENTIFIER.matches(partition_column):
         raise InvalidInput.one(partition_column, "partition", IDENTIFIER.explanation)
+    _require_project_member(db, actor, project, f"import into warehouse table {table}")
     value = partition_format.render(ds) if ds is not None else None
     return open_warehouse(settings).import_table(
         table,
@@ -212,6 +220,16 @@ def import_table(
         replace=replace,
         allow_empty=allow_empty,
     )
+
+
+def _require_project_member(db: Database, actor: Actor, project: str, doing: str) -> None:
+    """A project's warehouse tables are its members' (and super admins') to load."""
+    if actor.is_super_admin:
+        return
+    with db.uow() as uow:
+        row = uow.session.scalar(select(t.Project).where(t.Project.name == project))
+        members = project_member_ids(row) if row is not None else set()
+    require_any(actor, doing, members, f"a member of project {project}")
 
 
 def list_tables(settings: Settings, project: str | None = None) -> list[TableInfo]:
@@ -229,11 +247,15 @@ def run_sql(settings: Settings, actor: Actor, sql: str, limit: int = 1000) -> Qu
 # --- audiences ----------------------------------------------------------------------------------
 
 
-def import_audience(settings: Settings, db: Database, code: str) -> imports.ParsedIds:
-    """(Re)load an import audience group's file into the warehouse, replacing its IDs at once.
-
-    Estimates, pages and exports also reload it by themselves when the file has changed."""
-    spec, scope = audience_scope(db, code)
+def import_audience(settings: Settings, db: Database, actor: Actor, code: str) -> imports.ParsedIds:
+    """(Re)load an import audience group's file into the warehouse, replacing its IDs at once,
+    for whoever may change the group. Estimates, pages and exports also reload it by
+    themselves when the file has changed."""
+    with db.uow() as uow:
+        row, spec = _audience(uow.session, code)
+        service = AudienceGroupService()
+        service.authorize(uow.session, actor, spec, row)
+        scope = scope_of(uow.session, row.entity)
     if spec.import_ is None:
         raise InvalidInput.one(
             f"audience group {code}", "import", "is not an import audience group"
@@ -397,6 +419,6 @@ def build_demo(
     catalog.apply(db, actor, [Document(s, f"demo ({s.kind} {s.key})") for s in specs])
     groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
     if any(g.code == "crm_seed_users" for g in groups):
-        import_audience(settings, db, "crm_seed_users")
+        import_audience(settings, db, actor, "crm_seed_users")
     sizes = {g.code: estimate(settings, db, actor, g.code, days[-1]) for g in groups}
     return DemoResult(rows, days, data.tables, sizes)

@@ -146,7 +146,7 @@ def test_import_audience_is_stored_and_reloaded_when_its_file_changes(
     )
     apply(db, operator, tmp_path, body)
     settings = Settings()
-    parsed = warehouse.import_audience(settings, db, "imp")
+    parsed = warehouse.import_audience(settings, db, operator, "imp")
     assert (parsed.count, parsed.duplicates) == (2, 1)
     day = date(2024, 1, 1)
     assert warehouse.estimate(settings, db, operator, "imp", day) == 2
