@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     """A data source's `password_env` may only name variables starting with this prefix."""
     datasource_hosts: str = ""
     """Comma list of hosts or globs (`*.db.internal`) data sources may connect to; empty: any."""
+    token_max_days: int = Field(default=365, ge=1, le=3650)
+    """The longest an API token may live; every token expires."""
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    """How long a console login lasts."""
 
     @field_validator("home")
     @classmethod

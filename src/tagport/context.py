@@ -44,8 +44,11 @@ class Context:
         """The acting user, resolved once: the given actor, else `login`, else the operator."""
         if self._actor is None:
             from tagport.services import users
+            from tagport.store import audit
 
             self._actor = users.actor_for(self.db, self.login)
+            # From here on this invocation's changes are recorded as this user's.
+            audit.set_origin(audit.Origin(self._actor.login, self.origin))
         return self._actor
 
     @property

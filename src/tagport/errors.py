@@ -6,14 +6,17 @@
     ├── Conflict                 the request clashes with the current state
     │   └── InvalidTransition    a status does not allow the action
     ├── PermissionDenied         the acting user may not do this
+    │   └── Unauthenticated      no valid login, token or session at all
     ├── ConfigError              settings or the home directory are unusable
     └── ExternalError            a database, warehouse or file failed (translated at the edge)
         ├── TerminalError        retrying will not help (bad DDL, missing table, auth)
         └── TransientError       retrying may help (connection lost, lock timeout, deadlock)
 
 `EXIT_CODES` below is the one table of process exit codes (the README and docs/errors.md show it);
-HTTP statuses are mapped in one place too. A driver exception never crosses a module boundary
-untranslated.
+HTTP statuses are mapped in one place too (`tagport.api.problems`). Each error has a stable dotted
+`code` (`not_found`, `permission.expired` …) that the API reports as its problem type: the class
+gives a default, a raise site may name a finer one with `with_code`. A driver exception never
+crosses a module boundary untranslated.
 """
 
 from __future__ import annotations
@@ -42,10 +45,16 @@ class TagportError(Exception):
     """
 
     problems: list[Problem]
+    code: str = "error"
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
         self.problems = []
+
+    def with_code(self, code: str) -> TagportError:
+        """This error, named by a finer stable code (`permission.expired`); returns itself."""
+        self.code = code
+        return self
 
     @classmethod
     def gathering(cls, problems: list[Problem]) -> TagportError:
@@ -58,6 +67,8 @@ class TagportError(Exception):
 
 class InvalidInput(TagportError):
     """Input broke one or more rules; `problems` lists each one."""
+
+    code = "invalid_input"
 
     def __init__(self, problems: Iterable[Problem] | Problem) -> None:
         self.problems: list[Problem] = (
@@ -73,6 +84,8 @@ class InvalidInput(TagportError):
 class NotFound(TagportError):
     """A named object does not exist."""
 
+    code = "not_found"
+
     def __init__(self, kind: str, name: str) -> None:
         self.kind, self.name = kind, name
         super().__init__(f"{kind} {name!r} does not exist")
@@ -81,29 +94,49 @@ class NotFound(TagportError):
 class Conflict(TagportError):
     """The request clashes with the current state (duplicate, in use, immutable field)."""
 
+    code = "conflict"
+
 
 class InvalidTransition(Conflict):
     """The object's status does not allow the requested action."""
+
+    code = "action_not_allowed"
 
 
 class PermissionDenied(TagportError):
     """The acting user lacks the role or permission."""
 
+    code = "permission.denied"
+
+
+class Unauthenticated(PermissionDenied):
+    """No valid login, token or session: who is asking is unknown."""
+
+    code = "auth.required"
+
 
 class ConfigError(TagportError):
     """Settings, the home directory or the secret key are unusable."""
+
+    code = "config"
 
 
 class ExternalError(TagportError):
     """A database, warehouse or file operation failed; raised only by the edge that called it."""
 
+    code = "external"
+
 
 class TerminalError(ExternalError):
     """Retrying will not help."""
 
+    code = "external.terminal"
+
 
 class TransientError(ExternalError):
     """Retrying may help."""
+
+    code = "external.transient"
 
 
 EXIT_CODES: list[tuple[type[TagportError], int]] = [

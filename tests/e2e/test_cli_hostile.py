@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from tagport.cli.main import app, run
 from tagport.errors import EXIT_CODES
 
-SKIPPED = {("serve",), ("scheduler",), ("worker",), ("demo", "data")}
+SKIPPED = {("serve",), ("api",), ("scheduler",), ("worker",), ("demo", "data")}
 """Long-running roles and the demo builder: covered by their own tests."""
 ALLOWED_EXITS = {0, 2} | {code for _, code in EXIT_CODES if code != 1}
 """Success, a command line that does not parse, and every error class's code (1, the root's,

@@ -56,7 +56,7 @@ def test_serve_survives_a_metadata_database_outage(
         server = subprocess.Popen(
             # One worker: two in one process fail on the project target, an export opening the
             # warehouse read-only while the other run writes it (a DuckDB limit, not this test's).
-            [TAGPORT, "serve", "--concurrency", "1"],
+            [TAGPORT, "serve", "--concurrency", "1", "--no-api"],
             env=env | {"TAGPORT_DATABASE_URL": proxied, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

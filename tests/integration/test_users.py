@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tagport.domain.catalog import UserSpec
 from tagport.errors import InvalidInput, PermissionDenied
-from tagport.services import users
+from tagport.services import tokens, users
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -46,24 +46,24 @@ def test_only_a_super_admin_adds_users(db: Database, operator: Actor) -> None:
 
 def test_tokens_authenticate_their_owner_until_they_expire(db: Database, operator: Actor) -> None:
     add(db, operator, "alice", "Alice")
-    token = users.create_token(db, operator, "alice", "ci", days=1)
-    assert users.authenticate(db, token).login == "alice"
+    token = tokens.create_token(db, operator, "alice", "ci", days=1).token
+    assert tokens.authenticate(db, token).login == "alice"
     with db.uow() as uow:
         stored = uow.session.scalars(select(t.ApiToken)).one()
         assert token not in (stored.digest, stored.name)
     later = t.utcnow() + timedelta(days=2)
-    with pytest.raises(PermissionDenied, match="invalid or expired token"):
-        users.authenticate(db, token, now=later)
-    with pytest.raises(PermissionDenied, match="invalid or expired token"):
-        users.authenticate(db, token + "x")
+    with pytest.raises(PermissionDenied, match="invalid, expired or revoked token"):
+        tokens.authenticate(db, token, now=later)
+    with pytest.raises(PermissionDenied, match="invalid, expired or revoked token"):
+        tokens.authenticate(db, token + "x")
 
 
 def test_a_user_creates_tokens_only_for_themselves(db: Database, operator: Actor) -> None:
     add(db, operator, "alice", "Alice")
     alice = users.actor_for(db, "alice")
-    assert users.create_token(db, alice, "alice", "mine")
+    assert tokens.create_token(db, alice, "alice", "mine")
     with pytest.raises(PermissionDenied):
-        users.create_token(db, alice, "operator", "theirs")
+        tokens.create_token(db, alice, "operator", "theirs")
 
 
 def test_unknown_acting_user_is_refused(db: Database) -> None:

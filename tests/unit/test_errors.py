@@ -30,6 +30,7 @@ EXPECTED = {
     "Conflict": 5,
     "InvalidTransition": 5,
     "PermissionDenied": 6,
+    "Unauthenticated": 6,
     "ConfigError": 7,
     "ExternalError": 8,
     "TerminalError": 8,

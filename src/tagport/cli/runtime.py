@@ -1,4 +1,4 @@
-"""`tagport serve`, `tagport scheduler`, `tagport worker`: the long-running roles."""
+"""`tagport serve`, `tagport api`, `tagport scheduler`, `tagport worker`: the long-running roles."""
 
 from __future__ import annotations
 
@@ -21,12 +21,38 @@ Concurrency = Annotated[
 ]
 
 
-def serve(ctx: typer.Context, concurrency: Concurrency = 2) -> None:
-    """Run the scheduler and a worker pool until SIGTERM (running work finishes first)."""
+Host = Annotated[str, typer.Option("--host", help="Address the HTTP API listens on.")]
+Port = Annotated[
+    int, typer.Option("--port", min=0, max=65535, help="Port of the HTTP API (0: any free one).")
+]
+NoApi = Annotated[bool, typer.Option("--no-api", help="Serve no HTTP API, only run work.")]
+
+
+def serve(
+    ctx: typer.Context,
+    concurrency: Concurrency = 2,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    no_api: NoApi = False,
+) -> None:
+    """Serve the HTTP API and run the scheduler and a worker pool until SIGTERM (running work
+    finishes first)."""
     st = state(ctx)
     _logging()
-    console.print(f"tagport serving {st.settings.home} with {concurrency} worker(s); Ctrl-C stops")
-    server.run(st.settings, st.db, scheduler=True, workers=concurrency)
+    http = None if no_api else server.Listen(host, port)
+    where = f" and the API on http://{host}:{port}/api/docs" if http else ""
+    console.print(
+        f"tagport serving {st.settings.home} with {concurrency} worker(s){where}; Ctrl-C stops"
+    )
+    server.run(st.settings, st.db, scheduler=True, workers=concurrency, http=http)
+
+
+def api(ctx: typer.Context, host: Host = "127.0.0.1", port: Port = 8080) -> None:
+    """Serve only the HTTP API (run `tagport scheduler` and `tagport worker` elsewhere)."""
+    st = state(ctx)
+    _logging()
+    console.print(f"tagport API on http://{host}:{port}/api/docs; Ctrl-C stops")
+    server.run(st.settings, st.db, scheduler=False, workers=0, http=server.Listen(host, port))
 
 
 def scheduler(ctx: typer.Context) -> None:
@@ -45,5 +71,6 @@ def worker(ctx: typer.Context, concurrency: Concurrency = 1) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(api)
     app.command()(scheduler)
     app.command()(worker)

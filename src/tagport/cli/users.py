@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from tagport.cli.options import JsonOption
+from tagport.cli.options import MAX_ID, JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.catalog import Role, UserSpec
 from tagport.domain.documents import dump_spec, parse_spec
-from tagport.services import users
+from tagport.services import tokens, users
 
 user_app = typer.Typer(
     help="Users: add, find (owners by keyword), set roles.", no_args_is_help=True
@@ -83,6 +85,43 @@ def user_list(
     print_table("Users", ["name", "display_name", "roles"], rows)
 
 
+@user_app.command("passwd")
+def user_passwd(
+    ctx: typer.Context,
+    login: Annotated[
+        str | None, typer.Argument(help="Whose password (default: the acting user).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a console password (stored as an argon2id hash); asks twice unless --password-stdin."""
+    st = state(ctx)
+    who = login or st.actor.login
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(
+            f"new password for {who}", hide_input=True, confirmation_prompt=True
+        )
+    users.set_password(st.db, st.actor, who, password)
+    console.print(f"password of {who} set")
+
+
+@user_app.command("add-service-account")
+def user_add_service_account(
+    ctx: typer.Context,
+    login: Annotated[str, typer.Argument(help="Login of the automation account.")],
+    display_name: Annotated[str | None, typer.Option("--display-name", "-n")] = None,
+) -> None:
+    """Add a non-human user for automation (super admins only); it signs in with tokens."""
+    st = state(ctx)
+    users.add_service_account(st.db, st.actor, login, display_name)
+    console.print(
+        f"added service account {login}; give it a token: tagport token create --user {login}"
+    )
+
+
 @token_app.command("create")
 def token_create(
     ctx: typer.Context,
@@ -90,11 +129,49 @@ def token_create(
     login: Annotated[
         str | None, typer.Option("--user", help="Owner (default: the acting user).")
     ] = None,
-    days: Annotated[int | None, typer.Option("--days", min=1, help="Expire after N days.")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, max=3650, help="Expire after N days (default 90)."),
+    ] = None,
 ) -> None:
     """Create an API token; it is printed once and stored only as a hash."""
     st = state(ctx)
     actor = st.actor
-    token = users.create_token(st.db, actor, login or actor.login, name, days)
-    console.print("Store this token now; it will not be shown again.", style="bold yellow")
-    print(token)
+    new = tokens.create_token(
+        st.db, actor, login or actor.login, name, days, st.settings.token_max_days
+    )
+    expires = f"{new.view.expires_at:%Y-%m-%d}" if new.view.expires_at else "never"
+    console.print(
+        f"Store this token now; it will not be shown again (expires {expires}).",
+        style="bold yellow",
+    )
+    print(new.token)
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    login: Annotated[
+        str | None, typer.Option("--user", help="Whose tokens (default: the acting user).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List tokens: name, expiry, last use (never their values)."""
+    st = state(ctx)
+    rows = [asdict(view) for view in tokens.list_tokens(st.db, st.actor, login)]
+    if as_json:
+        print_json(rows)
+        return
+    columns = ["id", "user", "name", "expires_at", "last_used_at", "revoked"]
+    print_table("Tokens", columns, rows)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context,
+    token_id: Annotated[int, typer.Argument(help="The token's id.", min=1, max=MAX_ID)],
+) -> None:
+    """Revoke a token at once."""
+    st = state(ctx)
+    view = tokens.revoke_token(st.db, st.actor, token_id)
+    console.print(f"revoked token {view.id} ({view.name}) of {view.user}")

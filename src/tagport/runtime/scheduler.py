@@ -21,6 +21,10 @@ from tagport.store.db import Database
 log = logging.getLogger(__name__)
 
 
+SCHEDULER = "scheduler"
+"""The scheduler's heartbeat role: /readyz wants a recent one."""
+
+
 @dataclass(frozen=True)
 class Tick:
     created: int
@@ -43,6 +47,7 @@ class Scheduler:
 
     def tick(self) -> Tick:
         now = self.clock()
+        scheduling.record_heartbeat(self.db, SCHEDULER, now)
         created = scheduling.create_due_instances(self.db, now, self.tz, self.catch_up_days)
         expired = instances.expire_leases(self.db, now, self.max_attempts)
         return Tick(created, expired, self._advance_publications())

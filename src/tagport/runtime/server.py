@@ -1,6 +1,8 @@
-"""`tagport serve`: the scheduler and a pool of workers in one process, stopped gracefully.
+"""`tagport serve`: the HTTP API, the scheduler and a pool of workers in one process, stopped
+gracefully.
 
-SIGTERM or SIGINT stop claiming new work; instances already running finish first. Every role's
+SIGTERM or SIGINT stop claiming new work (and close the listening socket); instances already
+running finish first. Every role's
 loop survives its errors (`runtime.loops`); should a thread end anyway, the others finish their
 work and the process exits non-zero, so that its supervisor (systemd, Kubernetes) restarts it.
 """
@@ -9,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
+from dataclasses import dataclass
 from types import FrameType
 
 from tagport.config import Settings
-from tagport.errors import TerminalError
+from tagport.errors import ConfigError, TerminalError
 from tagport.runtime.pipeline import executor
 from tagport.runtime.scheduler import Scheduler
 from tagport.runtime.worker import Worker, WorkerConfig, worker_name
@@ -21,6 +25,41 @@ from tagport.services.targets import TargetAccess
 from tagport.store.db import Database
 
 log = logging.getLogger(__name__)
+
+
+def _serve_http(
+    settings: Settings,
+    db: Database,
+    sock: socket.socket,
+    running: list[threading.Thread],
+    stop: threading.Event,
+) -> list[str]:
+    """Serve the API in this thread (uvicorn owns SIGTERM/SIGINT) while another thread watches
+    the roles: a dead one stops the server too. Returns the names of dead roles."""
+    import uvicorn
+
+    from tagport.api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings, db),
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    dead: list[str] = []
+
+    def watch() -> None:
+        dead.extend(supervise(running, stop))
+        server.should_exit = True
+
+    watcher = threading.Thread(target=watch, name="supervisor", daemon=True)
+    watcher.start()
+    log.info("serving the API on http://%s:%d/api/docs", *sock.getsockname()[:2])
+    server.run(sockets=[sock])
+    stop.set()
+    watcher.join()
+    return dead
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -74,13 +113,48 @@ def supervise(
     return []
 
 
-def run(settings: Settings, db: Database, *, scheduler: bool = True, workers: int = 1) -> None:
-    """Run the roles until SIGTERM/SIGINT; TerminalError if a role's thread died."""
+@dataclass(frozen=True)
+class Listen:
+    """Where the HTTP API listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    def bind(self) -> socket.socket:
+        """The listening socket, bound now so that a taken port is a clear error."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
+        return sock
+
+
+def run(
+    settings: Settings,
+    db: Database,
+    *,
+    scheduler: bool = True,
+    workers: int = 1,
+    http: Listen | None = None,
+) -> None:
+    """Run the roles (and the API when `http` is given) until SIGTERM/SIGINT; TerminalError if a
+    role's thread died."""
     stop = threading.Event()
+    # With the API, uvicorn takes the signals while it serves and passes them on to these
+    # handlers once it has shut down.
     stop_on_signals(stop)
+    sock = http.bind() if http is not None else None
     running = threads(settings, db, stop, scheduler=scheduler, workers=workers)
     try:
-        dead = supervise(running, stop)
+        dead = (
+            supervise(running, stop)
+            if sock is None
+            else _serve_http(settings, db, sock, running, stop)
+        )
     finally:
         stop.set()
         for thread in running:

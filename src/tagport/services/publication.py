@@ -190,7 +190,7 @@ def publication_problems(
     ref = TableRef(ds.name, spec.target.schema_ or "", spec.target.table)
     refusal = write_refusal(session, owner, ref, now)
     if refusal is not None:
-        problems.append(refusal)
+        problems.append(str(refusal))
     problems += _clashes(session, task, spec, ref)
     try:
         table = describe(session, ds, spec.target.schema_, spec.target.table)

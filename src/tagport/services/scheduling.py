@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tagport.domain.schedule import due_bizdates, parse_at
 from tagport.domain.states import InstanceStatus, ScheduleType, TaskStatus
@@ -73,3 +73,18 @@ def create_due_instances(db: Database, now: datetime, tz: ZoneInfo, catch_up_day
         )
         uow.commit()
         return created
+
+
+def record_heartbeat(db: Database, role: str, now: datetime) -> None:
+    """Note that `role` is alive at `now` (several schedulers share one row: any will do)."""
+    with db.uow() as uow:
+        session = uow.session
+        insert_ignoring_duplicates(session, t.Heartbeat, "role", [{"role": role, "at": now}])
+        session.execute(update(t.Heartbeat).where(t.Heartbeat.role == role).values(at=now))
+        uow.commit()
+
+
+def last_heartbeat(db: Database, role: str) -> datetime | None:
+    """When `role` last proved alive; None if never."""
+    with db.uow() as uow:
+        return uow.session.scalar(select(t.Heartbeat.at).where(t.Heartbeat.role == role))

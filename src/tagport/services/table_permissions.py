@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from tagport.errors import InvalidInput, NotFound
+from tagport.errors import InvalidInput, NotFound, PermissionDenied
 from tagport.services.datasources import find_datasource
 from tagport.services.permissions import Actor, require_any
 from tagport.store import tables as t
@@ -61,7 +61,23 @@ def holds_write(session: Session, user: t.User, ref: TableRef, now: datetime) ->
     return write_refusal(session, user, ref, now) is None
 
 
-def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) -> str | None:
+@dataclass(frozen=True)
+class Refusal:
+    """Why a user may not write a table: a stable code (`permission.expired` …) and a message."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def error(self) -> PermissionDenied:
+        error = PermissionDenied(self.message)
+        error.code = self.code
+        return error
+
+
+def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) -> Refusal | None:
     """Why `user` may not write `ref` now, naming when the last permission expired or was
     returned; None when they may."""
     if user.is_super_admin:
@@ -81,13 +97,18 @@ def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) 
         ).first()
         if last is not None and last.returned_at is not None:
             when = f"{last.returned_at:%Y-%m-%d %H:%M}"
-            return (
-                f"{user.login} returned the write permission on {ref} on {when}; request it again"
+            return Refusal(
+                "permission.returned",
+                f"{user.login} returned the write permission on {ref} on {when}; request it again",
             )
         if last is not None and last.expires_at is not None:
             when = f"{last.expires_at:%Y-%m-%d %H:%M}"
-            return f"write permission on {ref} expired on {when} ({user.login})"
-    return f"{user.login} has no write permission on {ref}; request it"
+            return Refusal(
+                "permission.expired", f"write permission on {ref} expired on {when} ({user.login})"
+            )
+    return Refusal(
+        "permission.missing", f"{user.login} has no write permission on {ref}; request it"
+    )
 
 
 def expiry_warning(

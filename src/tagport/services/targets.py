@@ -286,7 +286,7 @@ def _check_project_target(
         raise PermissionDenied(
             f"cross-project safe mode: tables of project {own.name}'s tasks may not be "
             f"created in project {project.name}"
-        )
+        ).with_code("safe_mode.cross_project_ddl")
 
 
 def require_write(db: Database, name: str, config: OfflineServiceSpec) -> None:
@@ -298,7 +298,7 @@ def require_write(db: Database, name: str, config: OfflineServiceSpec) -> None:
         ref = TableRef(target.datasource, target.schema_ or "", target.table or "")
         refusal = write_refusal(uow.session, task.owner, ref, t.utcnow())
         if refusal is not None:
-            raise PermissionDenied(refusal)
+            raise refusal.error()
 
 
 @dataclass(frozen=True)

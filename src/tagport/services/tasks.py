@@ -366,7 +366,7 @@ def _permission_warnings(session: Session, task: t.OfflineService, now: datetime
     ref = TableRef(target.datasource, target.schema_ or "", target.table)
     refusal = write_refusal(session, task.owner, ref, now)
     if refusal is not None:
-        return [refusal]
+        return [str(refusal)]
     soon = expiry_warning(session, task.owner, ref, now, timedelta(days=EXPIRY_WARNING_DAYS))
     return [soon] if soon else []
 

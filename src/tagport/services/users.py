@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -14,8 +13,9 @@ from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
 from tagport.services.permissions import Actor, require_super_admin
 from tagport.store import tables as t
-from tagport.store.crypto import token_digest
+from tagport.store.crypto import hash_password
 from tagport.store.db import Database
+from tagport.store.paging import MAX_SIZE, Page, PageRequest, fetch_page
 
 OPERATOR = "operator"
 """The super admin `tagport init` creates; the CLI acts as it unless told otherwise."""
@@ -84,9 +84,24 @@ def actor_for(db: Database, login: str | None) -> Actor:
         return Actor.of(user)
 
 
+@dataclass(frozen=True)
+class UserView:
+    """A user as lists show it: the spec, and whether it is an automation account."""
+
+    spec: UserSpec
+    service_account: bool
+    password_set: bool
+
+
 def search(db: Database, word: str | None = None) -> list[UserSpec]:
     """Users whose login or display name contains `word` (case-insensitive), by login."""
-    query = select(t.User).order_by(t.User.login)
+    found = search_page(db, word, PageRequest(size=MAX_SIZE, sort="login"))
+    return [view.spec for view in found.items]
+
+
+def search_page(db: Database, word: str | None, request: PageRequest) -> Page[UserView]:
+    """One page of the users whose login or display name contains `word` (the owner picker)."""
+    query = select(t.User)
     if word:
         # The keyword is literal: % and _ match themselves, not any characters.
         literal = word.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
@@ -97,9 +112,15 @@ def search(db: Database, word: str | None = None) -> list[UserSpec]:
                 func.lower(t.User.display_name).like(pattern, escape="!"),
             )
         )
+    sortable = {"login": t.User.login, "display_name": t.User.display_name}
     service = UserService()
     with db.uow() as uow:
-        return [service.to_spec(uow.session, u) for u in uow.session.scalars(query)]
+        page = fetch_page(uow.session, query, t.User.id, sortable, request)
+        views = [
+            UserView(service.to_spec(uow.session, u), u.is_service_account, bool(u.password_hash))
+            for u in page.items
+        ]
+    return Page(views, page.total, page.page, page.size, page.next_cursor)
 
 
 def add_user(db: Database, actor: Actor, spec: UserSpec) -> catalog.Outcome:
@@ -125,37 +146,39 @@ def set_roles(db: Database, actor: Actor, login: str, roles: list[Role]) -> cata
         return outcome
 
 
-MAX_TOKEN_DAYS = 3650
-"""The longest a token may live."""
+MIN_PASSWORD_LENGTH = 10
 
 
-def create_token(db: Database, actor: Actor, login: str, name: str, days: int | None = None) -> str:
-    """A new API token for `login` (self, or anyone for a super admin); shown once, kept hashed."""
+def set_password(db: Database, actor: Actor, login: str, password: str) -> None:
+    """Set `login`'s console password (oneself, or anyone for a super admin); kept as argon2id."""
     if login != actor.login:
-        require_super_admin(actor, f"create a token for {login}")
-    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
-        raise InvalidInput.one(f"token {name}", "days", f"must be 1 to {MAX_TOKEN_DAYS}")
-    token = "tp_" + secrets.token_urlsafe(32)
-    with db.uow() as uow:
-        user = uow.session.scalar(select(t.User).where(t.User.login == login))
-        if user is None:
-            raise NotFound("user", login)
-        expires = t.utcnow() + timedelta(days=days) if days else None
-        uow.session.add(
-            t.ApiToken(user_id=user.id, name=name, digest=token_digest(token), expires_at=expires)
+        require_super_admin(actor, f"set the password of {login}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput.one(
+            f"user {login}", "password", f"must have at least {MIN_PASSWORD_LENGTH} characters"
         )
-        uow.commit()
-    return token
-
-
-def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor:
-    """The owner of a valid, unexpired token."""
     with db.uow() as uow:
-        row = uow.session.scalar(select(t.ApiToken).where(t.ApiToken.digest == token_digest(token)))
-        moment = now or t.utcnow()
-        if row is None or (row.expires_at is not None and row.expires_at <= moment):
-            raise PermissionDenied("invalid or expired token")
-        row.last_used_at = moment
-        actor = Actor.of(row.user)
+        user = _user(uow.session, login)
+        if user.is_service_account:
+            raise InvalidInput.one(
+                f"user {login}", "password", "a service account signs in with tokens only"
+            )
+        user.password_hash = hash_password(password)
         uow.commit()
-        return actor
+
+
+def add_service_account(db: Database, actor: Actor, login: str, display_name: str | None) -> None:
+    """A non-human user for automation (super admins only); its tokens outlive their maker."""
+    require_super_admin(actor, f"create service account {login}")
+    spec = UserSpec(name=login, display_name=display_name or login, roles=[])
+    add_user(db, actor, spec)
+    with db.uow() as uow:
+        _user(uow.session, login).is_service_account = True
+        uow.commit()
+
+
+def _user(session: Session, login: str) -> t.User:
+    user = session.scalar(select(t.User).where(t.User.login == login))
+    if user is None:
+        raise NotFound("user", login)
+    return user

@@ -1,10 +1,13 @@
-"""Encryption of secrets at rest (data source passwords) with a key derived from settings."""
+"""Secrets at rest: data source passwords encrypted with a key derived from settings, API and
+session tokens kept as SHA-256 digests, login passwords as argon2id hashes."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 from tagport.errors import ConfigError
@@ -32,3 +35,23 @@ class SecretBox:
 def token_digest(token: str) -> str:
     """What is stored of an API token: its SHA-256, so a leaked database leaks no token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+_HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password` (salted; what is stored)."""
+    return _HASHER.hash(password)
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """Whether `password` matches the stored hash; False without one. Runs a hash either way,
+    so that an unknown login takes as long as a wrong password."""
+    if stored is None:
+        _HASHER.hash(password)
+        return False
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False

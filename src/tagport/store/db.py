@@ -30,6 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from tagport.errors import ConfigError, Conflict, TagportError, TerminalError, TransientError
+from tagport.store import audit
 from tagport.store.crypto import SecretBox
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -105,6 +106,7 @@ class Database:
         self.engine = make_engine(url)
         box = SecretBox(secret) if secret is not None else None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={SECRET_BOX: box})
+        audit.install(self.sessions)
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:

@@ -6,6 +6,7 @@ configuration (audience rules, task versions) is kept as validated JSON document
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -27,8 +28,23 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-def utcnow() -> datetime:
+def _system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _system_clock
+
+
+def utcnow() -> datetime:
+    """The current time, from the process's clock (the system's unless a test set another)."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make `utcnow` read `clock` (None: the system clock again): tests move time forward to
+    see grants expire, without sleeping."""
+    global _clock
+    _clock = clock or _system_clock
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -81,6 +97,10 @@ class User(Timestamps, Base):
     is_super_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_datasource_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     """May create data sources and change those they own (hosts, ports, credentials)."""
+    is_service_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A non-human user for automation: it logs in with tokens only, never a password."""
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """argon2id hash; None: no password login."""
 
 
 class ApiToken(Base):
@@ -95,8 +115,73 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    """The login that made it (a super admin, for a service account's token): a name, not a
+    reference, so that the token outlives that person's account."""
+    revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A console login: the cookie's SHA-256 digest and the CSRF token bound to it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(Base):
+    """One recorded change: who, when, from where, to what, before and after."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_kind_key", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    origin: Mapped[str] = mapped_column(String(64))
+    """`cli`, or the client address of an API request."""
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    """created | updated | deleted"""
+    kind: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(400))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+
+class Heartbeat(Base):
+    """The last time a long-running role (the scheduler) proved alive: what /readyz reads."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), unique=True)
+    at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """The answer to an unsafe request sent with an `Idempotency-Key`, replayed on a repeat."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("uq_idempotency_keys_user_key", "user_id", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of method, path and body: the same key with another request is refused."""
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Project(Timestamps, Base):

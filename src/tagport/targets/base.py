@@ -349,7 +349,8 @@ class Target(ABC):
         try:
             return self.describe_table(table, schema)
         except NotFound as exc:
-            raise TerminalError(f"target table {table!r} does not exist") from exc
+            missing = TerminalError(f"target table {table!r} does not exist")
+            raise missing.with_code("target.table_missing") from exc
 
     def prepare_write(
         self, table: str, schema: str | None, names: Sequence[str]

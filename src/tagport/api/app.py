@@ -1,0 +1,65 @@
+"""The FastAPI application: `/api/v1` routers, problem details, docs served without a CDN.
+
+`create_app` builds it around one home's settings and metadata database; `tagport serve` runs
+it beside the scheduler and workers, `tagport api` alone.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from tagport import __version__
+from tagport.api import problems
+from tagport.api.deps import AppState
+from tagport.api.middleware import RequestContext
+from tagport.api.routes import health, sessions, tokens, users
+from tagport.config import Settings
+from tagport.store.db import Database
+
+API_PREFIX = "/api/v1"
+ROUTERS = [sessions.router, tokens.router, users.router]
+"""Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
+
+
+def create_app(settings: Settings, db: Database) -> FastAPI:
+    """The API of one home; `db` is shared by every request (its pool is thread-safe)."""
+    app = FastAPI(
+        title="tagport",
+        version=__version__,
+        summary="Audience group offline service: export audiences into database tables.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        responses={400: problems.PROBLEM_RESPONSES[400]},
+    )
+    app.state.tagport = AppState(settings, db)
+    problems.install(app)
+    api = APIRouter(prefix=API_PREFIX, responses=problems.PROBLEM_RESPONSES)
+    for router in ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(health.router)
+    _docs(app)
+    app.add_middleware(RequestContext)
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs from a wheel's files: no CDN (machines without internet)."""
+    assets = files("fastapi_offline") / "static"
+    app.mount("/api/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="tagport API",
+            swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs-assets/favicon.png",
+        )

@@ -1,0 +1,93 @@
+"""Who is calling: every route takes a `Caller` (a `tagport.context.Context` for the request).
+
+A request authenticates with `Authorization: Bearer <token>` (scripts) or the session cookie
+of a console login, which must then carry the session's CSRF token in `X-CSRF-Token` on every
+unsafe request. Whatever the request changes is recorded in the audit log as the caller's,
+from the client's address, with the request id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from tagport.config import Settings
+from tagport.context import Context
+from tagport.errors import PermissionDenied, Unauthenticated
+from tagport.services import sessions, tokens
+from tagport.services.permissions import Actor
+from tagport.services.sessions import LoginThrottle
+from tagport.store import audit
+from tagport.store.db import Database
+
+SESSION_COOKIE = "tagport_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_bearer = HTTPBearer(auto_error=False, description="A personal access token: `tp_…`")
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="A console login (with X-CSRF-Token)"
+)
+
+
+@dataclass
+class AppState:
+    """What the app shares between requests."""
+
+    settings: Settings
+    db: Database
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+
+
+def app_state(request: Request) -> AppState:
+    state = request.app.state.tagport
+    assert isinstance(state, AppState)
+    return state
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticate(
+    state: AppState,
+    method: str,
+    bearer: HTTPAuthorizationCredentials | None,
+    cookie: str | None,
+    csrf: str | None,
+) -> Actor:
+    if bearer is not None:
+        return tokens.authenticate(state.db, bearer.credentials)
+    if cookie:
+        actor, expected = sessions.session_actor(state.db, cookie)
+        if method not in SAFE_METHODS and not secrets.compare_digest(csrf or "", expected):
+            refused = PermissionDenied(
+                f"a console request that changes something needs the session's {CSRF_HEADER} header"
+            )
+            raise refused.with_code("auth.csrf")
+        return actor
+    raise Unauthenticated("log in, or send Authorization: Bearer <token>")
+
+
+async def caller(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Context:
+    """The authenticated caller's context; 401 without credentials, 403 without CSRF."""
+    state = app_state(request)
+    csrf = request.headers.get(CSRF_HEADER)
+    actor = await run_in_threadpool(_authenticate, state, request.method, bearer, cookie, csrf)
+    address = client_address(request)
+    # Set in the request's own task: the route, run in a worker thread, sees a copy of it.
+    audit.set_origin(audit.Origin(actor.login, address, request.state.request_id))
+    return Context.for_actor(state.settings, state.db, actor, address)
+
+
+Caller = Annotated[Context, Depends(caller)]
+State = Annotated[AppState, Depends(app_state)]

@@ -1,0 +1,1 @@
+"""One router module per noun, beside the service of the same name."""

@@ -1,0 +1,134 @@
+"""Personal access tokens for scripts: shown once, kept as a digest, always expiring, revocable."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from tagport.errors import InvalidInput, NotFound, Unauthenticated
+from tagport.services.permissions import Actor, require_any, require_super_admin
+from tagport.store import tables as t
+from tagport.store.crypto import token_digest
+from tagport.store.db import Database
+
+PREFIX = "tp_"
+"""Every token starts so: secret scanners and log maskers can recognise one."""
+DEFAULT_DAYS = 90
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """A token as listed: never its value."""
+
+    id: int
+    user: str
+    name: str
+    created_at: datetime
+    created_by: str | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class NewToken:
+    view: TokenView
+    token: str
+    """The secret itself, shown this once."""
+
+
+def _view(row: t.ApiToken) -> TokenView:
+    return TokenView(
+        row.id,
+        row.user.login,
+        row.name,
+        row.created_at,
+        row.created_by,
+        row.expires_at,
+        row.last_used_at,
+        row.revoked_at is not None,
+    )
+
+
+def create_token(
+    db: Database,
+    actor: Actor,
+    login: str,
+    name: str,
+    days: int | None = None,
+    max_days: int = 365,
+) -> NewToken:
+    """A new token for `login`: oneself, or anyone (a service account) for a super admin.
+    It expires after `days` (default 90, at most `max_days`)."""
+    if login != actor.login:
+        require_super_admin(actor, f"create a token for {login}")
+    days = DEFAULT_DAYS if days is None else days
+    if not 1 <= days <= max_days:
+        raise InvalidInput.one(f"token {name}", "days", f"must be 1 to {max_days}")
+    if not name.strip() or len(name) > 128:
+        raise InvalidInput.one("token", "name", "must be 1 to 128 characters")
+    token = PREFIX + secrets.token_urlsafe(32)
+    with db.uow() as uow:
+        user = uow.session.scalar(select(t.User).where(t.User.login == login))
+        if user is None:
+            raise NotFound("user", login)
+        row = t.ApiToken(
+            user=user,
+            name=name,
+            digest=token_digest(token),
+            created_by=actor.login,
+            expires_at=t.utcnow() + timedelta(days=days),
+        )
+        uow.session.add(row)
+        uow.commit()
+        return NewToken(_view(row), token)
+
+
+def list_tokens(db: Database, actor: Actor, login: str | None = None) -> list[TokenView]:
+    """`login`'s tokens (default: the actor's); anyone's for a super admin."""
+    login = login or actor.login
+    if login != actor.login:
+        require_super_admin(actor, f"list the tokens of {login}")
+    with db.uow() as uow:
+        rows = uow.session.scalars(
+            select(t.ApiToken)
+            .join(t.ApiToken.user)
+            .where(t.User.login == login)
+            .order_by(t.ApiToken.id)
+        )
+        return [_view(row) for row in rows]
+
+
+def revoke_token(db: Database, actor: Actor, token_id: int) -> TokenView:
+    """Revoke a token at once (its owner, or a super admin)."""
+    with db.uow() as uow:
+        row = uow.session.get(t.ApiToken, token_id)
+        if row is None or (row.user_id != actor.id and not actor.is_super_admin):
+            raise NotFound("token", str(token_id))  # another's token: not even its existence
+        require_any(actor, f"revoke token {token_id}", [row.user_id], "its owner")
+        if row.revoked_at is None:
+            row.revoked_at = t.utcnow()
+        uow.commit()
+        return _view(row)
+
+
+def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor:
+    """The owner of a valid token: known, not revoked, not expired. Notes its use."""
+    with db.uow() as uow:
+        row = uow.session.scalar(select(t.ApiToken).where(t.ApiToken.digest == token_digest(token)))
+        moment = now or t.utcnow()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or (row.expires_at is not None and row.expires_at <= moment)
+        ):
+            raise Unauthenticated("invalid, expired or revoked token").with_code(
+                "auth.invalid_token"
+            )
+        row.last_used_at = moment
+        actor = Actor.of(row.user)
+        uow.commit()
+        return actor
