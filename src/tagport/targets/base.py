@@ -287,6 +287,10 @@ class Target(ABC):
         """Connect and run a trivial query; raise Terminal/TransientError with a clear reason."""
 
     @abstractmethod
+    def server_version(self) -> str:
+        """The server's product version as it reports it (what a connection test shows)."""
+
+    @abstractmethod
     def list_schemas(self) -> list[str]:
         """Schemas (databases for MySQL, projects for the project target) the user can see."""
 

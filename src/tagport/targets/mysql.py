@@ -329,6 +329,9 @@ class MySqlTarget(SqlTarget):
     def test_connection(self) -> None:
         self._query("SELECT 1")
 
+    def server_version(self) -> str:
+        return str(self._query("SELECT VERSION()")[0][0])
+
     def list_schemas(self) -> list[str]:
         rows = self._query("SHOW DATABASES")
         hidden = {"information_schema", "mysql", "performance_schema", "sys"}

@@ -176,6 +176,10 @@ class OracleTarget(SqlTarget):
     def test_connection(self) -> None:
         self._query("SELECT 1 FROM dual")
 
+    def server_version(self) -> str:
+        rows = self._query("SELECT version FROM product_component_version WHERE rownum = 1")
+        return str(rows[0][0])
+
     def list_schemas(self) -> list[str]:
         rows = self._query(
             "SELECT username FROM all_users WHERE oracle_maintained = 'N' ORDER BY 1"

@@ -204,6 +204,9 @@ class PostgresTarget(SqlTarget):
     def test_connection(self) -> None:
         self._query("SELECT 1")
 
+    def server_version(self) -> str:
+        return str(self._query("SHOW server_version")[0][0])
+
     def list_schemas(self) -> list[str]:
         rows = self._query(
             "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' "

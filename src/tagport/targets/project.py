@@ -136,6 +136,9 @@ class ProjectTarget(Target):
     def test_connection(self) -> None:
         self._query("SELECT 1")
 
+    def server_version(self) -> str:
+        return "DuckDB " + str(self._query("SELECT version()")[0][0])
+
     def list_schemas(self) -> list[str]:
         rows = self._query(
             "SELECT schema_name FROM duckdb_schemas() WHERE NOT internal "
