@@ -17,12 +17,37 @@ from tagport import __version__
 from tagport.api import problems
 from tagport.api.deps import AppState
 from tagport.api.middleware import RequestContext
-from tagport.api.routes import health, sessions, tokens, users
+from tagport.api.routes import (
+    applications,
+    audience_groups,
+    datasources,
+    entities,
+    health,
+    lookup_tables,
+    projects,
+    security,
+    sessions,
+    tags,
+    tokens,
+    users,
+)
 from tagport.config import Settings
 from tagport.store.db import Database
 
 API_PREFIX = "/api/v1"
-ROUTERS = [sessions.router, tokens.router, users.router]
+ROUTERS = [
+    sessions.router,
+    tokens.router,
+    users.router,
+    projects.router,
+    applications.router,
+    datasources.router,
+    entities.router,
+    lookup_tables.router,
+    tags.router,
+    audience_groups.router,
+    security.router,
+]
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import ApplicationSpec, ProjectType, ServiceKind
-from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Scope
+from tagport.services import catalog
+from tagport.services.catalog import Checks, Filter, KindService, refers_to, with_member
+from tagport.services.permissions import Actor, Scope
 from tagport.store import tables as t
+from tagport.store.db import Database
 
 ADMIN, MEMBER = "admin", "member"
 
@@ -30,6 +34,13 @@ class ApplicationService(KindService[ApplicationSpec, t.Application]):
             members=by_role[MEMBER],
             description=row.description,
         )
+
+    def filters(self) -> dict[str, Filter]:
+        app, link = t.Application, t.ApplicationMember
+        return {
+            "project": refers_to(app.project_id, t.Project, t.Project.name),
+            "member": with_member(link.application_id, app.id, link.user_id),
+        }
 
     def check(self, checks: Checks, spec: ApplicationSpec, row: t.Application | None) -> None:
         project = checks.ref(t.Project, t.Project.name, spec.project, "project", "project")
@@ -74,3 +85,24 @@ class ApplicationService(KindService[ApplicationSpec, t.Application]):
             select(t.OfflineService.name).where(t.OfflineService.application_id == row.id)
         )
         return [f"offline service {n}" for n in names]
+
+
+def set_member(db: Database, actor: Actor, application: str, login: str, role: str) -> None:
+    """Make `login` an admin or a member of the application (whatever they were before)."""
+
+    def change(doc: dict[str, Any]) -> None:
+        for field in ("admins", "members"):
+            doc[field] = [m for m in doc.get(field, []) if m != login]
+        doc[f"{role}s"].append(login)
+
+    catalog.edit(db, actor, "Application", application, change)
+
+
+def remove_member(db: Database, actor: Actor, application: str, login: str) -> None:
+    """Take `login` out of the application's admins and members."""
+
+    def change(doc: dict[str, Any]) -> None:
+        for field in ("admins", "members"):
+            doc[field] = [m for m in doc.get(field, []) if m != login]
+
+    catalog.edit(db, actor, "Application", application, change)

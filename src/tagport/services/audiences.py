@@ -20,7 +20,7 @@ from tagport.domain.rules import (
 )
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import InvalidInput
-from tagport.services.catalog import Checks, KindService
+from tagport.services.catalog import Checks, Filter, KindService, equals, refers_to
 from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
@@ -62,6 +62,15 @@ class AudienceGroupService(KindService[AudienceGroupSpec, t.AudienceGroup]):
 
     def same_kind_refs(self, spec: AudienceGroupSpec) -> set[str]:
         return referenced_audiences(spec.rule) if spec.rule is not None else set()
+
+    def filters(self) -> dict[str, Filter]:
+        group = t.AudienceGroup
+        return {
+            "entity": refers_to(group.entity_id, t.Entity, t.Entity.code),
+            "owner": refers_to(group.owner_id, t.User, t.User.login),
+            "kind": equals(group.kind),
+            "update": equals(group.update_method),
+        }
 
     def check(self, checks: Checks, spec: AudienceGroupSpec, row: t.AudienceGroup | None) -> None:
         entity = checks.ref(t.Entity, t.Entity.code, spec.entity, "entity", "entity")

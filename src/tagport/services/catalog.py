@@ -8,24 +8,28 @@ time for the CLI, or a whole batch of documents in one transaction for `apply`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import Spec
-from tagport.domain.documents import KINDS
+from tagport.domain.documents import KINDS, dump_spec, parse_spec
 from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError, gathered
 from tagport.services import permissions
 from tagport.services.permissions import ANYONE, Action, Actor, Scope, label, rule_for
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.store.paging import Page, PageRequest, fetch_page
 
 S = TypeVar("S", bound=Spec)
 R = TypeVar("R", bound=t.Base)
+
+Filter = Callable[[Any, Actor], ColumnElement[bool]]
+"""A list filter: the WHERE clause for one query value, for the listing actor."""
 
 
 class Outcome(StrEnum):
@@ -97,6 +101,21 @@ class KindService(ABC, Generic[S, R]):
 
     def all(self, session: Session) -> list[R]:
         return list(session.scalars(select(self.row).order_by(self.key_column)))
+
+    def sortable(self) -> dict[str, Any]:
+        """Columns a list may be sorted by: the key, the name and the timestamps."""
+        names = (self.key_name, "name", "created_at", "updated_at")
+        return {n: getattr(self.row, n) for n in names if hasattr(self.row, n)}
+
+    def searched(self) -> list[Any]:
+        """Columns a list's keyword is looked for in: the key and the name."""
+        return list(
+            {id(c): c for c in self.sortable().values() if c.type.python_type is str}.values()
+        )
+
+    def filters(self) -> dict[str, Filter]:
+        """The filters a list of this kind takes, by name (`entity`, `owner`, …)."""
+        return {}
 
     @abstractmethod
     def to_spec(self, session: Session, row: R) -> S:
@@ -346,4 +365,106 @@ def delete(db: Database, actor: Actor, kind: str, key: str) -> None:
         if users:
             raise Conflict(f"cannot delete {kind} {key}: still used by {', '.join(users)}")
         uow.session.delete(row)
+        uow.commit()
+
+
+def equals(column: Any) -> Filter:
+    """A filter on the value of `column` itself (`type`, `kind`)."""
+    return lambda value, actor: cast("ColumnElement[bool]", column == value)
+
+
+def refers_to(column: Any, model: Any, key: Any) -> Filter:
+    """A filter on a foreign key `column` by the referenced object's `key` (a name, a login)."""
+    return lambda value, actor: cast(
+        "ColumnElement[bool]", column.in_(select(model.id).where(key == value))
+    )
+
+
+def with_member(link_object: Any, object_id: Any, link_user: Any) -> Filter:
+    """Objects with the user `login` (True: the listing actor) in a membership table whose
+    `link_object` column refers to `object_id` and `link_user` to the user."""
+
+    def clause(login: str | bool, actor: Actor) -> ColumnElement[bool]:
+        user = select(t.User.id).where(t.User.login == login) if login is not True else None
+        joined = select(link_object).where(
+            link_user == (actor.id if user is None else user.scalar_subquery())
+        )
+        member: ColumnElement[bool] = object_id.in_(joined)
+        return member
+
+    return clause
+
+
+def keyword_clause(columns: Sequence[Any], word: str) -> ColumnElement[bool]:
+    """Any of `columns` contains `word`, case-insensitively; % and _ match themselves."""
+    literal = word.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    clause: ColumnElement[bool] = or_(
+        *(func.lower(c).like(f"%{literal}%", escape="!") for c in columns)
+    )
+    return clause
+
+
+def list_page(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    request: PageRequest,
+    *,
+    search: str | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> Page[tuple[Spec, dict[str, Any]]]:
+    """One page of the objects of `kind` that the keyword and `filters` keep (None values are
+    no filter), filtered, sorted and counted in SQL. Only for kinds everyone may see: a
+    visibility rule would need to be a WHERE clause too."""
+    service = service_for(kind)
+    if rule_for(kind, Action.VIEW) != ANYONE:
+        raise NotImplementedError(f"{kind} lists need their visibility as SQL")
+    query = select(service.row)
+    if search:
+        query = query.where(keyword_clause(service.searched(), search))
+    known = service.filters()
+    for name, value in (filters or {}).items():
+        if value is not None:
+            query = query.where(known[name](value, actor))
+    with db.uow() as uow:
+        session = uow.session
+        row_id = cast(Any, service.row).id
+        page = fetch_page(session, query, row_id, service.sortable(), request)
+        items = [(service.to_spec(session, r), service.details(session, r)) for r in page.items]
+    return Page(items, page.total, page.page, page.size, page.next_cursor)
+
+
+def create(db: Database, actor: Actor, spec: Spec) -> None:
+    """Create one object; refused (409) when one with its key exists."""
+    with db.uow() as uow:
+        if service_for(spec.kind).find(uow.session, spec.key) is not None:
+            exists = Conflict(f"{label(spec.kind)} {spec.key} already exists")
+            raise exists.with_code("catalog.exists")
+        upsert(uow.session, actor, spec)
+        uow.commit()
+
+
+def update(db: Database, actor: Actor, spec: Spec) -> Outcome:
+    """Change one existing object as `spec` says (NotFound when there is none)."""
+    with db.uow() as uow:
+        if service_for(spec.kind).find(uow.session, spec.key) is None:
+            raise NotFound(spec.kind, spec.key)
+        outcome = upsert(uow.session, actor, spec)
+        uow.commit()
+    return outcome
+
+
+def edit(
+    db: Database, actor: Actor, kind: str, key: str, change: Callable[[dict[str, Any]], None]
+) -> None:
+    """Read an object's document, let `change` edit it, and save it checked like any update
+    (member lists and other partial changes)."""
+    with db.uow() as uow:
+        service = service_for(kind)
+        row = service.find(uow.session, key)
+        if row is None:
+            raise NotFound(kind, key)
+        document = dump_spec(service.to_spec(uow.session, row))
+        change(document)
+        upsert(uow.session, actor, parse_spec(document, f"{kind} {key}"))
         uow.commit()

@@ -6,14 +6,14 @@ import fnmatch
 import hmac
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, not_, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.config import Settings, environment_value, load_settings, setting_variables
 from tagport.domain.catalog import DataSourceSpec, DataSourceType
 from tagport.errors import ConfigError, NotFound
 from tagport.services import permissions
-from tagport.services.catalog import Checks, KindService
+from tagport.services.catalog import Checks, Filter, KindService, equals, refers_to
 from tagport.services.permissions import Action, Actor, Scope, rule_for
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
@@ -50,6 +50,15 @@ class DataSourceService(KindService[DataSourceSpec, t.DataSource]):
             if not encrypted or not hmac.compare_digest(stored.encode(), given.encode()):
                 return False
         return self.to_spec(session, row) == spec.model_copy(update={"password": None})
+
+    def filters(self) -> dict[str, Filter]:
+        ds = t.DataSource
+        return {
+            "type": equals(ds.type),
+            "owner": refers_to(ds.owner_id, t.User, t.User.login),
+            "project": refers_to(ds.project_id, t.Project, t.Project.name),
+            "usable_as_target": _usable_as_target,
+        }
 
     def check(self, checks: Checks, spec: DataSourceSpec, row: t.DataSource | None) -> None:
         checks.ref(t.User, t.User.login, spec.owner, "owner", "user")
@@ -124,6 +133,17 @@ class DataSourceService(KindService[DataSourceSpec, t.DataSource]):
         return {"has_password": bool(row.password_encrypted or row.password_env)} | super().details(
             session, row
         )
+
+
+def _usable_as_target(usable: bool, actor: Actor) -> ColumnElement[bool]:
+    """Data sources `actor` may pick as a task's target: every database, and the warehouse
+    projects they joined whose production account writes through (its tables are theirs)."""
+    joined = select(t.ProjectMember.project_id).where(t.ProjectMember.user_id == actor.id)
+    writable = select(t.Project.id).where(t.Project.write_through, t.Project.id.in_(joined))
+    clause = or_(
+        t.DataSource.type != DataSourceType.PROJECT.value, t.DataSource.project_id.in_(writable)
+    )
+    return clause if usable else not_(clause)
 
 
 def _tasks_using(session: Session, datasource: str) -> list[str]:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import EntitySpec
 from tagport.domain.values import IdType
-from tagport.services.catalog import Checks, KindService
+from tagport.services.catalog import Checks, Filter, KindService, refers_to
 from tagport.services.permissions import Scope
 from tagport.store import tables as t
 
@@ -26,6 +26,9 @@ class EntityService(KindService[EntitySpec, t.Entity]):
             id_type=IdType(row.id_type),
             description=row.description,
         )
+
+    def filters(self) -> dict[str, Filter]:
+        return {"project": refers_to(t.Entity.project_id, t.Project, t.Project.name)}
 
     def check(self, checks: Checks, spec: EntitySpec, row: t.Entity | None) -> None:
         checks.ref(t.Project, t.Project.name, spec.project, "project", "project")

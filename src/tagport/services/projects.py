@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import ProjectSpec, ProjectType, SecuritySettingsSpec
-from tagport.services.catalog import Checks, KindService
+from tagport.domain.documents import parse_spec
+from tagport.services import catalog
+from tagport.services.catalog import Checks, Filter, KindService, equals, with_member
+from tagport.services.permissions import Actor
 from tagport.store import tables as t
+from tagport.store.db import Database
 
 GLOBAL_SCOPE = "*"
 
@@ -25,6 +31,14 @@ class ProjectService(KindService[ProjectSpec, t.Project]):
             write_through=row.write_through,
             description=row.description,
         )
+
+    def filters(self) -> dict[str, Filter]:
+        return {
+            "type": equals(t.Project.type),
+            "member": with_member(
+                t.ProjectMember.project_id, t.Project.id, t.ProjectMember.user_id
+            ),
+        }
 
     def check(self, checks: Checks, spec: ProjectSpec, row: t.Project | None) -> None:
         checks.users(spec.members, "members")
@@ -101,3 +115,55 @@ def cross_project_safe_mode(session: Session, project: str) -> bool:
         )
     }
     return rows.get(project, rows.get(GLOBAL_SCOPE, False))
+
+
+def set_members(db: Database, actor: Actor, project: str, logins: list[str]) -> None:
+    """Make exactly `logins` the project's members (checked and authorized like any change)."""
+    catalog.edit(db, actor, "Project", project, lambda doc: doc.update(members=logins))
+
+
+def add_member(db: Database, actor: Actor, project: str, login: str) -> None:
+    catalog.edit(
+        db, actor, "Project", project, lambda doc: doc.update(members=[*doc["members"], login])
+    )
+
+
+def remove_member(db: Database, actor: Actor, project: str, login: str) -> None:
+    """Take `login` out of the project's members (nothing when they are not one)."""
+    catalog.edit(
+        db,
+        actor,
+        "Project",
+        project,
+        lambda doc: doc.update(members=[m for m in doc["members"] if m != login]),
+    )
+
+
+@dataclass(frozen=True)
+class SafeModes:
+    """Cross-project safe mode: the global setting and the projects that override it."""
+
+    everywhere: bool
+    projects: dict[str, bool]
+
+
+def safe_modes(db: Database) -> SafeModes:
+    with db.uow() as uow:
+        rows = list(uow.session.scalars(select(t.SecuritySetting)))
+        own = {r.project.name: r.cross_project_safe_mode for r in rows if r.project is not None}
+        everywhere = any(r.cross_project_safe_mode for r in rows if r.scope == GLOBAL_SCOPE)
+    return SafeModes(everywhere, dict(sorted(own.items())))
+
+
+def set_safe_mode(db: Database, actor: Actor, project: str | None, on: bool) -> None:
+    """Set safe mode globally (`project` None) or as one project's own (super admins)."""
+    document = {"kind": "SecuritySettings", "project": project, "cross_project_safe_mode": on}
+    spec = parse_spec(document, f"SecuritySettings {project or ''}".strip())
+    with db.uow() as uow:
+        catalog.upsert(uow.session, actor, spec)
+        uow.commit()
+
+
+def follow_global_safe_mode(db: Database, actor: Actor, project: str) -> None:
+    """Drop a project's own safe mode setting: the global one applies to it again."""
+    catalog.delete(db, actor, "SecuritySettings", project)

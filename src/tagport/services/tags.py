@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from tagport.domain.catalog import LookupTableSpec, TagSource, TagSpec
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.rules import Condition, parse_rule, walk
-from tagport.services.catalog import Checks, KindService
+from tagport.services.catalog import Checks, Filter, KindService, equals, refers_to
 from tagport.services.permissions import Scope
 from tagport.services.usage import tasks_using
 from tagport.store import tables as t
@@ -94,6 +94,13 @@ class TagService(KindService[TagSpec, t.Tag]):
             lookup=row.lookup.code if row.lookup else None,
             description=row.description,
         )
+
+    def filters(self) -> dict[str, Filter]:
+        return {
+            "entity": refers_to(t.Tag.entity_id, t.Entity, t.Entity.code),
+            "lookup": refers_to(t.Tag.lookup_id, t.LookupTable, t.LookupTable.code),
+            "value_type": equals(t.Tag.value_type),
+        }
 
     def check(self, checks: Checks, spec: TagSpec, row: t.Tag | None) -> None:
         checks.ref(t.Entity, t.Entity.code, spec.entity, "entity", "entity")

@@ -1,0 +1,94 @@
+"""Uploaded import files of audience groups: checked, kept in the home, then loaded.
+
+The CLI points an import audience group at a file on the server; over HTTP the file arrives
+in the request instead. It is written under `<home>/imports/`, checked line by line, moved
+in place at once, and the group is pointed at it and (re)loaded into the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from tagport.config import Settings
+from tagport.domain.values import IdType
+from tagport.errors import InvalidInput, NotFound, Problem
+from tagport.services import catalog
+from tagport.services.audiences import AudienceGroupService
+from tagport.services.permissions import Actor
+from tagport.services.warehouse import import_audience
+from tagport.store.db import Database
+from tagport.warehouse.imports import ParsedIds, parse_file
+
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+"""An import file's largest size: ~10M 20-character IDs."""
+SUFFIXES = (".csv", ".txt")
+"""`.csv` has a header naming the entity's ID field; `.txt` holds one ID per line."""
+CHUNK = 1024 * 1024
+
+
+def upload(
+    settings: Settings, db: Database, actor: Actor, code: str, filename: str, data: BinaryIO
+) -> ParsedIds:
+    """Make `data` the import file of audience group `code` and load it. Refused (422, every bad
+    line) before anything changes when the file is too big, not UTF-8 or has bad IDs; a group
+    defined by a rule or SQL becomes an import group."""
+    where = f"audience group {code}"
+    suffix = Path(filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInput.one(where, "file", f"must be a {' or '.join(SUFFIXES)} file")
+    id_type, id_field = _authorize(db, actor, code)
+    folder = settings.ensure_home() / "imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    partial = folder / f".{code}.{secrets.token_hex(8)}{suffix}"
+    try:
+        _copy_limited(data, partial, where)
+        _check(partial, id_type, id_field, where)
+        final = folder / f"{code}{suffix}"
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)
+    catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
+    return import_audience(settings, db, actor, code)
+
+
+def _authorize(db: Database, actor: Actor, code: str) -> tuple[IdType, str]:
+    """Refuse unless `actor` may change the group; its entity's ID type and field."""
+    service = AudienceGroupService()
+    with db.uow() as uow:
+        row = service.find(uow.session, code)
+        if row is None:
+            raise NotFound("audience group", code)
+        service.authorize(uow.session, actor, service.to_spec(uow.session, row), row)
+        return IdType(row.entity.id_type), row.entity.id_field
+
+
+def _copy_limited(data: BinaryIO, path: Path, where: str) -> None:
+    written = 0
+    with path.open("xb") as out:
+        while chunk := data.read(CHUNK):
+            written += len(chunk)
+            if written > MAX_UPLOAD_BYTES:
+                limit = f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"
+                raise InvalidInput.one(where, "file", f"is larger than {limit}")
+            out.write(chunk)
+
+
+def _check(path: Path, id_type: IdType, id_field: str, where: str) -> None:
+    """Every bad line of the file, as problems of the `file` field (no server path in them)."""
+    try:
+        parse_file(path, id_type, id_field)
+    except InvalidInput as exc:
+        problems = [
+            Problem(where, "file", f"{p.field}: {p.message}" if p.field else p.message)
+            for p in exc.problems
+        ]
+        raise InvalidInput(problems) from None
+
+
+def _point_at(document: dict[str, Any], path: Path) -> None:
+    document.pop("rule", None)
+    document.pop("sql", None)
+    document["import"] = str(path)
