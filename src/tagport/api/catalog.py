@@ -75,7 +75,7 @@ class Noun:
             body = body | {field: key}
         elif "owner" in self.spec_type.model_fields and "owner" not in body:
             body = body | {"owner": caller.actor.login}
-        return parse_spec({"kind": self.kind, **body}, where)
+        return parse_spec({**body, "kind": self.kind}, where)
 
 
 def add_routes(
