@@ -108,6 +108,9 @@ def test_a_connection_test_reports_the_version_or_why_it_failed(
     assert (down.json()["ok"], down.json()["server_version"]) == (False, None)
     assert "127.0.0.1" in down.json()["reason"] or "connect" in down.json()["reason"].lower()
     assert admin.post(f"{SOURCES}/ghost/test").status_code == 404
+    unreachable = admin.get(f"{SOURCES}/down/schemas")
+    assert unreachable.status_code in (502, 503)
+    assert "Connection refused" in unreachable.json()["detail"]
 
 
 def test_the_pickers_browse_postgresql_schemas_tables_and_columns(
