@@ -18,7 +18,9 @@ from tagport.services import connections
 from tagport.targets import TableInfo
 
 router = APIRouter(tags=["data sources"])
-BROWSE = {502: problems.PROBLEM_RESPONSES[503] | {"description": problems.TITLES[502]}}
+BROWSE: dict[int | str, dict[str, Any]] = {
+    502: problems.PROBLEM_RESPONSES[503] | {"description": problems.TITLES[502]}
+}
 """Browsing answers 502/503 when the data source's server fails or cannot be reached."""
 
 SchemaName = Annotated[
