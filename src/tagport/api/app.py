@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from tagport import __version__
-from tagport.api import problems
+from tagport.api import catalog, problems
 from tagport.api.deps import AppState
 from tagport.api.middleware import RequestContext
 from tagport.api.routes import (
@@ -68,6 +68,7 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router)
     app.include_router(api)
+    catalog.document_schemas(app)
     app.include_router(health.router)
     _docs(app)
     app.add_middleware(RequestContext)

@@ -10,10 +10,11 @@ that every problem comes back at once as a 422 naming its field. Answers are the
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from tagport.api.deps import Caller
 from tagport.api.schemas import PageOut, page_request
@@ -30,6 +31,9 @@ Search = Annotated[
 ]
 Document = Annotated[dict[str, Any], Body(description="The kind's document without `kind`.")]
 Present = Callable[[Spec, dict[str, Any]], dict[str, Any]]
+COMPONENTS = "#/components/schemas/"
+_SERVED: dict[str, type[Spec]] = {}
+"""The kinds `add_routes` serves, whose document schemas `document_schemas` publishes."""
 
 
 class CatalogPage(PageOut[dict[str, Any]]):
@@ -78,15 +82,7 @@ class Noun:
         return parse_spec({**body, "kind": self.kind}, where)
 
 
-def add_routes(
-    router: APIRouter, noun: Noun, filters: Callable[..., dict[str, Any]] = no_filters
-) -> None:
-    """Add list, get, create, update and delete of `noun` to `router`; `filters` is a
-    dependency turning the list's query parameters into the service's filters."""
-    name = label(noun.kind)
-    snake = name.replace(" ", "_")
-    item = f"{noun.path}/{{key}}"
-
+def _list_endpoint(noun: Noun, filters: Callable[..., dict[str, Any]]) -> Callable[..., Any]:
     def list_objects(
         caller: Caller,
         paging: Annotated[PageRequest, Depends(page_request)],
@@ -104,6 +100,13 @@ def add_routes(
             next_cursor=page.next_cursor,
         )
 
+    return list_objects
+
+
+def _item_endpoints(noun: Noun) -> list[tuple[Callable[..., Any], str, int, str]]:
+    """The endpoints of one object: (endpoint, method, status, summary)."""
+    name = label(noun.kind)
+
     def get_object(caller: Caller, key: Key) -> dict[str, Any]:
         return noun.show(caller, key)
 
@@ -116,32 +119,45 @@ def add_routes(
         catalog.update(caller.db, caller.actor, noun.parse(caller, body, key))
         return noun.show(caller, key)
 
-    def delete_object(caller: Caller, key: Key) -> Response:
-        catalog.delete(caller.db, caller.actor, noun.kind, key)
-        return Response(status_code=204)
-
-    router.add_api_route(
-        noun.path,
-        list_objects,
-        methods=["GET"],
-        name=f"list_{noun.path.strip('/').replace('-', '_')}",
-        summary=f"List {name}s",
-    )
-    routes: list[tuple[str, Callable[..., Any], str, int, str]] = [
-        (item, get_object, "GET", 200, f"Show a {name}"),
-        (noun.path, create_object, "POST", 201, f"Create a {name}"),
-        (item, update_object, "PUT", 200, f"Change a {name} (the whole document)"),
+    return [
+        (get_object, "GET", 200, f"Show a {name}"),
+        (create_object, "POST", 201, f"Create a {name}"),
+        (update_object, "PUT", 200, f"Change a {name} (the whole document)"),
     ]
-    for path, endpoint, method, status, summary in routes:
+
+
+def add_routes(
+    router: APIRouter, noun: Noun, filters: Callable[..., dict[str, Any]] = no_filters
+) -> None:
+    """Add list, get, create, update and delete of `noun` to `router`; `filters` is a
+    dependency turning the list's query parameters into the service's filters."""
+    name = label(noun.kind)
+    snake = name.replace(" ", "_")
+    item = f"{noun.path}/{{key}}"
+    plural = noun.path.strip("/").replace("-", "_")
+    router.add_api_route(
+        noun.path, _list_endpoint(noun, filters), name=f"list_{plural}", summary=f"List {name}s"
+    )
+    _SERVED[noun.kind] = noun.spec_type
+    body = {"$ref": f"{COMPONENTS}{noun.spec_type.__name__}"}
+    for endpoint, method, status, summary in _item_endpoints(noun):
         router.add_api_route(
-            path,
+            item if method != "POST" else noun.path,
             endpoint,
             methods=[method],
             status_code=status,
             name=f"{endpoint.__name__.split('_')[0]}_{snake}",
             summary=summary,
             response_model=dict[str, Any],
+            openapi_extra=None
+            if method == "GET"
+            else {"requestBody": {"content": {"application/json": {"schema": body}}}},
         )
+
+    def delete_object(caller: Caller, key: Key) -> Response:
+        catalog.delete(caller.db, caller.actor, noun.kind, key)
+        return Response(status_code=204)
+
     router.add_api_route(
         item,
         delete_object,
@@ -153,7 +169,21 @@ def add_routes(
     )
 
 
-class Members(BaseModel):
-    """Logins of a project's or application's members."""
+def document_schemas(app: FastAPI) -> None:
+    """Publish every kind's document schema in the OpenAPI components, which the bodies of
+    create and update refer to (FastAPI itself only sees a JSON object)."""
+    generate = app.openapi
 
-    members: list[str]
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            kinds: list[tuple[type[BaseModel], Literal["validation"]]] = [
+                (spec, "validation") for spec in _SERVED.values()
+            ]
+            _, defined = models_json_schema(kinds, ref_template=COMPONENTS + "{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model, definition in defined["$defs"].items():
+                components.setdefault(model, definition)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]

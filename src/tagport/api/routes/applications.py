@@ -25,13 +25,13 @@ def _filters(
 add_routes(router, NOUN, _filters)
 
 
-class MemberIn(BaseModel):
+class ApplicationMemberIn(BaseModel):
     login: str = Field(min_length=1, max_length=64)
     role: Literal["admin", "member"] = "member"
 
 
 @router.post("/applications/{key}/members")
-def set_member(caller: Caller, key: Key, body: MemberIn) -> dict[str, Any]:
+def set_member(caller: Caller, key: Key, body: ApplicationMemberIn) -> dict[str, Any]:
     """Make a user an admin or a member of the application (its admins)."""
     applications.set_member(caller.db, caller.actor, key, body.login, body.role)
     return NOUN.show(caller, key)

@@ -28,7 +28,7 @@ class MembersIn(BaseModel):
     members: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=10_000)
 
 
-class MemberIn(BaseModel):
+class ProjectMemberIn(BaseModel):
     login: str = Field(min_length=1, max_length=64)
 
 
@@ -40,7 +40,7 @@ def set_members(caller: Caller, key: Key, body: MembersIn) -> dict[str, Any]:
 
 
 @router.post("/projects/{key}/members")
-def add_member(caller: Caller, key: Key, body: MemberIn) -> dict[str, Any]:
+def add_member(caller: Caller, key: Key, body: ProjectMemberIn) -> dict[str, Any]:
     """Add one member to the project (super admins)."""
     projects.add_member(caller.db, caller.actor, key, body.login)
     return NOUN.show(caller, key)
