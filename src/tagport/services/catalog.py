@@ -381,15 +381,12 @@ def refers_to(column: Any, model: Any, key: Any) -> Filter:
 
 
 def with_member(link_object: Any, object_id: Any, link_user: Any) -> Filter:
-    """Objects with the user `login` (True: the listing actor) in a membership table whose
-    `link_object` column refers to `object_id` and `link_user` to the user."""
+    """Objects with the user `login` in a membership table whose `link_object` column refers
+    to `object_id` and `link_user` to the user."""
 
-    def clause(login: str | bool, actor: Actor) -> ColumnElement[bool]:
-        user = select(t.User.id).where(t.User.login == login) if login is not True else None
-        joined = select(link_object).where(
-            link_user == (actor.id if user is None else user.scalar_subquery())
-        )
-        member: ColumnElement[bool] = object_id.in_(joined)
+    def clause(login: str, actor: Actor) -> ColumnElement[bool]:
+        user = select(t.User.id).where(t.User.login == login).scalar_subquery()
+        member: ColumnElement[bool] = object_id.in_(select(link_object).where(link_user == user))
         return member
 
     return clause
