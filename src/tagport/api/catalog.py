@@ -31,6 +31,7 @@ Search = Annotated[
 ]
 Document = Annotated[dict[str, Any], Body(description="The kind's document without `kind`.")]
 Present = Callable[[Spec, dict[str, Any]], dict[str, Any]]
+Vet = Callable[[Caller, Spec], None]
 COMPONENTS = "#/components/schemas/"
 _SERVED: dict[str, type[Spec]] = {}
 """The kinds `add_routes` serves, whose document schemas `document_schemas` publishes."""
@@ -51,6 +52,10 @@ def no_filters() -> dict[str, Any]:
     return {}
 
 
+def accept(caller: Caller, spec: Spec) -> None:
+    """What most kinds check of a document beyond the catalog's checks: nothing."""
+
+
 @dataclass(frozen=True)
 class Noun:
     """One catalog kind served under `path` (`/datasources`)."""
@@ -58,6 +63,8 @@ class Noun:
     kind: str
     path: str
     present: Present = as_document
+    vet: Vet = accept
+    """Refuses what a document may say through the CLI but not over HTTP (server paths)."""
 
     @property
     def spec_type(self) -> type[Spec]:
@@ -79,7 +86,9 @@ class Noun:
             body = body | {field: key}
         elif "owner" in self.spec_type.model_fields and "owner" not in body:
             body = body | {"owner": caller.actor.login}
-        return parse_spec({**body, "kind": self.kind}, where)
+        spec = parse_spec({**body, "kind": self.kind}, where)
+        self.vet(caller, spec)
+        return spec
 
 
 def _list_endpoint(noun: Noun, filters: Callable[..., dict[str, Any]]) -> Callable[..., Any]:

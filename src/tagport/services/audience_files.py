@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from tagport.config import Settings
+from tagport.domain.catalog import AudienceGroupSpec
 from tagport.domain.values import IdType
 from tagport.errors import InvalidInput, NotFound, Problem
 from tagport.services import catalog
@@ -52,6 +53,29 @@ def upload(
         partial.unlink(missing_ok=True)
     catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
     return import_audience(settings, db, actor, code)
+
+
+def require_uploaded(settings: Settings, db: Database, spec: AudienceGroupSpec) -> None:
+    """Over HTTP an import group names only its own uploaded file (or keeps the one it has):
+    a path of the user's choosing would load any file the server can read as IDs (its secret
+    key, say) and show it as members."""
+    if spec.import_ is None:
+        return
+    named = Path(spec.import_)
+    folder = settings.home / "imports"
+    if named.parent.resolve() == folder.resolve() and named.name in _names(spec.code):
+        return
+    with db.uow() as uow:
+        row = AudienceGroupService().find(uow.session, spec.code)
+        kept = row is not None and row.definition.get("import") == spec.import_
+    if not kept:
+        where = f"AudienceGroup {spec.code}"
+        message = f"upload the file with POST /api/v1/audience-groups/{spec.code}/import"
+        raise InvalidInput.one(where, "import", message)
+
+
+def _names(code: str) -> set[str]:
+    return {f"{code}{suffix}" for suffix in SUFFIXES}
 
 
 def _authorize(db: Database, actor: Actor, code: str) -> tuple[IdType, str]:

@@ -125,3 +125,27 @@ def test_only_who_may_change_a_group_uploads_its_file(client: MakeClient, demo: 
     )
     assert refused.status_code == 403
     assert "bob may not change audience group crm_seed_users" in refused.json()["detail"]
+
+
+def test_a_group_cannot_name_a_server_file_over_http(
+    client: MakeClient, demo: DemoResult, settings: Settings
+) -> None:
+    admin = client("operator")
+    secret = settings.home / "secret.key"
+    stolen = {"code": "leak", "name": "Leak", "entity": "user", "import": str(secret)}
+    refused = admin.post(GROUPS, json=stolen)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {
+            "path": "$.import",
+            "message": "AudienceGroup leak: import: upload the file with "
+            "POST /api/v1/audience-groups/leak/import",
+        }
+    ]
+    seeds = admin.get(f"{GROUPS}/crm_seed_users").json()
+    kept = {k: seeds[k] for k in ("name", "entity", "owner", "import")}
+    assert (
+        admin.put(f"{GROUPS}/crm_seed_users", json=kept | {"update": "manual"}).status_code == 200
+    )
+    moved = admin.put(f"{GROUPS}/crm_seed_users", json=kept | {"import": str(secret)})
+    assert moved.status_code == 422

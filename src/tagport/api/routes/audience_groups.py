@@ -9,12 +9,19 @@ from pydantic import BaseModel
 
 from tagport.api.catalog import Key, Noun, add_routes
 from tagport.api.deps import Caller
-from tagport.domain.catalog import AudienceKind, UpdateMethod
+from tagport.domain.catalog import AudienceGroupSpec, AudienceKind, Spec, UpdateMethod
 from tagport.services import audience_files, warehouse
 from tagport.services.warehouse import MAX_PAGE, MAX_PAGE_SIZE
 
 router = APIRouter(tags=["audience groups"])
-NOUN = Noun("AudienceGroup", "/audience-groups")
+
+
+def _own_file_only(caller: Caller, spec: Spec) -> None:
+    assert isinstance(spec, AudienceGroupSpec)
+    audience_files.require_uploaded(caller.settings, caller.db, spec)
+
+
+NOUN = Noun("AudienceGroup", "/audience-groups", vet=_own_file_only)
 
 
 def _filters(
