@@ -43,6 +43,7 @@ def _serve_http(
     config = uvicorn.Config(
         create_app(settings, db),
         log_config=None,
+        access_log=False,  # the API logs each request itself, with its request id
         timeout_graceful_shutdown=10,
         server_header=False,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from tagport.errors import InvalidInput, NotFound, Unauthenticated
 from tagport.services.permissions import Actor, require_any, require_super_admin
@@ -17,6 +18,7 @@ from tagport.store.db import Database
 PREFIX = "tp_"
 """Every token starts so: secret scanners and log maskers can recognise one."""
 DEFAULT_DAYS = 90
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,14 @@ def revoke_token(db: Database, actor: Actor, token_id: int) -> TokenView:
 
 
 def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor:
-    """The owner of a valid token: known, not revoked, not expired. Notes its use."""
+    """The owner of a valid token: known, not revoked, not expired. Notes its use (to the
+    minute)."""
     with db.uow() as uow:
-        row = uow.session.scalar(select(t.ApiToken).where(t.ApiToken.digest == token_digest(token)))
+        row = uow.session.scalar(
+            select(t.ApiToken)
+            .options(joinedload(t.ApiToken.user))
+            .where(t.ApiToken.digest == token_digest(token))
+        )
         moment = now or t.utcnow()
         if (
             row is None
@@ -128,7 +135,9 @@ def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor
             raise Unauthenticated("invalid, expired or revoked token").with_code(
                 "auth.invalid_token"
             )
-        row.last_used_at = moment
         actor = Actor.of(row.user)
-        uow.commit()
+        # "Last used" to the minute: a write per request would cost more than the request.
+        if row.last_used_at is None or moment - row.last_used_at >= LAST_USED_RESOLUTION:
+            row.last_used_at = moment
+            uow.commit()
         return actor

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import Role, UserSpec
+from tagport.domain.documents import parse_spec
 from tagport.errors import InvalidInput, NotFound, PermissionDenied
 from tagport.services import catalog
 from tagport.services.catalog import Checks, KindService
@@ -170,7 +171,10 @@ def set_password(db: Database, actor: Actor, login: str, password: str) -> None:
 def add_service_account(db: Database, actor: Actor, login: str, display_name: str | None) -> None:
     """A non-human user for automation (super admins only); its tokens outlive their maker."""
     require_super_admin(actor, f"create service account {login}")
-    spec = UserSpec(name=login, display_name=display_name or login, roles=[])
+    spec = parse_spec(
+        {"kind": "User", "name": login, "display_name": display_name}, f"service account {login}"
+    )
+    assert isinstance(spec, UserSpec)
     add_user(db, actor, spec)
     with db.uow() as uow:
         _user(uow.session, login).is_service_account = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from sqlalchemy import select
 
@@ -16,8 +18,9 @@ PASSWORD = "correct horse battery"
 
 
 def test_a_password_login_opens_a_session_that_needs_csrf_to_change_anything(
-    client: MakeClient, db: Database, operator: Actor
+    client: MakeClient, db: Database, operator: Actor, secret: Callable[[str], str]
 ) -> None:
+    secret(PASSWORD)
     client("alice")
     users.set_password(db, operator, "alice", PASSWORD)
     browser = client()
@@ -33,6 +36,8 @@ def test_a_password_login_opens_a_session_that_needs_csrf_to_change_anything(
     assert refused.json()["code"] == "auth.csrf"
     made = browser.post("/api/v1/tokens", json={"name": "x"}, headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201, made.text
+    secret(made.json()["token"])
+    secret(browser.cookies["tagport_session"])
 
     assert browser.delete("/api/v1/session", headers={"X-CSRF-Token": csrf}).status_code == 204
     assert browser.get("/api/v1/session").status_code == 401
@@ -57,12 +62,12 @@ def test_wrong_passwords_are_refused_alike_then_rate_limited(
 
 
 def test_a_token_is_shown_once_listed_without_its_value_and_dies_when_revoked(
-    client: MakeClient,
+    client: MakeClient, secret: Callable[[str], str]
 ) -> None:
     carol = client("carol")
     made = carol.post("/api/v1/tokens", json={"name": "ci", "days": 7})
     assert made.status_code == 201
-    token = made.json()["token"]
+    token = secret(made.json()["token"])
     assert token.startswith("tp_")
     listed = carol.get("/api/v1/tokens").json()
     assert {t["name"] for t in listed} == {"test", "ci"}

@@ -16,7 +16,8 @@ from tagport.services import scheduling
 from tagport.services.warehouse import open_warehouse
 from tagport.store import tables as t
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], include_in_schema=False)
+"""Probes, not API: outside the versioned document."""
 
 HEARTBEAT_LIMIT = timedelta(minutes=2)
 """The scheduler ticks every 15 s: two minutes without a heartbeat means it is not running."""

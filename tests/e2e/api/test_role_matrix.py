@@ -1,0 +1,179 @@
+"""The role × endpoint matrix: every /api/v1 operation, called by each role, answers as the
+rules of DESIGN §3 say — enforced by the services, seen over real HTTP.
+
+The world is the example catalog: application `marketing` with alice as admin and bob as
+member; bob owns task 杭州会员导出, alice owns hz_vip_to_crm. Each role acts on the object that
+makes it what it is: the member-owner (bob) on his own task, the member non-owner (bob again) on
+alice's, the application admin (alice, also the data sources' owner, no longer a super admin) on
+bob's. `root` is a super admin; `xavier` belongs to nothing. Anonymous callers
+and expired tokens get 401 from every operation but the login.
+
+Expectations, one letter per role in `ROLES` order: Y allowed (any answer but 401/403 and
+never 5xx: a 404 or 409 from the object's state is fine), N refused with 403.
+A test fails when an operation of the app has no row: a new endpoint must say who may call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from tagport.api.app import create_app
+from tagport.config import Settings
+from tagport.domain.catalog import Role, UserSpec
+from tagport.services import tokens, users
+from tagport.services.permissions import Actor
+from tagport.store import tables as t
+from tagport.store.db import Database
+
+ROLES = ("super_admin", "app_admin", "owner", "non_owner", "outsider")
+
+
+@dataclass(frozen=True)
+class Who:
+    login: str
+    task: str
+    """The task this role acts on."""
+    other: str
+    """Another user than itself."""
+
+
+WHO = {
+    "super_admin": Who("root", "hz_vip_to_crm", "alice"),
+    "app_admin": Who("alice", "杭州会员导出", "bob"),
+    "owner": Who("bob", "杭州会员导出", "alice"),
+    "non_owner": Who("bob", "hz_vip_to_crm", "alice"),
+    "outsider": Who("xavier", "hz_vip_to_crm", "alice"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    expect: str
+    body: dict[str, Any] | None = None
+
+    def url(self, who: Who) -> str:
+        return "/api/v1" + self.path.format(
+            me=who.login, other=who.other, task=quote(who.task, safe="")
+        )
+
+
+PASSWORD = {"password": "a long enough password"}
+MATRIX = [
+    Row("GET", "/session", "YYYYY"),
+    Row("DELETE", "/session", "YYYYY"),
+    Row("GET", "/tokens", "YYYYY"),
+    Row("POST", "/tokens", "YYYYY", {"name": "more"}),
+    Row("GET", "/tokens?user={other}", "YNNNN"),
+    Row("DELETE", "/tokens/1", "YYYYY"),  # another's token: 404 (its existence is not shown)
+    Row("GET", "/users", "YYYYY"),
+    Row("GET", "/users/{other}", "YYYYY"),
+    Row("POST", "/users", "YNNNN", {"login": "newcomer"}),
+    Row("PUT", "/users/{other}/roles", "YNNNN", {"roles": []}),
+    Row("PUT", "/users/{me}/password", "YYYYY", PASSWORD),
+    Row("PUT", "/users/{other}/password", "YNNNN", PASSWORD),
+    Row("POST", "/service-accounts", "YNNNN", {"login": "robot"}),
+]
+"""Who may call what. `POST /session` (the login) is open to anyone and is not listed."""
+OPEN = {("POST", "/api/v1/session")}
+
+
+def _operations() -> set[tuple[str, str]]:
+    app = create_app(Settings(), Database("sqlite://"))
+    document = app.openapi()
+    return {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+
+
+def test_every_operation_has_a_row() -> None:
+    listed = {(row.method, "/api/v1" + row.path.split("?")[0]) for row in MATRIX}
+    templated = {
+        (method, path.replace("{login}", "{me}").replace("{token_id}", "1"))
+        for method, path in _operations()
+    }
+    missing = {op for op in templated - OPEN if not any(_same(op, row) for row in listed)}
+    assert not missing, f"operations without a row in the role matrix: {sorted(missing)}"
+
+
+def _same(operation: tuple[str, str], row: tuple[str, str]) -> bool:
+    """An operation's path template matches a row's path (placeholders are any segment)."""
+    if operation[0] != row[0]:
+        return False
+    ours, theirs = operation[1].split("/"), row[1].split("/")
+    return len(ours) == len(theirs) and all(
+        a == b or a.startswith("{") or b.startswith("{") for a, b in zip(ours, theirs, strict=True)
+    )
+
+
+@pytest.fixture
+def world(catalogued: Database, operator: Actor) -> Database:
+    users.add_user(catalogued, operator, UserSpec(name="root", roles=[Role.SUPER_ADMIN]))
+    users.add_user(catalogued, operator, UserSpec(name="xavier"))
+    users.set_roles(catalogued, operator, "alice", [])  # the examples make her a super admin
+    return catalogued
+
+
+def _client(api_url: str, db: Database, operator: Actor, login: str) -> httpx.Client:
+    token = tokens.create_token(db, operator, login, "matrix", 1).token
+    return httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_what_the_rules_say(
+    role: str, world: Database, operator: Actor, api_url: str
+) -> None:
+    who = WHO[role]
+    wrong = []
+    with _client(api_url, world, operator, who.login) as client:
+        for row in sorted(MATRIX, key=lambda r: r.method == "DELETE"):  # deletions last
+            answer = client.request(row.method, row.url(who), json=row.body)
+            allowed = row.expect[ROLES.index(role)] == "Y"
+            ok = (
+                answer.status_code not in (401, 403) and answer.status_code < 500
+                if allowed
+                else answer.status_code == 403
+            )
+            if not ok:
+                wrong.append(
+                    f"{row.method} {row.url(who)} -> {answer.status_code} {answer.text[:160]}"
+                )
+    assert not wrong, f"{role} ({who.login}):\n" + "\n".join(wrong)
+
+
+def test_anonymous_and_expired_callers_get_401_everywhere(
+    world: Database, operator: Actor, api_url: str
+) -> None:
+    expired = tokens.create_token(world, operator, "alice", "old", 1)
+    with world.uow() as uow:
+        uow.session.execute(
+            update(t.ApiToken)
+            .where(t.ApiToken.id == expired.view.id)
+            .values(expires_at=t.utcnow() - timedelta(seconds=1))
+        )
+        uow.commit()
+    who = WHO["app_admin"]
+    callers = {
+        "anonymous": httpx.Client(base_url=api_url),
+        "expired": httpx.Client(
+            base_url=api_url, headers={"Authorization": f"Bearer {expired.token}"}
+        ),
+    }
+    wrong = []
+    for name, client in callers.items():
+        with client:
+            for row in MATRIX:
+                answer = client.request(row.method, row.url(who), json=row.body)
+                if answer.status_code != 401:
+                    wrong.append(f"{name}: {row.method} {row.url(who)} -> {answer.status_code}")
+    assert not wrong, "\n".join(wrong)
