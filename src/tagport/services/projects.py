@@ -11,7 +11,7 @@ from tagport.domain.catalog import ProjectSpec, ProjectType, SecuritySettingsSpe
 from tagport.domain.documents import parse_spec
 from tagport.services import catalog
 from tagport.services.catalog import Checks, Filter, KindService, equals, with_member
-from tagport.services.permissions import Actor
+from tagport.services.permissions import Action, Actor, Scope, authorize
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -165,5 +165,9 @@ def set_safe_mode(db: Database, actor: Actor, project: str | None, on: bool) -> 
 
 
 def follow_global_safe_mode(db: Database, actor: Actor, project: str) -> None:
-    """Drop a project's own safe mode setting: the global one applies to it again."""
+    """Drop a project's own safe mode setting: the global one applies to it again. Refused
+    before looking: whether a project has its own setting is not anyone's answer to change."""
+    with db.uow() as uow:
+        kind = SecuritySettingsService().kind
+        authorize(uow.session, actor, kind, Action.DELETE, Scope(), project)
     catalog.delete(db, actor, "SecuritySettings", project)

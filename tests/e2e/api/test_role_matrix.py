@@ -59,6 +59,8 @@ class Row:
     path: str
     expect: str
     body: dict[str, Any] | None = None
+    files: dict[str, tuple[str, bytes]] | None = None
+    """A multipart upload instead of a JSON body."""
 
     def url(self, who: Who) -> str:
         return "/api/v1" + self.path.format(
@@ -67,7 +69,96 @@ class Row:
 
 
 PASSWORD = {"password": "a long enough password"}
+MARKETING = {
+    "project": "tag_prod",
+    "services": ["audience_offline"],
+    "admins": ["alice"],
+    "members": ["bob"],
+}
+USER = {"name": "User", "project": "tag_prod", "id_field": "user_id", "id_type": "bigint"}
+CITY = {"name": "City", "codes": {"571": "Hangzhou", "21": "Shanghai"}}
+TAG = {
+    "name": "Gender",
+    "entity": "user",
+    "value_type": "string",
+    "source": {"table": "tag_prod.user_profile", "key": "user_id", "column": "gender"},
+}
+HZ_VIP = {
+    "name": "Hangzhou VIPs",
+    "entity": "user",
+    "owner": "alice",
+    "rule": {"all": [{"tag": "city", "op": "=", "value": "571"}]},
+}
+MYSQL = {"type": "mysql", "host": "127.0.0.1", "database": "test", "owner": "alice"}
+SAFE = {"cross_project_safe_mode": True}
+CATALOG_ROWS = [
+    # Projects and security settings: super admins change them; anyone reads.
+    Row("GET", "/projects?member=bob", "YYYYY"),
+    Row("GET", "/projects/tag_prod", "YYYYY"),
+    Row("POST", "/projects", "YNNNN", {"name": "matrix"}),
+    Row("PUT", "/projects/crm_export", "YNNNN", {"members": ["alice"], "write_through": True}),
+    Row("PUT", "/projects/crm_export/members", "YNNNN", {"members": ["alice"]}),
+    Row("POST", "/projects/crm_export/members", "YNNNN", {"login": "bob"}),
+    Row("DELETE", "/projects/crm_export/members/{other}", "YNNNN"),
+    Row("DELETE", "/projects/crm_export", "YNNNN"),  # in use: 409
+    Row("GET", "/security", "YYYYY"),
+    Row("PUT", "/security", "YNNNN", SAFE),
+    Row("PUT", "/security/projects/crm_export", "YNNNN", SAFE),
+    Row("DELETE", "/security/projects/crm_export", "YNNNN"),
+    # Applications: its admins manage it and its members.
+    Row("GET", "/applications", "YYYYY"),
+    Row("GET", "/applications/marketing", "YYYYY"),
+    Row("POST", "/applications", "YNNNN", {"name": "matrix", "project": "tag_prod"}),
+    Row("PUT", "/applications/marketing", "YYNNN", MARKETING),
+    Row("POST", "/applications/marketing/members", "YYNNN", {"login": "bob"}),
+    Row("DELETE", "/applications/marketing/members/{other}", "YYNNN"),
+    Row("DELETE", "/applications/marketing", "YYNNN"),  # in use: 409
+    # Data sources: data source admins (alice owns them but is none); anyone tests, browses.
+    Row("GET", "/datasources?usable_as_target=true", "YYYYY"),
+    Row("GET", "/datasources/crm_mysql", "YYYYY"),
+    Row("POST", "/datasources", "YNNNN", {"name": "matrix"} | MYSQL),
+    Row("PUT", "/datasources/crm_mysql", "YNNNN", MYSQL),
+    Row("DELETE", "/datasources/crm_mysql", "YNNNN"),
+    # Entities, lookup tables, tags: the members of their project (xavier is in none).
+    Row("GET", "/entities", "YYYYY"),
+    Row("GET", "/entities/user", "YYYYY"),
+    Row("POST", "/entities", "YYYYN", USER | {"code": "shop", "id_field": "shop_id"}),
+    Row("PUT", "/entities/user", "YYYYN", USER),
+    Row("DELETE", "/entities/user", "YYYYN"),  # in use: 409
+    Row("GET", "/lookup-tables", "YYYYY"),
+    Row("GET", "/lookup-tables/city_codes", "YYYYY"),
+    Row("POST", "/lookup-tables", "YYYYN", CITY | {"code": "cities"}),
+    Row("PUT", "/lookup-tables/city_codes", "YYYYN", CITY),
+    Row("DELETE", "/lookup-tables/city_codes", "YYYYN"),  # in use: 409
+    Row("GET", "/tags?entity=user", "YYYYY"),
+    Row("GET", "/tags/city", "YYYYY"),
+    Row("POST", "/tags", "YYYYN", TAG | {"code": "gender"}),
+    Row("PUT", "/tags/is_vip", "YYYYN", TAG),
+    Row("DELETE", "/tags/city", "YYYYN"),  # in use: 409
+    # Audience groups: project members create; the owner (a member) changes; readers of its
+    # tables estimate and page it.
+    Row("GET", "/audience-groups?kind=rule", "YYYYY"),
+    Row("GET", "/audience-groups/hz_vip", "YYYYY"),
+    Row(
+        "POST",
+        "/audience-groups",
+        "YYYYN",
+        {"code": "matrix", "name": "M", "entity": "user", "sql": "SELECT 1 AS user_id"},
+    ),
+    Row("PUT", "/audience-groups/hz_vip", "YYNNN", HZ_VIP),
+    # An import group: the matrix's warehouse holds no tag tables.
+    Row("POST", "/audience-groups/seed_users/estimate", "YYYYY", {"bizdate": "2026-01-01"}),
+    Row("GET", "/audience-groups/seed_users/members?bizdate=2026-01-01", "YYYYY"),
+    Row("POST", "/audience-groups/hz_vip/import", "YYNNN", files={"file": ("ids.txt", b"1\n")}),
+    Row("DELETE", "/audience-groups/hz_vip", "YYNNN"),  # in use: 409
+    # Anyone tests and browses a data source (the warehouse exists once an estimate ran).
+    Row("POST", "/datasources/crm_mysql/test", "YYYYY"),
+    Row("GET", "/datasources/warehouse_crm/schemas", "YYYYY"),
+    Row("GET", "/datasources/warehouse_crm/tables?search=x", "YYYYY"),
+    Row("GET", "/datasources/warehouse_crm/tables/x/columns", "YYYYY"),  # 404
+]
 MATRIX = [
+    *CATALOG_ROWS,  # first: their deletions run before the caller's session and token end
     Row("GET", "/session", "YYYYY"),
     Row("DELETE", "/session", "YYYYY"),
     Row("GET", "/tokens", "YYYYY"),
@@ -137,7 +228,7 @@ def test_each_role_gets_what_the_rules_say(
     wrong = []
     with _client(api_url, world, operator, who.login) as client:
         for row in sorted(MATRIX, key=lambda r: r.method == "DELETE"):  # deletions last
-            answer = client.request(row.method, row.url(who), json=row.body)
+            answer = client.request(row.method, row.url(who), json=row.body, files=row.files)
             allowed = row.expect[ROLES.index(role)] == "Y"
             ok = (
                 answer.status_code not in (401, 403) and answer.status_code < 500
@@ -173,7 +264,7 @@ def test_anonymous_and_expired_callers_get_401_everywhere(
     for name, client in callers.items():
         with client:
             for row in MATRIX:
-                answer = client.request(row.method, row.url(who), json=row.body)
+                answer = client.request(row.method, row.url(who), json=row.body, files=row.files)
                 if answer.status_code != 401:
                     wrong.append(f"{name}: {row.method} {row.url(who)} -> {answer.status_code}")
     assert not wrong, "\n".join(wrong)
