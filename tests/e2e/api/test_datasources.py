@@ -4,7 +4,7 @@ browse endpoints against the real PostgreSQL and MariaDB, and which ones a user 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -52,8 +52,9 @@ def mysql_database(mysql_params: dict[str, Any]) -> Iterator[str]:
 
 
 def test_the_password_is_accepted_but_never_returned_not_even_to_its_owner(
-    client: MakeClient, pg_url: str
+    client: MakeClient, pg_url: str, secret: Callable[[str], str]
 ) -> None:
+    secret(SECRET)  # nor logged, nor audited
     owner = client("dsa", (Role.DATASOURCE_ADMIN,))
     made = owner.post(SOURCES, json=_document(PG_DATASOURCE, owner="dsa", password=SECRET))
     assert made.status_code == 201, made.text
