@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from tagport.api import problems
 from tagport.api.deps import Caller
 from tagport.api.schemas import PageOut, page_request
 from tagport.domain.catalog import Spec
@@ -33,6 +34,11 @@ Document = Annotated[dict[str, Any], Body(description="The kind's document witho
 Present = Callable[[Spec, dict[str, Any]], dict[str, Any]]
 Vet = Callable[[Caller, Spec], None]
 COMPONENTS = "#/components/schemas/"
+FAILING_SERVER: dict[int | str, dict[str, Any]] = {
+    502: problems.PROBLEM_RESPONSES[503] | {"description": problems.TITLES[502]}
+}
+"""Declared by routes that reach a database or the warehouse: 502 when it fails (503, already
+declared everywhere, when it cannot be reached)."""
 _SERVED: dict[str, type[Spec]] = {}
 """The kinds `add_routes` serves, whose document schemas `document_schemas` publishes."""
 

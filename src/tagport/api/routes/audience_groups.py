@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, UploadFile
 from pydantic import BaseModel
 
-from tagport.api.catalog import Key, Noun, add_routes
+from tagport.api.catalog import FAILING_SERVER, Key, Noun, add_routes
 from tagport.api.deps import Caller
 from tagport.domain.catalog import AudienceGroupSpec, AudienceKind, Spec, UpdateMethod
 from tagport.services import audience_files, warehouse
@@ -62,14 +62,14 @@ class ImportOut(BaseModel):
     duplicates: int
 
 
-@router.post("/audience-groups/{key}/estimate")
+@router.post("/audience-groups/{key}/estimate", responses=FAILING_SERVER)
 def estimate(caller: Caller, key: Key, body: EstimateIn) -> EstimateOut:
     """The audience's size at `bizdate`, also kept as the group's `estimated_size`."""
     size = warehouse.estimate(caller.settings, caller.db, caller.actor, key, body.bizdate)
     return EstimateOut(code=key, bizdate=body.bizdate, size=size)
 
 
-@router.get("/audience-groups/{key}/members")
+@router.get("/audience-groups/{key}/members", responses=FAILING_SERVER)
 def members(
     caller: Caller,
     key: Key,
@@ -91,7 +91,7 @@ def members(
     )
 
 
-@router.post("/audience-groups/{key}/import")
+@router.post("/audience-groups/{key}/import", responses=FAILING_SERVER)
 def upload_import(caller: Caller, key: Key, file: UploadFile) -> ImportOut:
     """Upload the group's file (`.csv` with a header naming the entity's ID field, or `.txt`
     with one ID per line; at most 256 MiB), point the group at it and load it. A bad file is

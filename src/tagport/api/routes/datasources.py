@@ -10,18 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from tagport.api import problems
-from tagport.api.catalog import Key, Noun, add_routes, as_document
+from tagport.api.catalog import FAILING_SERVER, Key, Noun, add_routes, as_document
 from tagport.api.deps import Caller
 from tagport.domain.catalog import DataSourceType, Spec
 from tagport.services import connections
 from tagport.targets import TableInfo
 
 router = APIRouter(tags=["data sources"])
-BROWSE: dict[int | str, dict[str, Any]] = {
-    502: problems.PROBLEM_RESPONSES[503] | {"description": problems.TITLES[502]}
-}
-"""Browsing answers 502/503 when the data source's server fails or cannot be reached."""
 
 SchemaName = Annotated[
     str | None, Query(max_length=128, description="Default: the connection's schema.")
@@ -95,13 +90,13 @@ def test_connection(caller: Caller, key: Key) -> ConnectionTestOut:
     return ConnectionTestOut(**vars(result))
 
 
-@router.get("/datasources/{key}/schemas", responses=BROWSE)
+@router.get("/datasources/{key}/schemas", responses=FAILING_SERVER)
 def list_schemas(caller: Caller, key: Key) -> list[str]:
     """Schemas of the server (databases on MySQL, projects for a project data source)."""
     return connections.schemas(caller.settings, caller.db, key)
 
 
-@router.get("/datasources/{key}/tables", responses=BROWSE)
+@router.get("/datasources/{key}/tables", responses=FAILING_SERVER)
 def list_tables(
     caller: Caller,
     key: Key,
@@ -112,7 +107,7 @@ def list_tables(
     return connections.tables(caller.settings, caller.db, key, schema, search)
 
 
-@router.get("/datasources/{key}/tables/{table}/columns", responses=BROWSE)
+@router.get("/datasources/{key}/tables/{table}/columns", responses=FAILING_SERVER)
 def describe_table(
     caller: Caller,
     key: Key,
