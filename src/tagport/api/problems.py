@@ -43,7 +43,7 @@ STATUSES: list[tuple[type[TagportError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (InvalidInput, 422),
-    (ConfigError, 500),
+    (ConfigError, 503),  # settings forbid it now (a host, a password variable): fixable, not a bug
     (TransientError, 503),
     (ExternalError, 502),
     (TagportError, 500),

@@ -13,6 +13,7 @@ from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.catalog import Role, UserSpec
 from tagport.domain.documents import dump_spec, parse_spec
+from tagport.errors import InvalidInput
 from tagport.services import tokens, users
 
 user_app = typer.Typer(
@@ -100,6 +101,12 @@ def user_passwd(
     who = login or st.actor.login
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise InvalidInput.one(
+            "user passwd",
+            "--password-stdin",
+            "standard input is not a terminal: pass --password-stdin to read the password from it",
+        )
     else:
         password = typer.prompt(
             f"new password for {who}", hide_input=True, confirmation_prompt=True
