@@ -33,7 +33,9 @@ def _published_manual_task(api: httpx.Client) -> None:
 
 
 def test_create_publish_run_and_follow_the_log_to_its_end(
-    client: MakeClient, demo: Database, settings: Settings  # noqa: F811
+    client: MakeClient,
+    demo: Database,  # noqa: F811
+    settings: Settings,
 ) -> None:
     api = client("operator")
     _published_manual_task(api)

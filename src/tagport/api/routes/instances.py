@@ -24,7 +24,9 @@ from tagport.store.paging import PageRequest
 
 router = APIRouter(tags=["instances"])
 
-BigId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+MAX_ID = 2**31 - 1
+"""Ids are INTEGER columns: a larger one names nothing (and PostgreSQL would refuse it)."""
+BigId = Annotated[int, Path(ge=1, le=MAX_ID)]
 FOLLOW_POLL_SECONDS = 0.5
 
 
@@ -89,7 +91,7 @@ def list_instances(
     trigger: Annotated[str | None, Query(pattern="^(schedule|run|backfill)$")] = None,
     bizdate_from: Annotated[date | None, Query(alias="from")] = None,
     bizdate_to: Annotated[date | None, Query(alias="to")] = None,
-    backfill_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    backfill_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> PageOut[InstanceOut]:
     """Instances of the tasks the caller may see, newest first (sort: bizdate, status,
     created_at, started_at)."""
@@ -147,7 +149,7 @@ def _log_out(page: instance_logs.LogPage) -> LogOut:
 def get_log(
     caller: Caller,
     instance_id: BigId,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Lines after this id.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Lines after this id.")] = 0,
     limit: Annotated[int, Query(ge=1, le=instance_logs.MAX_LINES)] = instance_logs.MAX_LINES,
     tail: Annotated[
         int | None, Query(ge=1, le=instance_logs.MAX_LINES, description="The last N lines.")
