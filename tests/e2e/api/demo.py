@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,17 @@ SEED_MANUAL: dict[str, Any] = {
 
 @pytest.fixture
 def demo(
-    settings: Settings, db: Database, operator: Actor, tmp_path: Path, client: Any
+    settings: Settings,
+    db: Database,
+    operator: Actor,
+    tmp_path: Path,
+    client: Any,
+    secret: Callable[[str], str],
 ) -> Database:
     """The demo warehouse (2,000 users), its catalog, application demo_app (member mia), the
-    data sources wh (project) and crm_mysql (with a password), and task spenders_daily."""
+    data sources wh (project) and crm_mysql (with a password, which no answer, log line or
+    audit entry may show), and task spenders_daily."""
+    secret(DS_PASSWORD)
     client("mia")  # a member of demo_app, created before the application names her
     settings.ensure_home()
     build_demo(settings, db, operator, 2000, date.today())

@@ -3,6 +3,7 @@ rerun, backfills and their overall status."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -32,10 +33,11 @@ def _waiting_run(api: httpx.Client) -> int:
 def test_a_log_never_shows_a_data_source_password_or_a_token(
     client: MakeClient,
     demo: Database,  # noqa: F811
+    secret: Callable[[str], str],
 ) -> None:
     api = client("operator")
     instance_id = _waiting_run(api)
-    token = "tp_" + "Ab3_x-9" * 6
+    token = secret("tp_" + "Ab3_x-9" * 6)
     with demo.uow() as uow:
         row = uow.session.get(t.Instance, instance_id)
         assert row is not None
