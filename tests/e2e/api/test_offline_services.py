@@ -3,6 +3,7 @@ live; refusals by status, by stale ETag and by role; repeated requests that chan
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -92,6 +93,29 @@ def test_a_repeated_run_with_the_same_idempotency_key_creates_one_instance(
     fresh = api.post(f"{TASKS}/seed_manual/run", json=other, headers={"Idempotency-Key": "2"})
     assert fresh.status_code == 201 and fresh.json()["id"] != first.json()["id"]
     assert api.get("/api/v1/instances", params={"task": "seed_manual"}).json()["total"] == 2
+
+
+def test_concurrent_repeats_of_one_idempotent_run_create_one_instance(
+    client: MakeClient,
+    demo: Database,  # noqa: F811
+) -> None:
+    api = client("operator")
+    _published_manual_task(api)
+    body = {"bizdate": YESTERDAY.isoformat()}
+    key = {"Idempotency-Key": "together"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: api.post(f"{TASKS}/seed_manual/run", json=body, headers=key), range(4)
+            )
+        )
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {201, 409} and 201 in statuses, [a.text for a in answers]
+    assert all(
+        a.json()["code"] == "idempotency.in_progress" for a in answers if a.status_code == 409
+    )
+    assert len({a.json()["id"] for a in answers if a.status_code == 201}) == 1
+    assert api.get("/api/v1/instances", params={"task": "seed_manual"}).json()["total"] == 1
 
 
 def test_an_action_the_status_does_not_offer_is_a_conflict_naming_it(
