@@ -18,7 +18,7 @@ from tagport.config import Settings
 from tagport.domain.states import InstanceStatus
 from tagport.errors import TagportError
 from tagport.services.datasources import password_of
-from tagport.services.instances import _viewable
+from tagport.services.instances import viewable_instance
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
@@ -66,7 +66,7 @@ def read_log(
     limit = max(1, min(limit, MAX_LINES))
     with db.uow() as uow:
         session = uow.session
-        instance = _viewable(session, instance_id, actor)
+        instance = viewable_instance(session, instance_id, actor)
         query = select(t.InstanceLog).where(t.InstanceLog.instance_id == instance_id)
         if tail is not None:
             newest = query.order_by(t.InstanceLog.id.desc()).limit(max(1, min(tail, MAX_LINES)))

@@ -477,7 +477,7 @@ def _visible_task_ids(session: Session, actor: Actor) -> list[int]:
     return [task.id for task in kind.all(session) if kind.visible(session, actor, task)]
 
 
-def _viewable(session: Session, instance_id: int, actor: Actor | None) -> t.Instance:
+def viewable_instance(session: Session, instance_id: int, actor: Actor | None) -> t.Instance:
     """The instance, if `actor` may see its task (None: an internal caller)."""
     instance = _find(session, instance_id)
     if actor is not None:
@@ -512,7 +512,7 @@ def list_instances(
 
 def show(db: Database, instance_id: int, *, actor: Actor | None = None) -> InstanceView:
     with db.uow() as uow:
-        return InstanceView.of(_viewable(uow.session, instance_id, actor))
+        return InstanceView.of(viewable_instance(uow.session, instance_id, actor))
 
 
 def log_lines(
@@ -520,7 +520,7 @@ def log_lines(
 ) -> list[tuple[datetime, int, str, str]]:
     """(time, attempt, level, message) of every log line, oldest first."""
     with db.uow() as uow:
-        _viewable(uow.session, instance_id, actor)
+        viewable_instance(uow.session, instance_id, actor)
         rows = uow.session.scalars(
             select(t.InstanceLog)
             .where(t.InstanceLog.instance_id == instance_id)
