@@ -13,7 +13,7 @@ from tagport.errors import InvalidInput
 from tagport.services.catalog import upsert
 from tagport.services.datasources import find_datasource
 from tagport.services.permissions import Actor
-from tagport.services.publication import find_task
+from tagport.services.publication import authorize_task, find_task
 from tagport.services.targets import TargetAccess, task_id_field
 from tagport.store.db import Database
 
@@ -22,7 +22,10 @@ def same_name_mapping(db: Database, settings: Settings, actor: Actor, name: str)
     """Map every exported field to the target column of the same name, explicitly."""
     with db.uow() as uow:
         session = uow.session
-        spec = OfflineServiceSpec.model_validate(find_task(session, name).draft)
+        task = find_task(session, name)
+        # Before the target is reached: who may not edit the task learns nothing of its table.
+        authorize_task(session, actor, task, "map the fields of")
+        spec = OfflineServiceSpec.model_validate(task.draft)
         if spec.target.table is None:
             raise InvalidInput.one(f"task {name}", "target.table", "not set: nothing to map to")
         ds = find_datasource(session, spec.target.datasource)
@@ -44,6 +47,8 @@ def same_name_mapping(db: Database, settings: Settings, actor: Actor, name: str)
 def purge_mapping(db: Database, actor: Actor, name: str) -> None:
     """Drop the explicit mapping: the task maps by same name again."""
     with db.uow() as uow:
-        spec = OfflineServiceSpec.model_validate(find_task(uow.session, name).draft)
+        task = find_task(uow.session, name)
+        authorize_task(uow.session, actor, task, "purge the mapping of")
+        spec = OfflineServiceSpec.model_validate(task.draft)
         upsert(uow.session, actor, spec.model_copy(update={"mapping": "same_name"}))
         uow.commit()
