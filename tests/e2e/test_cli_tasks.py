@@ -115,6 +115,8 @@ def test_task_list_filters(demo: Path, capsys: pytest.CaptureFixture[str]) -> No
         "--exec-status", "not_run", "--mine", "--app", "demo_app", "--target-type", "project"
     ) == ["seed_manual", "spenders_daily"]
     assert names("--status", "published") == []
+    assert names("--owner", "operator", "--datasource", "wh") == ["seed_manual", "spenders_daily"]
+    assert names("--owner", "nobody") == []
 
 
 def test_a_manual_run_and_the_refusals_a_person_meets(

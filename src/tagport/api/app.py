@@ -23,7 +23,9 @@ from tagport.api.routes import (
     datasources,
     entities,
     health,
+    instances,
     lookup_tables,
+    offline_services,
     projects,
     security,
     sessions,
@@ -47,6 +49,8 @@ ROUTERS = [
     tags.router,
     audience_groups.router,
     security.router,
+    offline_services.router,
+    instances.router,
 ]
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 

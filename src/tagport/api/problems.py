@@ -91,7 +91,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": ProblemDetail,
         "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}},
     }
-    for status in (400, 401, 403, 404, 409, 412, 422, 428, 429, 500, 503)
+    for status in (400, 401, 403, 404, 409, 412, 422, 428, 429, 500, 502, 503)
 }
 """Declared on every route, so that clients (and schemathesis) know each answer's shape."""
 

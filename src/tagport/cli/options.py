@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tagport.context import Context
+from tagport.domain.values import MAX_ROW_ID
 
 
 def context(ctx: typer.Context) -> Context:
@@ -17,5 +18,5 @@ def context(ctx: typer.Context) -> Context:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-MAX_ID = 2**63 - 1
-"""Row ids are 64-bit: a larger number is a typing mistake, refused as usage (exit 2)."""
+MAX_ID = MAX_ROW_ID
+"""A larger id is a typing mistake, refused as usage (exit 2)."""

@@ -64,12 +64,16 @@ def task_list(
     status: Annotated[str | None, typer.Option("--status", help="Task status.")] = None,
     exec_status: Annotated[str | None, typer.Option("--exec-status")] = None,
     schedule_type: Annotated[str | None, typer.Option("--schedule-type")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Owner's login.")] = None,
+    datasource: Annotated[
+        str | None, typer.Option("--datasource", help="Target data source.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The task list, with every filter of the console."""
     st = state(ctx)
     where = tasks.TaskFilter(
-        mine, name, app, entity, target_type, status, exec_status, schedule_type
+        mine, name, app, entity, target_type, status, exec_status, schedule_type, owner, datasource
     )
     rows = tasks.list_tasks(st.db, st.actor, where, st.settings.tz)
     if as_json:

@@ -86,6 +86,14 @@ def user_list(
     print_table("Users", ["name", "display_name", "roles"], rows)
 
 
+def _stdin_line() -> str:
+    """The first line of standard input (a password piped in), without its line end."""
+    try:
+        return sys.stdin.readline().rstrip("\r\n")
+    except (OSError, ValueError) as exc:  # closed or unreadable: not a bug of ours
+        raise InvalidInput.one("user passwd", "--password-stdin", f"cannot read: {exc}") from None
+
+
 @user_app.command("passwd")
 def user_passwd(
     ctx: typer.Context,
@@ -100,7 +108,7 @@ def user_passwd(
     st = state(ctx)
     who = login or st.actor.login
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = _stdin_line()
     elif not sys.stdin.isatty():
         raise InvalidInput.one(
             "user passwd",

@@ -108,9 +108,10 @@ def _next(table: Mapping[tuple[S, E], S], status: S, event: E, noun: str) -> S:
     try:
         return table[(status, event)]
     except KeyError:
-        raise InvalidTransition(
+        refused = InvalidTransition(
             f"cannot {event.value.replace('_', ' ')}: the {noun} is {status.value}"
-        ) from None
+        )
+        raise refused.with_code(f"{noun}.action_not_allowed") from None
 
 
 def next_task_status(status: TaskStatus, event: TaskEvent) -> TaskStatus:
@@ -132,11 +133,13 @@ def require_task_action(status: TaskStatus, schedule: ScheduleType, action: Task
         return
     only = ACTION_SCHEDULE.get(action)
     if only is not None and only is not schedule:
-        raise InvalidTransition(f"cannot {action.value}: only {only.value} tasks offer it")
-    allowed = ", ".join(s.value for s in TaskStatus if s in TASK_ACTIONS[action])
-    raise InvalidTransition(
-        f"cannot {action.value}: the task is {status.value} (allowed when {allowed})"
-    )
+        refused = InvalidTransition(f"cannot {action.value}: only {only.value} tasks offer it")
+    else:
+        allowed = ", ".join(s.value for s in TaskStatus if s in TASK_ACTIONS[action])
+        refused = InvalidTransition(
+            f"cannot {action.value}: the task is {status.value} (allowed when {allowed})"
+        )
+    raise refused.with_code("task.action_not_allowed")
 
 
 class InstanceStatus(StrEnum):

@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+MAX_ROW_ID = 2**31 - 1
+"""Row ids are INTEGER columns: a larger id names nothing, and PostgreSQL refuses it outright,
+so interfaces refuse it as bad input first."""
+
 
 class ValueKind(StrEnum):
     STRING = "string"

@@ -8,7 +8,7 @@ runs twice at once. The database admits one running instance per target table
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,9 +33,10 @@ from tagport.domain.tasks import OfflineServiceSpec
 from tagport.errors import InvalidInput, InvalidTransition, NotFound
 from tagport.services.permissions import Actor
 from tagport.services.publication import authorize_task, find_task
-from tagport.services.tasks import OfflineServiceKind
+from tagport.services.tasks import OfflineServiceKind, visible_task_ids
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.store.paging import Page, PageRequest, fetch_page
 
 UTC = ZoneInfo("UTC")
 MAX_BACKFILL_GROUPS = 12
@@ -476,7 +477,7 @@ def _visible_task_ids(session: Session, actor: Actor) -> list[int]:
     return [task.id for task in kind.all(session) if kind.visible(session, actor, task)]
 
 
-def _viewable(session: Session, instance_id: int, actor: Actor | None) -> t.Instance:
+def viewable_instance(session: Session, instance_id: int, actor: Actor | None) -> t.Instance:
     """The instance, if `actor` may see its task (None: an internal caller)."""
     instance = _find(session, instance_id)
     if actor is not None:
@@ -511,7 +512,7 @@ def list_instances(
 
 def show(db: Database, instance_id: int, *, actor: Actor | None = None) -> InstanceView:
     with db.uow() as uow:
-        return InstanceView.of(_viewable(uow.session, instance_id, actor))
+        return InstanceView.of(viewable_instance(uow.session, instance_id, actor))
 
 
 def log_lines(
@@ -519,10 +520,110 @@ def log_lines(
 ) -> list[tuple[datetime, int, str, str]]:
     """(time, attempt, level, message) of every log line, oldest first."""
     with db.uow() as uow:
-        _viewable(uow.session, instance_id, actor)
+        viewable_instance(uow.session, instance_id, actor)
         rows = uow.session.scalars(
             select(t.InstanceLog)
             .where(t.InstanceLog.instance_id == instance_id)
             .order_by(t.InstanceLog.id)
         )
         return [(r.at, r.attempt, r.level, r.message) for r in rows]
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    """The instance list's filters; None means any."""
+
+    task: str | None = None
+    status: str | None = None
+    trigger: str | None = None
+    bizdate_from: date | None = None
+    bizdate_to: date | None = None
+    backfill_id: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse a value no instance can have: an empty list would hide the typo."""
+        if self.status is not None and self.status not in set(InstanceStatus):
+            statuses = ", ".join(InstanceStatus)
+            raise InvalidInput.one("instance list", "status", f"one of {statuses}")
+        triggers = (Trigger.SCHEDULE, Trigger.RUN, Trigger.BACKFILL)
+        if self.trigger is not None and self.trigger not in triggers:
+            raise InvalidInput.one("instance list", "trigger", f"one of {', '.join(triggers)}")
+
+
+INSTANCE_SORTS = {
+    "bizdate": t.Instance.bizdate,
+    "status": t.Instance.status,
+    "created_at": t.Instance.created_at,
+    "started_at": t.Instance.started_at,
+}
+
+
+def instance_page(
+    db: Database, actor: Actor, where: InstanceFilter, request: PageRequest
+) -> Page[InstanceView]:
+    """One page of instances (default: newest first), filtered and paged in SQL; only those
+    of tasks `actor` may see."""
+    query = select(t.Instance)
+    with db.uow() as uow:
+        session = uow.session
+        if where.task is not None:
+            found = find_task(session, where.task)
+            OfflineServiceKind().authorize_view(session, actor, found)
+            query = query.where(t.Instance.service_id == found.id)
+        elif not actor.is_super_admin:
+            query = query.where(t.Instance.service_id.in_(visible_task_ids(actor)))
+        for column, value in (
+            (t.Instance.status, where.status),
+            (t.Instance.trigger, where.trigger),
+            (t.Instance.backfill_id, where.backfill_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.bizdate_from is not None:
+            query = query.where(t.Instance.bizdate >= where.bizdate_from)
+        if where.bizdate_to is not None:
+            query = query.where(t.Instance.bizdate <= where.bizdate_to)
+        ordered = request if request.sort else replace(request, sort="-id")
+        page = fetch_page(session, query, t.Instance.id, INSTANCE_SORTS, ordered)
+        items = [InstanceView.of(row) for row in page.items]
+        return Page(items, page.total, page.page, page.size, page.next_cursor)
+
+
+@dataclass(frozen=True)
+class BackfillView:
+    """A backfill: its range, groups, overall status and every instance."""
+
+    id: int
+    task: str
+    first_bizdate: date
+    last_bizdate: date
+    groups: int
+    status: str
+    instances: list[InstanceView]
+
+
+def backfill_view(db: Database, actor: Actor, backfill_id: int) -> BackfillView:
+    with db.uow() as uow:
+        record = uow.session.get(t.Backfill, backfill_id)
+        if record is None:
+            raise NotFound("backfill", str(backfill_id))
+        task = uow.session.get(t.OfflineService, record.service_id)
+        assert task is not None
+        OfflineServiceKind().authorize_view(uow.session, actor, task)
+        rows = list(
+            uow.session.scalars(
+                select(t.Instance)
+                .where(t.Instance.backfill_id == backfill_id)
+                .order_by(t.Instance.bizdate, t.Instance.id)
+            )
+        )
+        status = backfill_status(InstanceStatus(r.status) for r in rows).value
+        return BackfillView(
+            record.id,
+            task.name,
+            record.first_bizdate,
+            record.last_bizdate,
+            record.groups,
+            status,
+            [InstanceView.of(r) for r in rows],
+        )

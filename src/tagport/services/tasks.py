@@ -6,13 +6,15 @@ deleted under the rules of DESIGN §3.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
@@ -32,12 +34,13 @@ from tagport.domain.states import (
     task_actions,
 )
 from tagport.domain.tasks import OfflineServiceSpec, Output, version_changes
-from tagport.errors import InvalidInput, Problem
-from tagport.services.catalog import Checks, KindService
-from tagport.services.permissions import Actor, Scope
+from tagport.errors import Conflict, InvalidInput, NotFound, Problem
+from tagport.services.catalog import Checks, KindService, delete, upsert
+from tagport.services.permissions import Action, Actor, Scope, may, rule_for
 from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.store.paging import MAX_SIZE, Page, PageRequest, fetch_page
 from tagport.targets import target_class
 
 
@@ -204,6 +207,20 @@ class OfflineServiceKind(KindService[OfflineServiceSpec, t.OfflineService]):
         } | super().details(session, row)
 
 
+VIEW_ACTIONS = frozenset({TaskAction.DETAILS, TaskAction.INSTANCES})
+"""What a task offers those who may see it but not change it."""
+
+
+def allowed_actions(session: Session, actor: Actor, task: t.OfflineService) -> list[str]:
+    """The actions `actor` may take on `task` now: offered in its status and, beyond looking,
+    allowed by the matrix (who may change a task may publish, run and delete it)."""
+    offered = task_actions(TaskStatus(task.status), ScheduleType(task.schedule_type))
+    scope = Scope(task.owner_id, applications=frozenset({task.application_id}))
+    if not may(session, actor, rule_for("OfflineService", Action.CHANGE), scope):
+        offered &= VIEW_ACTIONS
+    return sorted(a.value for a in offered)
+
+
 def _partitioned(ds: t.DataSource) -> bool:
     """Whether the data source's tables may be partitioned (AnalyticDB PG: never)."""
     return target_class(DataSourceType(ds.type)).capabilities.partitioned_tables
@@ -221,6 +238,10 @@ class TaskFilter:
     status: str | None = None
     execution_status: str | None = None
     schedule_type: str | None = None
+    owner: str | None = None
+    """Owner's login."""
+    datasource: str | None = None
+    """Target data source's name."""
 
     def __post_init__(self) -> None:
         """Refuse a value no task can have: an empty list would hide the typo."""
@@ -272,12 +293,17 @@ class TaskRow:
     """What will make the next run fail: a write permission gone or ending within a week."""
 
 
-def _latest_statuses(session: Session, service_id: int | None = None) -> dict[int, str]:
+def _latest_statuses(
+    session: Session, service_id: int | None = None, *, ids: list[int] | None = None
+) -> dict[int, str]:
     """The status of each task's latest instance (the last created), by task id; one task's
-    with `service_id`. The list and a task's details share it so they never disagree."""
+    with `service_id`, those of `ids`. The list and a task's details share it so they never
+    disagree."""
     last = select(t.Instance.service_id, func.max(t.Instance.id).label("id"))
     if service_id is not None:
         last = last.where(t.Instance.service_id == service_id)
+    if ids is not None:
+        last = last.where(t.Instance.service_id.in_(ids))
     latest = last.group_by(t.Instance.service_id).subquery()
     rows = session.execute(
         select(t.Instance.service_id, t.Instance.status).join(latest, latest.c.id == t.Instance.id)
@@ -285,34 +311,120 @@ def _latest_statuses(session: Session, service_id: int | None = None) -> dict[in
     return {row[0]: row[1] for row in rows}
 
 
+TASK_SORTS = {
+    "name": t.OfflineService.name,
+    "status": t.OfflineService.status,
+    "schedule_type": t.OfflineService.schedule_type,
+    "target_type": t.OfflineService.target_type,
+    "created_at": t.OfflineService.created_at,
+    "updated_at": t.OfflineService.updated_at,
+}
+"""The columns a task list may be sorted by (besides id)."""
+
+
 def list_tasks(db: Database, actor: Actor, where: TaskFilter, tz: ZoneInfo = UTC) -> list[TaskRow]:
-    """The task list, filtered; only tasks `actor` may see; the execution status is the latest
-    instance's. Schedules are judged by today's default data timestamp in `tz`."""
+    """The whole task list by name (the CLI): every page of `task_page`."""
+    rows: list[TaskRow] = []
+    number = 1
+    while True:
+        page = task_page(db, actor, where, PageRequest(number, MAX_SIZE, "name"), tz)
+        rows += page.items
+        if len(rows) >= page.total or not page.items:
+            return rows
+        number += 1
+
+
+def task_page(
+    db: Database, actor: Actor, where: TaskFilter, request: PageRequest, tz: ZoneInfo = UTC
+) -> Page[TaskRow]:
+    """One page of the task list, filtered, sorted and paged in SQL with its total; only tasks
+    `actor` may see; the execution status is the latest instance's. Schedules are judged by
+    today's default data timestamp in `tz`; `actions` are those the actor may take now."""
     now = t.utcnow()
     with db.uow() as uow:
         session = uow.session
-        query = select(t.OfflineService).order_by(t.OfflineService.name)
-        if where.mine:
-            query = query.where(t.OfflineService.owner_id == actor.id)
-        if where.target_type:
-            query = query.where(t.OfflineService.target_type == where.target_type)
-        if where.status:
-            query = query.where(t.OfflineService.status == where.status)
-        if where.schedule_type:
-            query = query.where(t.OfflineService.schedule_type == where.schedule_type)
+        query = _filtered(session, actor, where)
+        page = fetch_page(session, query, t.OfflineService.id, TASK_SORTS, request)
+        ids = [task.id for task in page.items]
+        codes = {OfflineServiceSpec.model_validate(task.draft).audience for task in page.items}
+        audiences = session.scalars(select(t.AudienceGroup).where(t.AudienceGroup.code.in_(codes)))
         context = _ListContext(
-            latest=_latest_statuses(session),
-            audiences={a.code: a for a in session.scalars(select(t.AudienceGroup))},
+            latest=_latest_statuses(session, ids=ids),
+            audiences={a.code: a for a in audiences},
             latest_due=default_bizdate(now, tz),
             now=now,
         )
-        kind = OfflineServiceKind()
-        rows = [
-            _task_row(session, task, context)
-            for task in session.scalars(query)
-            if kind.visible(session, actor, task)
-        ]
-        return [row for row in rows if _matches(row, where)]
+        items = [_task_row(session, task, context, actor) for task in page.items]
+        return Page(items, page.total, page.page, page.size, page.next_cursor)
+
+
+def _filtered(session: Session, actor: Actor, where: TaskFilter) -> Select[Any]:
+    """The tasks `where` keeps that `actor` may see (the VIEW rule of WHO_MAY, in SQL)."""
+    task = t.OfflineService
+    query = select(task)
+    if not actor.is_super_admin:
+        query = query.where(task.id.in_(visible_task_ids(actor)))
+    if where.mine:
+        query = query.where(task.owner_id == actor.id)
+    if where.owner:
+        query = query.where(task.owner_id.in_(select(t.User.id).where(t.User.login == where.owner)))
+    if where.application:
+        apps = select(t.Application.id).where(t.Application.name == where.application)
+        query = query.where(task.application_id.in_(apps))
+    if where.name:
+        query = query.where(func.lower(task.name).contains(where.name.lower(), autoescape=True))
+    for column, value in (
+        (task.target_type, where.target_type),
+        (task.status, where.status),
+        (task.schedule_type, where.schedule_type),
+        (task.draft[("target", "datasource")].as_string(), where.datasource),
+    ):
+        if value:
+            query = query.where(column == value)
+    if where.entity:
+        query = query.where(task.draft["audience"].as_string().in_(_audiences_of(where.entity)))
+    if where.execution_status:
+        query = query.where(_latest_status_is(ExecutionStatus(where.execution_status)))
+    return query
+
+
+def visible_task_ids(actor: Actor) -> Select[Any]:
+    """Ids of the tasks a non-super-admin `actor` may see: owned, or of an application they
+    belong to (the VIEW rule of WHO_MAY, as SQL)."""
+    member_of = select(t.ApplicationMember.application_id).where(
+        t.ApplicationMember.user_id == actor.id
+    )
+    task = t.OfflineService
+    return select(task.id).where(or_(task.owner_id == actor.id, task.application_id.in_(member_of)))
+
+
+def _audiences_of(entity: str) -> Select[Any]:
+    """Codes of the audiences of an entity named `code` or `code-idfield`."""
+    named = or_(
+        t.Entity.code == entity,
+        (t.Entity.code + "-" + t.Entity.id_field) == entity,
+    )
+    return (
+        select(t.AudienceGroup.code)
+        .join(t.Entity, t.Entity.id == t.AudienceGroup.entity_id)
+        .where(named)
+    )
+
+
+def _latest_status_is(status: ExecutionStatus) -> ColumnElement[bool]:
+    """The task's latest instance has `status` (not run: it has none)."""
+    latest = (
+        select(t.Instance.status)
+        .where(t.Instance.service_id == t.OfflineService.id)
+        .order_by(t.Instance.id.desc())
+        .limit(1)
+        .correlate(t.OfflineService)
+        .scalar_subquery()
+    )
+    if status is ExecutionStatus.NOT_RUN:
+        return ~exists().where(t.Instance.service_id == t.OfflineService.id)
+    condition: ColumnElement[bool] = latest == status.value
+    return condition
 
 
 @dataclass(frozen=True)
@@ -325,7 +437,9 @@ class _ListContext:
     now: datetime
 
 
-def _task_row(session: Session, task: t.OfflineService, context: _ListContext) -> TaskRow:
+def _task_row(
+    session: Session, task: t.OfflineService, context: _ListContext, actor: Actor
+) -> TaskRow:
     spec = OfflineServiceSpec.model_validate(task.draft)
     audience = context.audiences.get(spec.audience)
     entity = audience.entity if audience else None
@@ -345,7 +459,7 @@ def _task_row(session: Session, task: t.OfflineService, context: _ListContext) -
         target_type=task.target_type,
         schema=spec.target.schema_,
         schedule_type=task.schedule_type,
-        actions=sorted(a.value for a in task_actions(status, ScheduleType(task.schedule_type))),
+        actions=allowed_actions(session, actor, task),
         failure_reasons=list(task.publish_errors or []),
         schedule_state=(
             spec.schedule.window_state(context.latest_due)
@@ -371,11 +485,107 @@ def _permission_warnings(session: Session, task: t.OfflineService, now: datetime
     return [soon] if soon else []
 
 
-def _matches(row: TaskRow, where: TaskFilter) -> bool:
-    if where.name and where.name.lower() not in row.name.lower():
-        return False
-    if where.application and where.application != row.application:
-        return False
-    if where.entity and where.entity not in (row.entity, f"{row.entity}-{row.entity_id}"):
-        return False
-    return not (where.execution_status and where.execution_status != row.execution_status)
+def etag(task: t.OfflineService) -> str:
+    """A hash of the draft and the status: it changes with every save, publish or unpublish."""
+    document = json.dumps({"draft": task.draft, "status": task.status}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """A task as its page shows it: draft and published versions side by side."""
+
+    name: str
+    status: str
+    execution_status: str
+    draft: dict[str, Any]
+    published: dict[str, Any] | None
+    draft_revision: int
+    published_revision: int | None
+    unpublished_changes: list[str]
+    failure_reasons: list[str]
+    actions: list[str]
+    etag: str
+
+
+def task_detail(db: Database, actor: Actor, name: str) -> TaskDetail:
+    """One task, for those who may see it; `actions` are those `actor` may take now."""
+    with db.uow() as uow:
+        task = _viewable(uow.session, actor, name)
+        return _detail(uow.session, actor, task)
+
+
+def _viewable(session: Session, actor: Actor, name: str) -> t.OfflineService:
+    kind = OfflineServiceKind()
+    task = kind.find(session, name)
+    if task is None:
+        raise NotFound("offline service", name)
+    kind.authorize_view(session, actor, task)
+    return task
+
+
+def _detail(session: Session, actor: Actor, task: t.OfflineService) -> TaskDetail:
+    latest = _latest_statuses(session, task.id).get(task.id)
+    return TaskDetail(
+        name=task.name,
+        status=task.status,
+        execution_status=execution_status(InstanceStatus(latest) if latest else None).value,
+        draft=dict(task.draft),
+        published=dict(task.published) if task.published is not None else None,
+        draft_revision=task.draft_revision,
+        published_revision=task.published_revision,
+        unpublished_changes=(
+            version_changes(task.published, task.draft) if task.published is not None else []
+        ),
+        failure_reasons=list(task.publish_errors or []),
+        actions=allowed_actions(session, actor, task),
+        etag=etag(task),
+    )
+
+
+def _require_etag(task: t.OfflineService, expected: str | None) -> None:
+    """Refuse a change made against another version of the task (If-Match; None: no check)."""
+    if expected is not None and expected.strip('"') not in (etag(task), "*"):
+        raise Conflict(
+            f"offline service {task.name} changed since it was read (status {task.status}, "
+            f"revision {task.draft_revision}); read it again"
+        ).with_code("task.concurrent_change")
+
+
+def create_task(db: Database, actor: Actor, spec: OfflineServiceSpec) -> TaskDetail:
+    """Create a task in `editing` from its document; a taken name is a conflict."""
+    with db.uow() as uow:
+        if OfflineServiceKind().find(uow.session, spec.name) is not None:
+            raise Conflict(f"offline service {spec.name} already exists").with_code("task.exists")
+        upsert(uow.session, actor, spec)
+        uow.commit()
+        return _detail(uow.session, actor, _viewable(uow.session, actor, spec.name))
+
+
+def edit_task(
+    db: Database, actor: Actor, spec: OfflineServiceSpec, expected_etag: str | None = None
+) -> TaskDetail:
+    """Save `spec` as the draft of the existing task it names, if unchanged since read."""
+    with db.uow() as uow:
+        task = _locked(uow.session, spec.name)
+        _require_etag(task, expected_etag)
+        upsert(uow.session, actor, spec)
+        uow.commit()
+        return _detail(uow.session, actor, task)
+
+
+def delete_task(db: Database, actor: Actor, name: str, expected_etag: str | None = None) -> None:
+    """Delete an offline or publish-failed task, if unchanged since read."""
+    with db.uow() as uow:
+        _require_etag(_locked(uow.session, name), expected_etag)
+    delete(db, actor, "OfflineService", name)
+
+
+def _locked(session: Session, name: str) -> t.OfflineService:
+    """The task, its row locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    task = session.scalar(
+        select(t.OfflineService).where(t.OfflineService.name == name).with_for_update()
+    )
+    if task is None:
+        raise NotFound("offline service", name)
+    return task

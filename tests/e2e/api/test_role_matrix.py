@@ -157,8 +157,18 @@ CATALOG_ROWS = [
     Row("GET", "/datasources/warehouse_crm/tables?search=x", "YYYYY"),
     Row("GET", "/datasources/warehouse_crm/tables/x/columns", "YYYYY"),  # 404
 ]
+TASK = {
+    "application": "marketing",
+    "owner": "bob",
+    "audience": "seed_users",
+    "target": {"datasource": "crm_mysql", "table": "seed_users"},
+    "mapping": [{"source": "user_id", "target": "uid"}],
+}
+"""杭州会员导出 as the examples define it, without its name (a PUT takes it from the path)."""
 MATRIX = [
     *CATALOG_ROWS,  # first: their deletions run before the caller's session and token end
+    # Deletions run last, in this order: the task's before the caller's session and token.
+    Row("DELETE", "/offline-services/{task}", "YYYNN"),  # allowed: 409 (not offline)
     Row("GET", "/session", "YYYYY"),
     Row("DELETE", "/session", "YYYYY"),
     Row("GET", "/tokens", "YYYYY"),
@@ -172,6 +182,29 @@ MATRIX = [
     Row("PUT", "/users/{me}/password", "YYYYY", PASSWORD),
     Row("PUT", "/users/{other}/password", "YNNNN", PASSWORD),
     Row("POST", "/service-accounts", "YNNNN", {"login": "robot"}),
+    # Offline services: members see every task of their application and create tasks; only the
+    # owner (a member), an application admin or a super admin changes, publishes or runs one.
+    Row("GET", "/offline-services", "YYYYY"),  # an outsider gets an empty list
+    Row("POST", "/offline-services", "YYYYN", {**TASK, "name": "matrix_task"}),
+    Row("GET", "/offline-services/{task}", "YYYYN"),
+    Row("PUT", "/offline-services/{task}", "YYYNN", TASK),
+    Row("POST", "/offline-services/{task}/same-name-mapping", "YYYNN"),
+    Row("POST", "/offline-services/{task}/purge-mapping", "YYYNN"),
+    Row("GET", "/offline-services/{task}/ddl", "YYYYN"),
+    Row("POST", "/offline-services/{task}/create-table", "YYYNN", {"sql": "SELECT 1"}),
+    Row("POST", "/offline-services/{task}/run", "YYYNN", {}),  # allowed: 409 (not published)
+    Row("POST", "/offline-services/{task}/backfill", "YYYNN", {}),
+    Row("POST", "/offline-services/{task}/unpublish", "YYYNN"),
+    Row("POST", "/offline-services/{task}/publish", "YYYNN"),
+    Row("GET", "/instances", "YYYYY"),
+    Row("GET", "/instances?task={task}", "YYYYN"),
+    # The example world has no instances: 404 for everybody. Who may see, rerun or terminate
+    # one is tested in test_instances.py.
+    Row("GET", "/instances/1", "YYYYY"),
+    Row("POST", "/instances/1/rerun", "YYYYY"),
+    Row("POST", "/instances/1/terminate", "YYYYY"),
+    Row("GET", "/instances/1/log", "YYYYY"),
+    Row("GET", "/backfills/1", "YYYYY"),
 ]
 """Who may call what. `POST /session` (the login) is open to anyone and is not listed."""
 OPEN = {("POST", "/api/v1/session")}
@@ -208,7 +241,9 @@ def _same(operation: tuple[str, str], row: tuple[str, str]) -> bool:
 
 
 @pytest.fixture
-def world(catalogued: Database, operator: Actor) -> Database:
+def world(catalogued: Database, operator: Actor, monkeypatch: pytest.MonkeyPatch) -> Database:
+    # crm_pg reads its password from here; the server trusts local connections anyway.
+    monkeypatch.setenv("TAGPORT_DS_CRM_PG_PASSWORD", "unused")
     users.add_user(catalogued, operator, UserSpec(name="root", roles=[Role.SUPER_ADMIN]))
     users.add_user(catalogued, operator, UserSpec(name="xavier"))
     users.set_roles(catalogued, operator, "alice", [])  # the examples make her a super admin
