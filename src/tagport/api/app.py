@@ -17,12 +17,27 @@ from tagport import __version__
 from tagport.api import problems
 from tagport.api.deps import AppState
 from tagport.api.middleware import RequestContext
-from tagport.api.routes import health, sessions, tokens, users
+from tagport.api.routes import (
+    audit,
+    grants,
+    health,
+    permission_requests,
+    sessions,
+    tokens,
+    users,
+)
 from tagport.config import Settings
 from tagport.store.db import Database
 
 API_PREFIX = "/api/v1"
-ROUTERS = [sessions.router, tokens.router, users.router]
+ROUTERS = [
+    sessions.router,
+    tokens.router,
+    users.router,
+    permission_requests.router,
+    grants.router,
+    audit.router,
+]
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 
 

@@ -45,3 +45,8 @@ def page_request(
     ] = None,
 ) -> PageRequest:
     return PageRequest(page, size, sort, after)
+
+
+NO_NUL = r"^[^\x00]*$"
+"""The pattern of free text a route passes on to the database: PostgreSQL refuses NUL in text,
+which would otherwise surface as a 5xx instead of the caller's 422."""

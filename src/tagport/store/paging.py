@@ -59,14 +59,19 @@ def _decode(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error):
         raise InvalidInput.one("page", "after", "is not a cursor this list returned") from None
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) != 2 or not _int64(values[1]):
         raise InvalidInput.one("page", "after", "is not a cursor this list returned")
     return values
 
 
+def _int64(value: Any) -> bool:
+    """Whether `value` is an integer every database takes (SQLite refuses larger ones)."""
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
 def fetch_page(
     session: Session,
-    query: Select[Any],
+    query: Select[*tuple[Any, ...]],
     id_column: InstrumentedAttribute[int],
     sortable: dict[str, InstrumentedAttribute[Any]],
     request: PageRequest,
@@ -113,11 +118,21 @@ def _after(
 
 
 def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
-    """A cursor's sort value back in the column's type (JSON keeps dates as text)."""
-    if isinstance(value, str):
-        kind = column.type.python_type
+    """A cursor's sort value back in the column's type (JSON keeps dates as text); a value of
+    another type is a forged cursor, refused before it reaches the database."""
+    kind = column.type.python_type
+    try:
         if kind is datetime:
-            return datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:  # every stored timestamp is UTC and aware
+                raise ValueError(value)
+            return moment
         if kind is date:
             return date.fromisoformat(value)
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise ValueError(value)
+        if kind is int and not _int64(value):
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise InvalidInput.one("page", "after", "is not a cursor this list returned") from None
     return value
