@@ -50,3 +50,7 @@ def page_request(
 NO_NUL = r"^[^\x00]*$"
 """The pattern of free text a route passes on to the database: PostgreSQL refuses NUL in text,
 which would otherwise surface as a 5xx instead of the caller's 422."""
+
+MAX_ROW_ID = 2**31 - 1
+"""The largest row id: ids are INTEGER on PostgreSQL, where a larger one fails instead of
+matching nothing. Path ids are declared `Path(ge=1, le=MAX_ROW_ID)`."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tagport.api.deps import Caller
 from tagport.api.routes.permission_requests import TableIn
-from tagport.api.schemas import NO_NUL, PageOut, page_request
+from tagport.api.schemas import MAX_ROW_ID, NO_NUL, PageOut, page_request
 from tagport.domain.states import EXPIRY_WARNING_DAYS, GrantStatus
 from tagport.services import permission_requests as requests
 from tagport.services.table_permissions import MAX_GRANT_DAYS, grant
@@ -20,7 +20,7 @@ from tagport.store.paging import PageRequest
 
 router = APIRouter(prefix="/grants", tags=["permissions"])
 
-GrantId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+GrantId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Name = Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)]
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagport.api.deps import Caller
-from tagport.api.schemas import NO_NUL, PageOut, page_request
+from tagport.api.schemas import MAX_ROW_ID, NO_NUL, PageOut, page_request
 from tagport.domain.states import PERMISSION_PERIODS, RequestStatus
 from tagport.services import permission_requests as requests
 from tagport.services.table_permissions import TableRef
@@ -18,7 +18,7 @@ from tagport.store.paging import PageRequest
 
 router = APIRouter(prefix="/permission-requests", tags=["permissions"])
 
-RequestId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RequestId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 PERIODS = ", ".join(str(d) for d in PERMISSION_PERIODS)
 
 
