@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from tagport.domain.catalog import Role
 from tagport.domain.documents import parse_spec
 from tagport.services import catalog
-from tagport.services.config_as_code import Document
 from tagport.services.permissions import Actor
 from tagport.store import audit
 from tagport.store import tables as t
@@ -267,7 +266,7 @@ def test_no_password_or_token_reaches_the_audit_log(
     with audit.acting(audit.Origin("operator", "203.0.113.9")):
         for secret in (password, changed):
             spec = parse_spec(document | {"password": secret}, "test")
-            catalog.apply(catalogued, operator, [Document(spec, "test")])
+            catalog.apply(catalogued, operator, [catalog.Document(spec, "test")])
     root = client("root", (Role.SUPER_ADMIN,))
     token = root.post("/api/v1/tokens", json={"name": "ci"}).json()["token"]
 
