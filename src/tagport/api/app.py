@@ -20,12 +20,15 @@ from tagport.api.middleware import RequestContext
 from tagport.api.routes import (
     applications,
     audience_groups,
+    audit,
     datasources,
     entities,
+    grants,
     health,
     instances,
     lookup_tables,
     offline_services,
+    permission_requests,
     projects,
     security,
     sessions,
@@ -51,6 +54,9 @@ ROUTERS = [
     security.router,
     offline_services.router,
     instances.router,
+    permission_requests.router,
+    grants.router,
+    audit.router,
 ]
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 

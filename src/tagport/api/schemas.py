@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel
 
+from tagport.domain.values import MAX_ROW_ID
 from tagport.store.paging import MAX_SIZE, Page, PageRequest
 
 T = TypeVar("T")
@@ -45,3 +46,12 @@ def page_request(
     ] = None,
 ) -> PageRequest:
     return PageRequest(page, size, sort, after)
+
+
+NO_NUL = r"^[^\x00]*$"
+"""The pattern of free text a route passes on to the database: PostgreSQL refuses NUL in text,
+which would otherwise surface as a 5xx instead of the caller's 422."""
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+"""A row id in a path: ids are INTEGER on PostgreSQL, where a larger one fails instead of
+matching nothing."""

@@ -144,20 +144,20 @@ def record_grant(
     source: str,
     days: int | None,
     now: datetime,
-) -> None:
+) -> t.TablePermission:
     """Add an active permission (inside the caller's transaction)."""
-    session.add(
-        t.TablePermission(
-            user_id=user.id,
-            datasource_id=ds.id,
-            schema_name=ref.schema,
-            table_name=ref.table,
-            source=source,
-            granted_by_id=granted_by,
-            granted_at=now,
-            expires_at=now + timedelta(days=days) if days else None,
-        )
+    row = t.TablePermission(
+        user_id=user.id,
+        datasource_id=ds.id,
+        schema_name=ref.schema,
+        table_name=ref.table,
+        source=source,
+        granted_by_id=granted_by,
+        granted_at=now,
+        expires_at=now + timedelta(days=days) if days else None,
     )
+    session.add(row)
+    return row
 
 
 def grant(
@@ -167,8 +167,9 @@ def grant(
     ref: TableRef,
     days: int | None = None,
     now: datetime | None = None,
-) -> None:
-    """Grant `login` write permission on `ref`; only the data source owner or a super admin may."""
+) -> int:
+    """Grant `login` write permission on `ref`; only the data source owner or a super admin may.
+    Return the new permission's id."""
     if days is not None and not 1 <= days <= MAX_GRANT_DAYS:
         raise InvalidInput.one(f"grant on {ref}", "days", f"must be 1 to {MAX_GRANT_DAYS}")
     moment = now or t.utcnow()
@@ -179,5 +180,6 @@ def grant(
         user = session.scalar(select(t.User).where(t.User.login == login))
         if user is None:
             raise NotFound("user", login)
-        record_grant(session, user, ds, ref, actor.id, GRANT, days, moment)
+        row = record_grant(session, user, ds, ref, actor.id, GRANT, days, moment)
         uow.commit()
+        return row.id

@@ -1,7 +1,8 @@
 """The metadata database: engine, sessions, schema upgrades (Alembic) and the unit of work.
 
 This is the store's edge: SQLAlchemy errors leave a unit of work as tagport errors (connection
-loss → TransientError, integrity → Conflict, the rest → TerminalError), never as themselves.
+loss → TransientError, integrity → Conflict, a value a column cannot hold → InvalidInput, the
+rest → TerminalError), never as themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
+    DataError,
     DBAPIError,
     DisconnectionError,
     IntegrityError,
@@ -29,7 +31,14 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from tagport.errors import ConfigError, Conflict, TagportError, TerminalError, TransientError
+from tagport.errors import (
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    TagportError,
+    TerminalError,
+    TransientError,
+)
 from tagport.store import audit
 from tagport.store.crypto import SecretBox
 
@@ -88,6 +97,9 @@ def translate_store(exc: SQLAlchemyError, password: str | None = None) -> Tagpor
         return TransientError(f"metadata database unavailable (retry may help): {reason}")
     if isinstance(exc, IntegrityError):
         return Conflict(f"metadata database refused the change: {reason}")
+    if isinstance(exc, DataError):
+        # A value the column cannot hold (a NUL in text, a number out of range): bad input.
+        return InvalidInput.one("", "", f"the metadata database refused a value: {reason}")
     return TerminalError(f"metadata database: {reason}")
 
 

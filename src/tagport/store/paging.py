@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    TypeDecorator,
+    and_,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tagport.errors import InvalidInput
@@ -59,14 +68,20 @@ def _decode(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error):
         raise InvalidInput.one("page", "after", "is not a cursor this list returned") from None
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) != 2 or not _fits(values[1]):
         raise InvalidInput.one("page", "after", "is not a cursor this list returned")
     return values
 
 
+def _fits(value: Any, bits: int = 32) -> bool:
+    """Whether `value` is an integer the column takes: ids are INTEGER (32 bits) on PostgreSQL,
+    and a larger one fails there instead of matching nothing."""
+    return type(value) is int and -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+
+
 def fetch_page(
     session: Session,
-    query: Select[Any],
+    query: Select[*tuple[Any, ...]],
     id_column: InstrumentedAttribute[int],
     sortable: dict[str, InstrumentedAttribute[Any]],
     request: PageRequest,
@@ -112,12 +127,34 @@ def _after(
     return condition
 
 
+def _python_type(column: InstrumentedAttribute[Any]) -> type:
+    """The Python type of a column's values, seen through a decorated type (UTC timestamps)."""
+    kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
+    try:
+        found: type = kind.python_type
+        return found
+    except NotImplementedError:
+        return object
+
+
 def _typed(column: InstrumentedAttribute[Any], value: Any) -> Any:
-    """A cursor's sort value back in the column's type (JSON keeps dates as text)."""
-    if isinstance(value, str):
-        kind = column.type.python_type
+    """A cursor's sort value back in the column's type (JSON keeps dates as text); a value of
+    another type is a forged cursor, refused before it reaches the database."""
+    kind = _python_type(column)
+    try:
         if kind is datetime:
-            return datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None:  # every stored timestamp is UTC and aware
+                raise ValueError(value)
+            return moment
         if kind is date:
             return date.fromisoformat(value)
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise ValueError(value)
+        if kind is int and not _fits(value, 64 if isinstance(column.type, BigInteger) else 32):
+            raise ValueError(value)
+    except (TypeError, ValueError):
+        raise InvalidInput.one("page", "after", "is not a cursor this list returned") from None
     return value

@@ -9,7 +9,8 @@ bob's. `root` is a super admin; `xavier` belongs to nothing. Anonymous callers
 and expired tokens get 401 from every operation but the login.
 
 Expectations, one letter per role in `ROLES` order: Y allowed (any answer but 401/403 and
-never 5xx: a 404 or 409 from the object's state is fine), N refused with 403.
+never 5xx: a 404 or 409 from the object's state is fine), N refused with 403, H hidden (403,
+or 404 where the object's existence is not shown to the caller).
 A test fails when an operation of the app has no row: a new endpoint must say who may call it.
 """
 
@@ -27,8 +28,9 @@ from sqlalchemy import update
 from tagport.api.app import create_app
 from tagport.config import Settings
 from tagport.domain.catalog import Role, UserSpec
-from tagport.services import tokens, users
+from tagport.services import permission_requests, table_permissions, tokens, users
 from tagport.services.permissions import Actor
+from tagport.services.table_permissions import TableRef
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -165,7 +167,25 @@ TASK = {
     "mapping": [{"source": "user_id", "target": "uid"}],
 }
 """杭州会员导出 as the examples define it, without its name (a PUT takes it from the path)."""
+TABLE = {"datasource": "crm_mysql", "table": "matrix_more"}
+PERMISSION_ROWS = [
+    # Requests: anyone asks for themselves; the data source's owner (alice) or a super admin
+    # decides; only the requester (or a super admin) withdraws, only the holder returns.
+    # Bob's request 1 and grant 1 are on alice's crm_mysql.
+    Row("GET", "/permission-requests?to_approve=true", "YYYYY"),
+    Row("POST", "/permission-requests", "YYYYY", TABLE | {"reason": "matrix", "days": 7}),
+    Row("GET", "/permission-requests/1", "YYYYH"),
+    Row("POST", "/permission-requests/1/reject", "YYNNH", {"comment": "no"}),
+    Row("POST", "/permission-requests/1/approve", "YYNNH", {"comment": "ok"}),
+    Row("POST", "/permission-requests/1/withdraw", "YNYYH"),
+    Row("GET", "/grants?expiring=true", "YYYYY"),
+    Row("GET", "/grants/1", "YYYYH"),
+    Row("POST", "/grants", "YYNNN", TABLE | {"user": "bob", "days": 7}),
+    Row("POST", "/grants/1/return", "YNYYH"),
+    Row("GET", "/audit?kind=User", "YNNNN"),
+]
 MATRIX = [
+    *PERMISSION_ROWS,
     *CATALOG_ROWS,  # first: their deletions run before the caller's session and token end
     # Deletions run last, in this order: the task's before the caller's session and token.
     Row("DELETE", "/offline-services/{task}", "YYYNN"),  # allowed: 409 (not offline)
@@ -247,12 +267,26 @@ def world(catalogued: Database, operator: Actor, monkeypatch: pytest.MonkeyPatch
     users.add_user(catalogued, operator, UserSpec(name="root", roles=[Role.SUPER_ADMIN]))
     users.add_user(catalogued, operator, UserSpec(name="xavier"))
     users.set_roles(catalogued, operator, "alice", [])  # the examples make her a super admin
+    # Bob's pending request and his grant on alice's data source: ids 1 (the examples have none).
+    bob = users.actor_for(catalogued, "bob")
+    wanted = TableRef("crm_mysql", "", "matrix_wanted")
+    assert permission_requests.request(catalogued, bob, wanted, "matrix", 7) == 1
+    given = TableRef("crm_mysql", "", "matrix_given")
+    assert table_permissions.grant(catalogued, operator, "bob", given, 7) == 1
     return catalogued
 
 
 def _client(api_url: str, db: Database, operator: Actor, login: str) -> httpx.Client:
     token = tokens.create_token(db, operator, login, "matrix", 1).token
     return httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"})
+
+
+def _as_expected(letter: str, status: int) -> bool:
+    if letter == "Y":
+        return status not in (401, 403) and status < 500
+    if letter == "H":  # hidden: refused, or not even shown to exist
+        return status in (403, 404)
+    return status == 403
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -264,12 +298,7 @@ def test_each_role_gets_what_the_rules_say(
     with _client(api_url, world, operator, who.login) as client:
         for row in sorted(MATRIX, key=lambda r: r.method == "DELETE"):  # deletions last
             answer = client.request(row.method, row.url(who), json=row.body, files=row.files)
-            allowed = row.expect[ROLES.index(role)] == "Y"
-            ok = (
-                answer.status_code not in (401, 403) and answer.status_code < 500
-                if allowed
-                else answer.status_code == 403
-            )
+            ok = _as_expected(row.expect[ROLES.index(role)], answer.status_code)
             if not ok:
                 wrong.append(
                     f"{row.method} {row.url(who)} -> {answer.status_code} {answer.text[:160]}"

@@ -10,13 +10,13 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from tagport.api.deps import Caller
-from tagport.api.schemas import PageOut, page_request
+from tagport.api.schemas import PageOut, RowId, page_request
 from tagport.domain.states import ExecutionStatus, InstanceStatus
 from tagport.domain.values import MAX_ROW_ID
 from tagport.services import instance_logs, instances
@@ -26,7 +26,7 @@ from tagport.store.paging import PageRequest
 router = APIRouter(tags=["instances"])
 
 MAX_ID = MAX_ROW_ID
-BigId = Annotated[int, Path(ge=1, le=MAX_ID)]
+BigId = RowId
 FOLLOW_POLL_SECONDS = 0.5
 
 

@@ -6,11 +6,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from tagport.api.deps import Caller
-from tagport.domain.values import MAX_ROW_ID
+from tagport.api.schemas import RowId
 from tagport.services import tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -62,6 +62,6 @@ def create_token(caller: Caller, body: TokenIn) -> NewTokenOut:
 
 
 @router.delete("/{token_id}")
-def revoke_token(caller: Caller, token_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)]) -> TokenOut:
+def revoke_token(caller: Caller, token_id: RowId) -> TokenOut:
     """Revoke a token at once."""
     return TokenOut(**asdict(tokens.revoke_token(caller.db, caller.actor, token_id)))
