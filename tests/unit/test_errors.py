@@ -11,6 +11,7 @@ import pytest
 
 import tagport
 from tagport import errors
+from tagport.cli import main as cli_main
 from tagport.errors import (
     Conflict,
     InvalidInput,
@@ -60,6 +61,37 @@ def documented() -> dict[str, int]:
 def test_each_error_class_of_the_hierarchy_has_its_exit_code(name: str) -> None:
     error = getattr(errors, name).__new__(getattr(errors, name))
     assert exit_code(error) == EXPECTED[name]
+
+
+@pytest.mark.parametrize(("name", "code"), sorted(EXPECTED.items()))
+def test_the_cli_process_ends_with_the_code_of_each_error(
+    name: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the console entry point, not the lookup alone: what a calling script sees."""
+    error = getattr(errors, name).gathering([Problem("task t", "field", "went wrong")])
+
+    def failing_command(**_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(cli_main, "app", failing_command)
+    with pytest.raises(SystemExit) as ended:
+        cli_main.main()
+    assert ended.value.code == code
+    assert capsys.readouterr().err.strip() == "error: task t: field: went wrong"
+
+
+def test_a_bug_ends_the_cli_with_70_and_a_usage_error_with_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TAGPORT_DEBUG", raising=False)
+    assert cli_main.run(["no-such-command"]) == 2
+
+    def buggy(**_: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(cli_main, "app", buggy)
+    assert cli_main.run([]) == errors.INTERNAL_ERROR_EXIT == 70
+    assert "internal error: KeyError" in capsys.readouterr().err
 
 
 def test_docs_show_the_table_the_code_uses() -> None:
