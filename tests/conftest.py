@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.threads import Threads
+
 PG_URL = os.environ.get("TAGPORT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL = {
     "host": os.environ.get("TAGPORT_TEST_MYSQL_HOST", "127.0.0.1"),
@@ -77,3 +79,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("TAGPORT_DATABASE_URL", "TAGPORT_SECRET_KEY", "TAGPORT_USER"):
         monkeypatch.delenv(name, raising=False)
     return path
+
+
+@pytest.fixture
+def threads() -> Iterator[Threads]:
+    """Threads the test starts; after the test every one must have returned without raising."""
+    watched = Threads()
+    yield watched
+    watched.join()
