@@ -5,13 +5,16 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_HOME ?= $(CURDIR)/.tagport
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test test-fast mutate lint format install clean
 
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
 test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## Everything but the slow (million-row) tests, on two processes
+	$(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff, ruff format --check, mypy --strict on src/
 	$(BIN)/ruff check src tests $(wildcard bench)
