@@ -13,8 +13,8 @@ demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, s
 test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## Everything but the slow (million-row) tests, on two processes
-	$(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+test-fast: $(STAMP)  ## All but the slow tests (million rows, processes), a quarter of the examples
+	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff, ruff format --check, mypy --strict on src/
 	$(BIN)/ruff check src tests $(wildcard bench)

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_cli_tasks import TASKS
+
+pytestmark = pytest.mark.slow  # `tagport serve` processes started and stopped
 
 TAGPORT = str(Path(sys.executable).with_name("tagport"))
 
