@@ -121,3 +121,24 @@ def test_a_batch_keeps_a_shared_class_else_takes_the_most_serious() -> None:
     assert type(gathered([invalid, Conflict("in use")])) is Conflict
     one = Conflict.gathering([Problem("publish t", "", "a"), Problem("publish t", "", "b")])
     assert str(one) == "publish t: a\npublish t: b" and len(one.problems) == 2
+
+
+def test_several_problems_read_one_per_line() -> None:
+    error = InvalidInput([Problem("doc#1", "code", "too long"), Problem("doc#2", "", "no kind")])
+    assert str(error) == "doc#1: code: too long\ndoc#2: no kind"
+
+
+def test_a_batch_of_classes_outside_the_severity_order_is_invalid_input() -> None:
+    """Mixed classes that none of SEVERITY covers still make one error, of the default class."""
+    mixed = gathered([errors.ConfigError("no home"), errors.TransientError("server gone")])
+    assert type(mixed) is InvalidInput and exit_code(mixed) == 3
+    assert str(mixed) == "no home\nserver gone"
+
+
+def test_a_gathered_plain_error_becomes_a_problem_without_place() -> None:
+    """What JSON output shows for it: empty `where` and `field`, never null."""
+    mixed = gathered([Conflict("in use"), NotFound("tag", "nope")])
+    assert mixed.problems == [
+        Problem("", "", "in use"),
+        Problem("", "", "tag 'nope' does not exist"),
+    ]
