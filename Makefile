@@ -10,8 +10,8 @@ DEMO_HOME ?= $(CURDIR)/.tagport
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
-test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## All but the slow tests (million rows, processes), a quarter of the examples
 	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
