@@ -5,13 +5,24 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_HOME ?= $(CURDIR)/.tagport
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test test-fast mutate lint format install clean
 
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
-test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)  ## All but the slow tests (million rows, processes), a quarter of the examples
+	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
+
+MUTATE ?= tagport.errors* tagport.services.scheduling* tagport.services.instances* \
+	tagport.services.publication* tagport.targets.sql* tagport.targets.base* \
+	tagport.warehouse.queries* tagport.domain.*
+mutate: $(STAMP)  ## Mutation testing of the core (slow; not in `make test`): MUTATE="tagport.errors*"
+	$(BIN)/python -m pip install --quiet -e '.[dev,mutate]'
+	for module in $(MUTATE); do TAGPORT_FAST=1 $(BIN)/mutmut run --max-children 2 "$$module" || exit 1; done
+	$(BIN)/mutmut results
 
 lint: $(STAMP)  ## ruff, ruff format --check, mypy --strict on src/
 	$(BIN)/ruff check src tests $(wildcard bench)

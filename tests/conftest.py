@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tagport.targets.base import ConnectionParams
+from tests.threads import Threads
+
 PG_URL = os.environ.get("TAGPORT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL = {
     "host": os.environ.get("TAGPORT_TEST_MYSQL_HOST", "127.0.0.1"),
@@ -22,6 +25,29 @@ MYSQL = {
     "database": os.environ.get("TAGPORT_TEST_MYSQL_DATABASE", "test"),
 }
 STRICT = bool(os.environ.get("CI") or os.environ.get("TAGPORT_STRICT"))
+
+
+SERVERS = {
+    "postgres": ("pg_url", "pg_schema", "pg_target", "postgresql"),
+    "mysql": ("mysql_params", "mysql_db", "mysql_target", "mysql"),
+}
+"""A test using a fixture (or a parameter value) starting with one of these names needs that
+server: it gets the marker of the same name."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the servers they use, so `-m "not mysql"` selects without a list to keep.
+
+    Parameters count too: `db_url` "postgresql", a target fixture named by `fixture`, a crash
+    test's `kind` "mysql-non-atomic"."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            used |= {str(v) for v in callspec.params.values()}
+        for marker, prefixes in SERVERS.items():
+            if any(name.startswith(prefixes) for name in used):
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 def server_missing(what: str, error: Exception) -> None:
@@ -70,6 +96,27 @@ def pg_schema(pg_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def mysql_db(mysql_params: dict[str, object]) -> Iterator[ConnectionParams]:
+    """A fresh MariaDB database of this test's own, dropped afterwards."""
+    import pymysql
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pymysql.connect(**mysql_params, autocommit=True)  # type: ignore[arg-type]
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    yield ConnectionParams(
+        host=str(mysql_params["host"]),
+        port=int(str(mysql_params["port"])),
+        database=name,
+        username=str(mysql_params["user"]),
+        password=str(mysql_params["password"]),
+    )
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE `{name}`")
+    admin.close()
+
+
+@pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty TAGPORT_HOME; the environment points at it for the test's duration."""
     path = tmp_path / "home"
@@ -77,3 +124,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("TAGPORT_DATABASE_URL", "TAGPORT_SECRET_KEY", "TAGPORT_USER"):
         monkeypatch.delenv(name, raising=False)
     return path
+
+
+@pytest.fixture
+def threads() -> Iterator[Threads]:
+    """Threads the test starts; after the test every one must have returned without raising."""
+    watched = Threads()
+    yield watched
+    watched.join()

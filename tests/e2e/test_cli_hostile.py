@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tagport.cli.main import app, run
 from tagport.errors import EXIT_CODES
+from tests.budget import examples
 
 SKIPPED = {("serve",), ("api",), ("scheduler",), ("worker",), ("demo", "data")}
 """Long-running roles and the demo builder: covered by their own tests."""
@@ -176,7 +177,7 @@ def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @settings(
-    max_examples=int(os.environ.get("TAGPORT_HOSTILE_EXAMPLES", "150")),
+    max_examples=examples(int(os.environ.get("TAGPORT_HOSTILE_EXAMPLES", "150"))),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=not os.environ.get("TAGPORT_HOSTILE_RANDOM"),

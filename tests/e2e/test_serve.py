@@ -14,7 +14,11 @@ from typing import IO
 
 import httpx
 
+import pytest
+
 from tests.e2e.test_cli_tasks import TASKS
+
+pytestmark = pytest.mark.slow  # `tagport serve` processes started and stopped
 
 TAGPORT = str(Path(sys.executable).with_name("tagport"))
 

@@ -23,6 +23,8 @@ from tests.e2e.proxy import TcpProxy
 from tests.e2e.test_cli_tasks import TASKS
 from tests.e2e.test_serve import TAGPORT, tagport
 
+pytestmark = pytest.mark.slow  # real processes through a 30-second outage
+
 YESTERDAY = date.today() - timedelta(days=1)
 OUTAGE = 10.0
 

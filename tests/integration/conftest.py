@@ -1,7 +1,14 @@
-"""The metadata store on both engines: every test here runs on SQLite and on PostgreSQL."""
+"""The metadata store on both engines: every test here runs on SQLite and on PostgreSQL.
+
+SQLite stores start as copies of templates made once per test process (migrated, with the
+operator, and with the example catalog applied for `catalogued`): the same content as building
+each one, without running the migrations and the catalog again for every test. PostgreSQL stores
+are built in a schema of the test's own.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +23,42 @@ SECRET = b"test-secret-key"
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
+def apply_examples(db: Database, operator: Actor) -> None:
+    documents, problems = config_as_code.read_documents([EXAMPLES])
+    catalog.apply(db, operator, documents, problems=problems)
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database file (its WAL included)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
+    """Migrated SQLite stores with the operator, without (False) and with (True) the catalog."""
+    root = tmp_path_factory.mktemp("templates")
+    bare, full = root / "bare.db", root / "catalogued.db"
+    database = Database(f"sqlite:///{bare}", SECRET)
+    database.upgrade()
+    init_operator(database)
+    database.dispose()
+    copy_sqlite(bare, full)
+    database = Database(f"sqlite:///{full}", SECRET)
+    apply_examples(database, actor_for(database, None))
+    database.dispose()
+    return {False: bare, True: full}
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the test's store is; empty unless the test uses the `db` fixture."""
     if request.param == "sqlite":
+        if "db" in request.fixturenames:
+            templates: dict[bool, Path] = request.getfixturevalue("sqlite_templates")
+            copy_sqlite(templates["catalogued" in request.fixturenames], tmp_path / "meta.db")
         return f"sqlite:///{tmp_path / 'meta.db'}"
     schema: str = request.getfixturevalue("pg_schema")
     url: str = request.getfixturevalue("pg_url")
@@ -28,7 +68,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url, SECRET)
-    database.upgrade()
+    database.upgrade()  # a no-op on a template's copy
     init_operator(database)
     yield database
     database.dispose()
@@ -41,7 +81,7 @@ def operator(db: Database) -> Actor:
 
 @pytest.fixture
 def catalogued(db: Database, operator: Actor) -> Database:
-    """The example catalog, applied."""
-    documents, problems = config_as_code.read_documents([EXAMPLES])
-    catalog.apply(db, operator, documents, problems=problems)
+    """The example catalog, applied (on SQLite: already, in the template the store copies)."""
+    if not db.url.startswith("sqlite"):
+        apply_examples(db, operator)
     return db

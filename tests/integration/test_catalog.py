@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from tagport.config import Settings
 from tagport.domain.documents import KINDS
-from tagport.errors import Conflict, InvalidInput, InvalidTransition, PermissionDenied
+from tagport.errors import ConfigError, Conflict, InvalidInput, InvalidTransition, PermissionDenied
 from tagport.services import catalog, config_as_code
 from tagport.services.catalog import Outcome
 from tagport.services.datasources import password_of
@@ -197,7 +197,7 @@ def test_password_env_is_read_when_connecting(
     with db.uow() as uow:
         row = uow.session.scalars(select(t.DataSource).where(t.DataSource.name == "crm_pg")).one()
         monkeypatch.delenv("TAGPORT_DS_CRM_PG_PASSWORD", raising=False)
-        with pytest.raises(Exception, match="TAGPORT_DS_CRM_PG_PASSWORD is not set"):
+        with pytest.raises(ConfigError, match="variable TAGPORT_DS_CRM_PG_PASSWORD is not set"):
             password_of(uow.session, row, Settings())
         monkeypatch.setenv("TAGPORT_DS_CRM_PG_PASSWORD", "from-env")
         assert password_of(uow.session, row, Settings()) == "from-env"

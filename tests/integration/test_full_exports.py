@@ -25,8 +25,11 @@ from tagport.services import catalog, config_as_code, targets, warehouse
 from tagport.services.permissions import Actor
 from tagport.services.users import actor_for, init_operator
 from tagport.store.db import Database
+from tagport.targets.base import ConnectionParams
 from tagport.warehouse.base import ExportColumn
 from tests.integration.support import APP, MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
+
+pytestmark = pytest.mark.slow  # a million-user demo warehouse, exported to every target
 
 USERS = 1_000_000
 BIZDATE = date.today() - timedelta(days=1)
@@ -163,20 +166,19 @@ def test_a_million_members_into_mariadb(
     million: tuple[Database, Settings, Actor],
     tmp_path: Path,
     mysql_params: dict[str, Any],
+    mysql_db: ConnectionParams,
     fmt: PartitionFormat | None,
 ) -> None:
     db, settings, operator = million
     name = name_for("my", fmt)
-    conn = pymysql.connect(**mysql_params, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
+    conn = pymysql.connect(**mysql_params | {"database": mysql_db.database}, autocommit=True)
     try:
         rows = run(
             db,
             settings,
             operator,
             tmp_path,
-            MYSQL_DATASOURCE,
+            MYSQL_DATASOURCE | {"database": mysql_db.database},
             {"datasource": "my", "table": name} | target_for(fmt),
             name,
         )
@@ -185,8 +187,6 @@ def test_a_million_members_into_mariadb(
             cur.execute(f"SELECT {columns} FROM {name}")
             got = sorted(tuple(r) for r in cur.fetchall())
     finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {name}")
         conn.close()
     want = expected(db, settings, fmt.render(BIZDATE) if fmt else None)
     assert rows == len(want)

@@ -275,7 +275,7 @@ def test_backfill_splits_days_into_ordered_groups(catalogued: Database, operator
     groups = {g: [v.bizdate.day for v in views if v.backfill_group == g] for g in (1, 2, 3)}
     assert groups == {1: [1, 2, 3, 4], 2: [5, 6, 7], 3: [8, 9, 10]}
     assert instances.backfill_state(catalogued, backfill_id) == "running"
-    with pytest.raises(Exception, match="groups: must be 1-12"):
+    with pytest.raises(InvalidInput, match="backfill hz_vip_to_crm: groups: must be 1-12"):
         instances.backfill(
             catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 2), groups=13
         )

@@ -23,6 +23,7 @@ from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication, targets, warehouse
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
+from tagport.targets.base import ConnectionParams
 from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
 
 TODAY = date.today()
@@ -235,10 +236,10 @@ def test_export_to_mariadb_with_mapping_to_other_names(
     demo: Settings,
     app: None,
     mysql_params: dict[str, Any],
+    mysql_db: ConnectionParams,
 ) -> None:
-    conn = pymysql.connect(**mysql_params, autocommit=True)
+    conn = pymysql.connect(**mysql_params | {"database": mysql_db.database}, autocommit=True)
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS seed_export")
         cur.execute(
             "CREATE TABLE seed_export (uid bigint PRIMARY KEY, "
             "loaded_by varchar(20) NOT NULL DEFAULT 'tagport', ds varchar(10))"
@@ -247,7 +248,7 @@ def test_export_to_mariadb_with_mapping_to_other_names(
         db,
         operator,
         tmp_path,
-        MYSQL_DATASOURCE,
+        MYSQL_DATASOURCE | {"database": mysql_db.database},
         task(
             "seed_to_mysql",
             "crm_seed_users",
@@ -265,7 +266,7 @@ def test_export_to_mariadb_with_mapping_to_other_names(
     with conn.cursor() as cur:
         cur.execute("SELECT uid, loaded_by, ds FROM seed_export")
         got = set(cur.fetchall())
-        cur.execute("DROP TABLE seed_export")
+    conn.close()
     want = {
         (r[0], "tagport", BIZDATE.isoformat())
         for r in expected_rows(db, demo, "crm_seed_users", False)

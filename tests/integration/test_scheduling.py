@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tagport.services import instances, scheduling, tasks
 from tagport.services.permissions import Actor
@@ -77,6 +78,33 @@ def test_two_schedulers_at_once_create_each_instance_once(
         results = [f.result(timeout=60) for f in [pool.submit(tick, db) for db in databases]]
     # … and together they created each instance exactly once.
     assert sum(results) == 6
+    assert len(bizdates(catalogued)) == 6
+
+
+def test_a_scheduler_overtaken_between_its_check_and_its_insert_skips_the_duplicates(
+    catalogued: Database, operator: Actor
+) -> None:
+    """The race made deterministic: another scheduler commits the same day's instances after
+    this one looked for existing ones and before it inserts. The insert must skip them (ON
+    CONFLICT DO NOTHING), not fail the tick on the unique key."""
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(1, 0))
+    slow, fast = (Database(catalogued.url, b"test-secret-key") for _ in range(2))
+    overtaken: list[int] = []
+
+    def overtake(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        looked = statement.lstrip().upper().startswith("SELECT") and "schedule_key" in statement
+        if looked and "service_id" not in statement and not overtaken:
+            overtaken.append(scheduling.create_due_instances(fast, at(20, 3), SHANGHAI, 5))
+
+    event.listen(slow.engine, "after_cursor_execute", overtake)
+    try:
+        assert scheduling.create_due_instances(slow, at(20, 3), SHANGHAI, 5) == 0
+    finally:
+        event.remove(slow.engine, "after_cursor_execute", overtake)
+        slow.dispose()
+        fast.dispose()
+    assert overtaken == [6]
     assert len(bizdates(catalogued)) == 6
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,10 +12,20 @@ from tagport.runtime.scheduler import Scheduler
 from tagport.runtime.worker import Run, Worker, WorkerConfig
 from tagport.services import instances, publication
 from tagport.services.permissions import Actor
+from tagport.store import tables as t
 from tagport.store.db import Database
 from tests.integration.support import HZ_VIP, describe_as, publish
+from tests.threads import Clock, Threads
 
 FAST = WorkerConfig(lease=timedelta(seconds=0.6), poll=0.05, backoff=timedelta(0))
+"""Heartbeats every 0.2 s of real time; leases end by the test's clock, which stands still
+unless the test moves it, so a busy machine never expires a lease behind the test's back."""
+LONG = WorkerConfig(lease=timedelta(hours=1), poll=0.05, backoff=timedelta(0))
+"""No heartbeat within a test; for runs that move the clock themselves."""
+
+
+def clock() -> Clock:
+    return Clock(t.utcnow())
 
 
 def backfilled(db: Database, operator: Actor, days: int = 1) -> list[int]:
@@ -34,7 +43,7 @@ def test_a_worker_runs_instances_and_keeps_their_log(catalogued: Database, opera
         run.log(f"exporting {run.claim.task} for {run.claim.bizdate}")
         return instances.Outcome(rows=42, bytes=1000)
 
-    worker = Worker(catalogued, execute, FAST, name="w1")
+    worker = Worker(catalogued, execute, FAST, name="w1", clock=clock())
     assert worker.run_once() is True
     assert worker.run_once() is False
     view = instances.show(catalogued, instance_id)
@@ -57,7 +66,7 @@ def test_transient_errors_are_retried_then_succeed(catalogued: Database, operato
             raise TransientError("connection reset by peer")
         return instances.Outcome(rows=1)
 
-    worker = Worker(catalogued, flaky, FAST, name="w1")
+    worker = Worker(catalogued, flaky, FAST, name="w1", clock=clock())
     while worker.run_once():
         pass
     assert calls == [1, 2, 3]
@@ -72,58 +81,53 @@ def test_a_bug_in_the_pipeline_fails_the_instance_not_the_worker(
     def broken(run: Run) -> instances.Outcome:
         raise KeyError("oops")
 
-    assert Worker(catalogued, broken, FAST).run_once() is True
+    assert Worker(catalogued, broken, FAST, clock=clock()).run_once() is True
     view = instances.show(catalogued, instance_id)
     assert (view.status, view.error) == ("failed", "internal error: KeyError: 'oops'")
 
 
 def test_terminating_a_running_instance_stops_its_run(
-    catalogued: Database, operator: Actor
+    catalogued: Database, operator: Actor, threads: Threads
 ) -> None:
     (instance_id,) = backfilled(catalogued, operator)
     started = threading.Event()
 
-    def slow(run: Run) -> instances.Outcome:
+    def until_cancelled(run: Run) -> instances.Outcome:
         started.set()
-        for _ in range(100):
-            time.sleep(0.05)
-            run.check()
+        assert run.cancelled.wait(60), "the heartbeat never learnt of the termination"
+        run.check()  # raises Cancelled
         return instances.Outcome(rows=1)
 
-    worker = Worker(catalogued, slow, FAST, name="w1")
-    thread = threading.Thread(target=worker.run_once)
-    thread.start()
-    assert started.wait(5)
+    worker = Worker(catalogued, until_cancelled, FAST, name="w1", clock=clock())
+    threads.start(worker.run_once)
+    assert started.wait(60)
     instances.terminate(catalogued, operator, instance_id)
-    thread.join(10)
-    assert not thread.is_alive()
+    threads.join()
     view = instances.show(catalogued, instance_id)
     assert (view.status, view.error) == ("failed", "terminated")
 
 
 def test_workers_in_parallel_run_a_backfill_in_group_order(
-    catalogued: Database, operator: Actor
+    catalogued: Database, operator: Actor, threads: Threads
 ) -> None:
     backfilled(catalogued, operator, days=6)
     ran: list[date] = []
+    all_ran, stop = threading.Event(), threading.Event()
 
     def record(run: Run) -> instances.Outcome:
         ran.append(run.claim.bizdate)
-        time.sleep(0.02)
+        if len(ran) >= 6:
+            all_ran.set()
         return instances.Outcome(rows=1)
 
-    stop = threading.Event()
-    workers = [Worker(catalogued, record, FAST, name=f"w{i}") for i in range(3)]
-    threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 20
-    while len(ran) < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    now = clock()
+    for i in range(3):
+        threads.start(Worker(catalogued, record, FAST, name=f"w{i}", clock=now).run_forever, stop)
+    assert all_ran.wait(60), f"ran only {ran}"
     stop.set()
-    for thread in threads:
-        thread.join()
+    threads.join()
     assert ran == [date(2026, 11, d) for d in range(1, 7)]  # one target table: one at a time
+    assert {v.status for v in instances.list_instances(catalogued)} == {"succeeded"}
 
 
 def test_the_scheduler_completes_publication_requests(
@@ -137,29 +141,28 @@ def test_the_scheduler_completes_publication_requests(
 
 
 def test_a_ten_day_backfill_in_three_groups_runs_each_group_in_date_order(
-    catalogued: Database, operator: Actor
+    catalogued: Database, operator: Actor, threads: Threads
 ) -> None:
     publish(catalogued, operator, "hz_vip_to_crm")
     backfill_id = instances.backfill(
         catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 10), groups=3
     )
+    now, runs = clock(), []
+    all_ran, stop = threading.Event(), threading.Event()
 
     def work(run: Run) -> instances.Outcome:
-        time.sleep(0.02)
+        now.advance(timedelta(seconds=1))  # each run takes a second of the test's clock
+        runs.append(run.claim.bizdate)
+        if len(runs) >= 10:
+            all_ran.set()
         return instances.Outcome(rows=1)
 
-    stop = threading.Event()
-    workers = [Worker(catalogued, work, FAST, name=f"w{i}") for i in range(3)]
-    threads = [threading.Thread(target=w.run_forever, args=(stop,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 30
-    while instances.backfill_state(catalogued, backfill_id) != "succeeded":
-        assert time.monotonic() < deadline, "the backfill did not finish"
-        time.sleep(0.05)
+    for i in range(3):
+        threads.start(Worker(catalogued, work, LONG, name=f"w{i}", clock=now).run_forever, stop)
+    assert all_ran.wait(60), f"ran only {runs}"
     stop.set()
-    for thread in threads:
-        thread.join()
+    threads.join()  # run_forever finishes the work in progress before returning
+    assert instances.backfill_state(catalogued, backfill_id) == "succeeded"
     views = [v for v in instances.list_instances(catalogued) if v.backfill_id == backfill_id]
     groups: dict[int, list[instances.InstanceView]] = {}
     for view in sorted(views, key=lambda v: v.bizdate):

@@ -27,6 +27,8 @@ from tagport.store.db import Database
 from tagport.warehouse.base import ExportColumn
 from tests.integration.support import APP, PG_DATASOURCE
 
+pytestmark = pytest.mark.slow  # worker processes, one killed, a lease run out
+
 BIZDATE = date.today() - timedelta(days=1)
 ROWS = 600_000
 

@@ -11,6 +11,7 @@ import pytest
 
 import tagport
 from tagport import errors
+from tagport.cli import main as cli_main
 from tagport.errors import (
     Conflict,
     InvalidInput,
@@ -63,6 +64,37 @@ def test_each_error_class_of_the_hierarchy_has_its_exit_code(name: str) -> None:
     assert exit_code(error) == EXPECTED[name]
 
 
+@pytest.mark.parametrize(("name", "code"), sorted(EXPECTED.items()))
+def test_the_cli_process_ends_with_the_code_of_each_error(
+    name: str, code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the console entry point, not the lookup alone: what a calling script sees."""
+    error = getattr(errors, name).gathering([Problem("task t", "field", "went wrong")])
+
+    def failing_command(**_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(cli_main, "app", failing_command)
+    with pytest.raises(SystemExit) as ended:
+        cli_main.main()
+    assert ended.value.code == code
+    assert capsys.readouterr().err.strip() == "error: task t: field: went wrong"
+
+
+def test_a_bug_ends_the_cli_with_70_and_a_usage_error_with_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TAGPORT_DEBUG", raising=False)
+    assert cli_main.run(["no-such-command"]) == 2
+
+    def buggy(**_: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(cli_main, "app", buggy)
+    assert cli_main.run([]) == errors.INTERNAL_ERROR_EXIT == 70
+    assert "internal error: KeyError" in capsys.readouterr().err
+
+
 def test_docs_show_the_table_the_code_uses() -> None:
     assert documented() == EXPECTED
 
@@ -90,3 +122,24 @@ def test_a_batch_keeps_a_shared_class_else_takes_the_most_serious() -> None:
     assert type(gathered([invalid, Conflict("in use")])) is Conflict
     one = Conflict.gathering([Problem("publish t", "", "a"), Problem("publish t", "", "b")])
     assert str(one) == "publish t: a\npublish t: b" and len(one.problems) == 2
+
+
+def test_several_problems_read_one_per_line() -> None:
+    error = InvalidInput([Problem("doc#1", "code", "too long"), Problem("doc#2", "", "no kind")])
+    assert str(error) == "doc#1: code: too long\ndoc#2: no kind"
+
+
+def test_a_batch_of_classes_outside_the_severity_order_is_invalid_input() -> None:
+    """Mixed classes that none of SEVERITY covers still make one error, of the default class."""
+    mixed = gathered([errors.ConfigError("no home"), errors.TransientError("server gone")])
+    assert type(mixed) is InvalidInput and exit_code(mixed) == 3
+    assert str(mixed) == "no home\nserver gone"
+
+
+def test_a_gathered_plain_error_becomes_a_problem_without_place() -> None:
+    """What JSON output shows for it: empty `where` and `field`, never null."""
+    mixed = gathered([Conflict("in use"), NotFound("tag", "nope")])
+    assert mixed.problems == [
+        Problem("", "", "in use"),
+        Problem("", "", "tag 'nope' does not exist"),
+    ]

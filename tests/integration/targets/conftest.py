@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -32,27 +31,6 @@ def pg_target(pg_url: str, pg_schema: str) -> Iterator[PostgresTarget]:
     target = PostgresTarget(pg_params(pg_url, pg_schema))
     yield target
     target.close()
-
-
-@pytest.fixture
-def mysql_db(mysql_params: dict[str, object]) -> Iterator[ConnectionParams]:
-    """A fresh MariaDB database, dropped afterwards."""
-    import pymysql
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = pymysql.connect(**mysql_params, autocommit=True)  # type: ignore[arg-type]
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    yield ConnectionParams(
-        host=str(mysql_params["host"]),
-        port=int(str(mysql_params["port"])),
-        database=name,
-        username=str(mysql_params["user"]),
-        password=str(mysql_params["password"]),
-    )
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE `{name}`")
-    admin.close()
 
 
 @pytest.fixture

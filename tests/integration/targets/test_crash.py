@@ -31,6 +31,8 @@ from tests.integration.targets.crash_loader import NON_ATOMIC
 from tests.integration.targets.data import as_reader, design, export_table
 from tests.integration.targets.readers import CountingReader
 
+pytestmark = pytest.mark.slow  # a loader process killed at every point of every swap
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

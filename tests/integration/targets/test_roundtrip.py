@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pytest
 
 from tagport.domain.dates import PartitionFormat
@@ -22,28 +23,43 @@ def _target(request: pytest.FixtureRequest, name: str) -> Target:
     return target
 
 
+SIZES = [pytest.param(BIG, id="1M", marks=pytest.mark.slow), pytest.param(SMALL, id="20k")]
+"""The million rows run in `make test`; `make test-fast` streams the same path in 20k rows."""
+
+
+def batches(data: pa.Table) -> pa.RecordBatchReader:
+    """The rows as a stream of at least ten batches, whatever their number."""
+    return as_reader(data, batch_rows=min(65_536, max(1, data.num_rows // 10)))
+
+
+@pytest.mark.parametrize("rows", SIZES)
 @pytest.mark.parametrize("fixture", TARGETS)
-def test_one_million_rows_non_partitioned(request: pytest.FixtureRequest, fixture: str) -> None:
+def test_many_rows_non_partitioned(request: pytest.FixtureRequest, fixture: str, rows: int) -> None:
     target = _target(request, fixture)
     target.create_table(target.create_table_sql(design("members")))
     target.write("members", as_reader(export_table(1000, seed=1)))  # previous content
-    data = export_table(BIG, seed=2)
+    data = export_table(rows, seed=2)
     seen: list[int] = []
-    result = target.write("members", as_reader(data), progress=lambda p: seen.append(p.rows))
-    assert result.rows == BIG
-    assert seen[-1] == BIG and seen == sorted(seen)
+    result = target.write("members", batches(data), progress=lambda p: seen.append(p.rows))
+    assert result.rows == rows
+    assert seen[-1] == rows and seen == sorted(seen)
     assert_same_rows(target, "members", data)
     assert not [t for t in target.list_tables() if "_dpfx_" in t]
 
 
 @pytest.mark.parametrize("fixture", TARGETS)
-@pytest.mark.parametrize("fmt", list(PartitionFormat))
+@pytest.mark.parametrize(
+    ("fmt", "rows"),
+    [
+        # 1M rows for one format; the others differ only in the rendered value: 20k rows.
+        pytest.param(PartitionFormat.YYYYMMDD, BIG, id="yyyyMMdd-1M", marks=pytest.mark.slow),
+        *(pytest.param(fmt, SMALL, id=f"{fmt.value}-20k") for fmt in PartitionFormat),
+    ],
+)
 def test_partitioned_replaces_only_the_bizdate(
-    request: pytest.FixtureRequest, fixture: str, fmt: PartitionFormat
+    request: pytest.FixtureRequest, fixture: str, fmt: PartitionFormat, rows: int
 ) -> None:
     target = _target(request, fixture)
-    # 1M rows for yyyyMMdd; the other formats differ only in the rendered value: 20k rows.
-    rows = BIG if fmt is PartitionFormat.YYYYMMDD else SMALL
     target.create_table(target.create_table_sql(design("members_p", PartitionDesign("ds", fmt))))
     day1, day2 = PartitionValue("ds", fmt, DAY1), PartitionValue("ds", fmt, DAY2)
     first = export_table(SMALL, seed=3, partition=day1.value)
@@ -52,7 +68,7 @@ def test_partitioned_replaces_only_the_bizdate(
         "members_p", as_reader(export_table(500, seed=4, partition=day2.value)), partition=day2
     )
     data = export_table(rows, seed=5, partition=day2.value)
-    result = target.write("members_p", as_reader(data), partition=day2)
+    result = target.write("members_p", batches(data), partition=day2)
     assert result.mode == "partition" and result.rows == rows
     quote = "`" if fixture == "mysql_target" else '"'
     assert_same_rows(target, "members_p", data, f"WHERE {quote}ds{quote} = '{day2.value}'")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 
@@ -12,7 +15,15 @@ from tests.integration.targets.conftest import pg_params
 from tests.integration.targets.data import as_reader, design, export_table
 from tests.integration.targets.readers import CountingReader
 
-ROLE = "tagport_test_reader"
+
+@pytest.fixture
+def reader_role(pg_url: str) -> Iterator[str]:
+    """A login-less role of this test's own, dropped with its grants afterwards (roles are
+    server-wide: a fixed name would be shared by every database and every parallel worker)."""
+    role = f"tp_reader_{uuid.uuid4().hex[:12]}"
+    _sql(pg_url, f"CREATE ROLE {role}")
+    yield role
+    _sql(pg_url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
 
 
 def _sql(pg_url: str, *statements: str) -> list[tuple[object, ...]]:
@@ -52,15 +63,14 @@ def test_readers_see_old_or_new_complete_count_during_20_swaps(
 
 
 def test_grants_names_defaults_and_comments_survive_a_swap(
-    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str, reader_role: str
 ) -> None:
     _ready(pg_target)
     table = f'"{pg_schema}"."members"'
     _sql(
         pg_url,
-        f"DO $$BEGIN CREATE ROLE {ROLE}; EXCEPTION WHEN duplicate_object THEN NULL; END$$",
-        f'GRANT USAGE ON SCHEMA "{pg_schema}" TO {ROLE}',
-        f"GRANT SELECT ON {table} TO {ROLE}",
+        f'GRANT USAGE ON SCHEMA "{pg_schema}" TO {reader_role}',
+        f"GRANT SELECT ON {table} TO {reader_role}",
         f"CREATE INDEX members_city_idx ON {table} (city)",
         f"ALTER TABLE {table} ALTER COLUMN age SET DEFAULT 18",
         f"ALTER TABLE {table} ADD CONSTRAINT members_age_check CHECK (age >= 0)",
@@ -78,7 +88,7 @@ def test_grants_names_defaults_and_comments_survive_a_swap(
         f"SELECT conname FROM pg_constraint WHERE conrelid = '{table}'::regclass ORDER BY 1",
     )
     assert constraints == [("members_age_check",), ("members_pkey",)]
-    assert _sql(pg_url, f"SET ROLE {ROLE}", f"SELECT count(*) FROM {table}") == [(2000,)]
+    assert _sql(pg_url, f"SET ROLE {reader_role}", f"SELECT count(*) FROM {table}") == [(2000,)]
     assert _sql(pg_url, f"SELECT obj_description('{table}'::regclass)") == [("export members",)]
     assert _sql(pg_url, f"SELECT col_description('{table}'::regclass, 4)") == [("tag age",)]
     info = pg_target.describe_table("members")

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tagport.targets.base import Target
+from tests.budget import examples
 
 # NUL is the one character PostgreSQL text cannot hold; surrogates are not UTF-8.
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
@@ -17,7 +18,7 @@ VALUES = st.lists(st.none() | TRICKY | TEXT, min_size=1, max_size=30)
 
 @pytest.mark.parametrize("fixture", ["pg_target", "mysql_target"])
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

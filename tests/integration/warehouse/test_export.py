@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +19,7 @@ from tagport.domain.naming import codename_field
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import Output, TagOutput
 from tagport.errors import Conflict, InvalidInput, TransientError
+from tagport.warehouse import duckdb as duckdb_warehouse
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, PartitionRef, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
 
@@ -265,7 +265,23 @@ def test_import_table_partition_is_atomic_and_idempotent(
     assert after.table.to_pylist() == [{"n": 2}]
 
 
-def test_busy_file_waits_then_says_so(warehouse: DuckDBWarehouse) -> None:
+class SleepingClock:
+    """Stands in for `time` in the warehouse module: sleeping moves the clock, instantly."""
+
+    def __init__(self) -> None:
+        self.now, self.sleeps = 0.0, list[float]()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_busy_file_waits_then_says_so(
+    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -278,10 +294,13 @@ def test_busy_file_waits_then_says_so(warehouse: DuckDBWarehouse) -> None:
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
-        started = time.monotonic()
-        with pytest.raises(TransientError, match="busy"):
+        clock = SleepingClock()
+        monkeypatch.setattr(duckdb_warehouse, "time", clock)
+        with pytest.raises(TransientError, match=r"is busy: another process.*waited 1 s"):
             warehouse.tables()
-        assert 0.9 <= time.monotonic() - started < 10
+        # It retried, backing off, for the whole busy timeout (1 s) and not longer.
+        assert len(clock.sleeps) > 2 and clock.sleeps == sorted(clock.sleeps)
+        assert 1.0 <= clock.now < 1.0 + clock.sleeps[-1] + 1e-9
     finally:
         holder.kill()
         holder.wait()

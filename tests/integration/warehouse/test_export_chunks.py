@@ -22,6 +22,7 @@ from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
+from tests.budget import examples
 
 BIZDATE = date(2024, 5, 2)
 DS = "20240502"
@@ -117,7 +118,9 @@ def _key(row: dict[str, object]) -> str:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     chunk_rows=st.integers(min_value=1, max_value=4_000),

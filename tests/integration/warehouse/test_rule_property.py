@@ -27,6 +27,7 @@ from tagport.domain.rules import (
 )
 from tagport.warehouse.base import AudienceScope, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
+from tests.budget import examples
 
 BIZDATE = date(2024, 3, 10)
 DS = "20240310"
@@ -204,7 +205,7 @@ def warehouse(
     return house
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=tag_data(), rule=rules())
 def test_compiled_rule_selects_what_python_selects(
     warehouse: DuckDBWarehouse, data: tuple[Rows, Rows], rule: Rule

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pytest
 import yaml
@@ -182,7 +183,7 @@ def test_the_same_sql_is_refused_by_the_engine_itself(tmp_path: Path) -> None:
         assert "CANARY" not in str(caught.value), sql
     assert not out.exists() and not (tmp_path / "other.db").exists()
     writing = house.connect(write=True)  # a writing connection is confined the same way
-    with writing, pytest.raises(Exception, match="disabled by configuration"):
+    with writing, pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
         writing.execute(f"SELECT content FROM read_text('{canary}')").fetchall()
     assert house.query("SELECT count(*) AS n FROM p.t").table.to_pylist() == [{"n": 2}]
 

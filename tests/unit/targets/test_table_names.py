@@ -10,6 +10,7 @@ from tagport.domain.catalog import DataSourceType
 from tagport.domain.naming import IDENTIFIER, TASK_NAME
 from tagport.targets import target_class
 from tagport.targets.ddl import propose_table_name
+from tests.budget import examples
 
 LIMITS = {
     "oracle before 12.2": 30,
@@ -21,7 +22,7 @@ TASK_NAMES = st.from_regex(TASK_NAME.pattern, fullmatch=True)
 
 
 @pytest.mark.parametrize("limit", LIMITS.values(), ids=list(LIMITS))
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(task=TASK_NAMES)
 def test_a_proposal_is_a_plain_identifier_within_the_limit(task: str, limit: int) -> None:
     name = propose_table_name(task, "big_spenders", limit)
