@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-
 import pytest
 
 from tests.e2e.test_cli_tasks import TASKS

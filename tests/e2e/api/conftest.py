@@ -29,7 +29,13 @@ from tagport.services import tokens, users
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
 from tagport.store.db import Database
-from tests.integration.conftest import catalogued, db, db_url, operator  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401  (the metadata fixtures, both engines)
+    catalogued,
+    db,
+    db_url,
+    operator,
+    sqlite_templates,
+)
 
 MakeClient = Callable[..., httpx.Client]
 
