@@ -122,12 +122,14 @@ class Listen:
     port: int = 8080
 
     def bind(self) -> socket.socket:
-        """The listening socket, bound now so that a taken port is a clear error."""
+        """The listening socket, bound now so that a taken port is a clear error (and listening,
+        so that a client that read the announced address is never refused)."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
+            sock.listen(2048)  # connections queue from now on, before uvicorn's loop accepts
         except OSError as exc:
             sock.close()
             raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
