@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
 from tagport.domain.dates import default_bizdate
@@ -343,11 +343,18 @@ def task_page(
     now = t.utcnow()
     with db.uow() as uow:
         session = uow.session
-        query = _filtered(session, actor, where)
+        # Each row shows its owner and application: loaded in one query each, not per row.
+        query = _filtered(session, actor, where).options(
+            selectinload(t.OfflineService.owner), selectinload(t.OfflineService.application)
+        )
         page = fetch_page(session, query, t.OfflineService.id, TASK_SORTS, request)
         ids = [task.id for task in page.items]
         codes = {OfflineServiceSpec.model_validate(task.draft).audience for task in page.items}
-        audiences = session.scalars(select(t.AudienceGroup).where(t.AudienceGroup.code.in_(codes)))
+        audiences = session.scalars(
+            select(t.AudienceGroup)
+            .options(selectinload(t.AudienceGroup.entity))
+            .where(t.AudienceGroup.code.in_(codes))
+        )
         context = _ListContext(
             latest=_latest_statuses(session, ids=ids),
             audiences={a.code: a for a in audiences},
