@@ -146,3 +146,22 @@ def test_a_change_is_audited_as_the_caller_from_their_address_and_request(
         seen = (entry.actor, entry.origin, entry.request_id, entry.action, entry.after)
     assert seen[:4] == ("root", "127.0.0.1", "req-42", "created")
     assert seen[4] is not None and seen[4]["login"] == "fred"
+
+
+def test_a_body_announced_too_large_is_refused_before_it_is_read(client: MakeClient) -> None:
+    """An upload larger than the limit gets 413 at once: nothing of it is received or stored."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tagport.api.middleware import MAX_BODY_BYTES
+
+    address = urlsplit(str(client().base_url))
+    with socket.create_connection((address.hostname, address.port), timeout=10) as raw:
+        raw.sendall(
+            b"POST /api/v1/audience-groups/x/import HTTP/1.1\r\nHost: t\r\n"
+            + f"Content-Length: {MAX_BODY_BYTES + 1}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=b\r\n\r\n"
+        )
+        answer = raw.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert "request.too_large" in answer and "x-request-id" in answer.lower()
