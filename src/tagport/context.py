@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tagport.config import Settings
-
 if TYPE_CHECKING:  # the CLI must start without SQLAlchemy: these are imported when first used
+    from tagport.config import Settings
     from tagport.services.permissions import Actor
     from tagport.services.targets import TargetAccess
     from tagport.store.db import Database

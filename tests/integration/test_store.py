@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from tagport.errors import Conflict, TransientError
-from tagport.store.db import Database
+from tagport.store.db import SCHEMA_REVISION, Database
 from tagport.store.tables import Base, User
 
 
@@ -22,7 +22,7 @@ def test_migrations_match_the_models(db: Database) -> None:
 def test_every_table_exists_and_upgrade_is_idempotent(db: Database) -> None:
     assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
     assert db.upgrade() is False
-    assert db.current_revision() == db.head_revision()
+    assert db.current_revision() == db.head_revision() == SCHEMA_REVISION
 
 
 def _add_operator_again(db: Database, *, flush_by_query: bool) -> None:

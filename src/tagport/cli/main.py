@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tagport.cli.files import write_text
+from tagport.cli.lazy import lazy_module
 from tagport.cli.options import JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, errors, print_json, print_table
-from tagport.config import debugging, load_settings
 from tagport.context import Context
 from tagport.domain.documents import KINDS, dump_spec, kind_named
 from tagport.errors import INTERNAL_ERROR_EXIT, InvalidInput, TagportError, exit_code
-from tagport.services import catalog, config_as_code, home
+
+if TYPE_CHECKING:
+    from tagport import config
+    from tagport.services import catalog, config_as_code, home
+else:  # loaded at first use: `tagport --help` needs none of them
+    config = lazy_module("tagport.config")
+    catalog = lazy_module("tagport.services.catalog")
+    config_as_code = lazy_module("tagport.services.config_as_code")
+    home = lazy_module("tagport.services.home")
 
 app = typer.Typer(
     name="tagport",
@@ -35,7 +43,7 @@ def _root(
         typer.Option("--as", help="Act as this user (default: TAGPORT_USER, else operator)."),
     ] = None,
 ) -> None:
-    settings = load_settings()
+    settings = config.load_settings()
     ctx.obj = Context(settings, as_user or settings.user)
 
 
@@ -252,7 +260,7 @@ def run(argv: list[str] | None = None) -> int:
         report(error)
         return exit_code(error)
     except Exception as error:  # a bug: one line for the person, the traceback when debugging
-        if debugging():
+        if config.debugging():
             raise
         errors.print("internal error: ", style="red", end="")
         errors.print(

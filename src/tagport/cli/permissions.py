@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tagport.cli.lazy import lazy_module
 from tagport.cli.options import MAX_ID, JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import parse_date
 from tagport.errors import InvalidInput
-from tagport.services import permission_requests as requests
-from tagport.services.table_permissions import TableRef, grant
+
+if TYPE_CHECKING:
+    from tagport.services import permission_requests as requests
+    from tagport.services import table_permissions
+else:  # loaded at first use: `tagport --help` needs none of them
+    requests = lazy_module("tagport.services.permission_requests")
+    table_permissions = lazy_module("tagport.services.table_permissions")
 
 permission_app = typer.Typer(
     help="Write permissions on target tables: request, approve, grant, return.",
@@ -39,8 +45,8 @@ def permission_grant(
 ) -> None:
     """Grant write permission on a target table (data source owner or super admin)."""
     st = state(ctx)
-    ref = TableRef.parse(datasource, table)
-    grant(st.db, st.actor, user, ref, days)
+    ref = table_permissions.TableRef.parse(datasource, table)
+    table_permissions.grant(st.db, st.actor, user, ref, days)
     _say(f"granted {user} write on {ref}" + (f" for {days} days" if days else ""))
 
 
@@ -61,7 +67,7 @@ def permission_request(
             end = parse_date(until)
         except ValueError as exc:
             raise InvalidInput.one("permission request", "until", str(exc)) from None
-    ref = TableRef.parse(datasource, table)
+    ref = table_permissions.TableRef.parse(datasource, table)
     request_id = requests.request(st.db, st.actor, ref, reason, days, end)
     _say(f"request {request_id}: write on {ref}, pending the data source owner's decision")
 
@@ -121,7 +127,7 @@ def permission_withdraw(ctx: typer.Context, request_id: RequestId) -> None:
 def permission_return(ctx: typer.Context, datasource: DataSource, table: Table) -> None:
     """Give back my write permission on a table."""
     st = state(ctx)
-    ref = TableRef.parse(datasource, table)
+    ref = table_permissions.TableRef.parse(datasource, table)
     count = requests.return_permission(st.db, st.actor, ref)
     _say(f"returned {count} permission(s) on {ref}")
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tagport.cli.lazy import lazy_module
 from tagport.cli.options import context as state
 from tagport.cli.output import console
-from tagport.runtime import server
+
+if TYPE_CHECKING:
+    from tagport.runtime import server
+else:  # loaded at first use: `tagport --help` needs none of them
+    server = lazy_module("tagport.runtime.server")
 
 
 def _logging() -> None:

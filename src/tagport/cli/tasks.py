@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tagport.cli.files import read_text
+from tagport.cli.lazy import lazy_module
 from tagport.cli.options import MAX_ID, JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
@@ -21,10 +22,19 @@ from tagport.domain.dates import default_bizdate, parse_date
 from tagport.domain.documents import dump_spec
 from tagport.domain.states import InstanceStatus, TaskStatus
 from tagport.errors import Conflict, InvalidInput, Problem, TerminalError
-from tagport.runtime.pipeline import executor
-from tagport.runtime.worker import Worker, WorkerConfig
-from tagport.services import catalog, instances, publication, targets, tasks
-from tagport.store.tables import utcnow
+
+if TYPE_CHECKING:
+    from tagport.runtime import pipeline
+    from tagport.runtime import worker as workers
+    from tagport.services import catalog, instances, publication, targets, tasks
+else:  # loaded at first use: `tagport --help` needs none of them
+    pipeline = lazy_module("tagport.runtime.pipeline")
+    workers = lazy_module("tagport.runtime.worker")
+    catalog = lazy_module("tagport.services.catalog")
+    instances = lazy_module("tagport.services.instances")
+    publication = lazy_module("tagport.services.publication")
+    targets = lazy_module("tagport.services.targets")
+    tasks = lazy_module("tagport.services.tasks")
 
 task_app = typer.Typer(
     help="Offline services (tasks): list, publish, run, backfill …", no_args_is_help=True
@@ -40,15 +50,17 @@ DONE = {InstanceStatus.SUCCEEDED.value, InstanceStatus.FAILED.value}
 
 def _date(value: str | None, field: str, st: State) -> date:
     if value is None:
-        return default_bizdate(utcnow(), st.settings.tz)
+        return default_bizdate(datetime.now(UTC), st.settings.tz)
     try:
         return parse_date(value)
     except ValueError as exc:
         raise InvalidInput.one("", field, str(exc)) from None
 
 
-def _worker(st: State) -> Worker:
-    return Worker(st.db, executor(st.settings, st.db), WorkerConfig.of(st.settings))
+def _worker(st: State) -> workers.Worker:
+    return workers.Worker(
+        st.db, pipeline.executor(st.settings, st.db), workers.WorkerConfig.of(st.settings)
+    )
 
 
 @task_app.command("list")

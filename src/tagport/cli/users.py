@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tagport.cli.lazy import lazy_module
 from tagport.cli.options import MAX_ID, JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.catalog import Role, UserSpec
 from tagport.domain.documents import dump_spec, parse_spec
 from tagport.errors import InvalidInput
-from tagport.services import tokens, users
+
+if TYPE_CHECKING:
+    from tagport.services import tokens, users
+else:  # loaded at first use: `tagport --help` needs none of them
+    tokens = lazy_module("tagport.services.tokens")
+    users = lazy_module("tagport.services.users")
 
 user_app = typer.Typer(
     help="Users: add, find (owners by keyword), set roles.", no_args_is_help=True

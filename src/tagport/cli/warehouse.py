@@ -5,14 +5,19 @@ from __future__ import annotations
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tagport.cli.lazy import lazy_module
 from tagport.cli.output import console, print_json, print_table
 from tagport.domain.dates import PartitionFormat, default_bizdate, parse_date
 from tagport.errors import InvalidInput, NotFound
-from tagport.services import warehouse as service
+
+if TYPE_CHECKING:
+    from tagport.services import warehouse as service
+else:  # loaded at first use: `tagport --help` needs none of them
+    service = lazy_module("tagport.services.warehouse")
 
 warehouse_app = typer.Typer(
     help="The warehouse: tag source tables, ad-hoc SQL.", no_args_is_help=True

@@ -41,7 +41,6 @@ from tagport.services.table_permissions import TableRef, expiry_warning, write_r
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.store.paging import MAX_SIZE, Page, PageRequest, fetch_page
-from tagport.targets import target_class
 
 
 def stored(spec: OfflineServiceSpec) -> dict[str, Any]:
@@ -223,6 +222,8 @@ def allowed_actions(session: Session, actor: Actor, task: t.OfflineService) -> l
 
 def _partitioned(ds: t.DataSource) -> bool:
     """Whether the data source's tables may be partitioned (AnalyticDB PG: never)."""
+    from tagport.targets import target_class  # the drivers' layer: only when checking a task
+
     return target_class(DataSourceType(ds.type)).capabilities.partitioned_tables
 
 

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -42,7 +38,12 @@ from tagport.errors import (
 from tagport.store import audit
 from tagport.store.crypto import SecretBox
 
+if TYPE_CHECKING:  # Alembic is loaded only to migrate (see `Database.upgrade`)
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+SCHEMA_REVISION = "0003"
+"""The newest migration's revision (a test keeps it equal to the scripts' head)."""
 SECRET_BOX = "secret_box"
 
 
@@ -104,6 +105,8 @@ def translate_store(exc: SQLAlchemyError, password: str | None = None) -> Tagpor
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -121,14 +124,33 @@ class Database:
         audit.install(self.sessions)
 
     def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+    def _at_schema_revision(self) -> bool:
+        """Whether the schema is at `SCHEMA_REVISION`, asked without loading Alembic (every
+        command opens the database: Alembic's import alone costs a tenth of a second). Any
+        failure answers False and leaves the telling to Alembic."""
+        try:
+            with self.engine.connect() as connection:
+                found = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+                return found.scalar() == SCHEMA_REVISION
+        except SQLAlchemyError:
+            return False
 
     def upgrade(self) -> bool:
         """Apply pending migrations; True when anything was applied."""
+        if self._at_schema_revision():
+            return False
+        from alembic import command
+
         try:
             if self.current_revision() == self.head_revision():
                 return False
