@@ -91,8 +91,10 @@ class KindService(ABC, Generic[S, R]):
     def key_column(self) -> Any:
         return getattr(self.row, self.key_name)
 
-    def find(self, session: Session, key: str) -> R | None:
-        found = session.scalar(select(self.row).where(self._key_clause(key)))
+    def find(self, session: Session, key: str, *, lock: bool = False) -> R | None:
+        """The row of `key`; with `lock`, locked until the transaction ends (PostgreSQL)."""
+        query = select(self.row).where(self._key_clause(key))
+        found = session.scalar(query.with_for_update() if lock else query)
         return cast("R | None", found)
 
     def _key_clause(self, key: str) -> ColumnElement[bool]:
@@ -353,12 +355,22 @@ def list_objects(
     return [p for p in pairs if where is None or where(p[0])]
 
 
-def delete(db: Database, actor: Actor, kind: str, key: str) -> None:
+def delete(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    key: str,
+    unchanged: Callable[[Any], None] | None = None,
+) -> None:
+    """Delete `kind` `key`: authorized, allowed in its status, used by nothing, and (with
+    `unchanged`, which raises otherwise) as the caller last read it, in the same transaction."""
     service = service_for(kind)
     with db.uow() as uow:
-        row = service.find(uow.session, key)
+        row = service.find(uow.session, key, lock=unchanged is not None)
         if row is None:
             raise NotFound(kind, key)
+        if unchanged is not None:
+            unchanged(row)
         service.authorize_delete(uow.session, actor, row)
         service.before_delete(uow.session, row)
         users = service.dependents(uow.session, row)

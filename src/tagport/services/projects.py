@@ -77,8 +77,8 @@ class SecuritySettingsService(KindService[SecuritySettingsSpec, t.SecuritySettin
     row = t.SecuritySetting
     key_name = "scope"
 
-    def find(self, session: Session, key: str) -> t.SecuritySetting | None:
-        return super().find(session, key or GLOBAL_SCOPE)
+    def find(self, session: Session, key: str, *, lock: bool = False) -> t.SecuritySetting | None:
+        return super().find(session, key or GLOBAL_SCOPE, lock=lock)
 
     def to_spec(self, session: Session, row: t.SecuritySetting) -> SecuritySettingsSpec:
         return SecuritySettingsSpec(

@@ -583,10 +583,9 @@ def edit_task(
 
 
 def delete_task(db: Database, actor: Actor, name: str, expected_etag: str | None = None) -> None:
-    """Delete an offline or publish-failed task, if unchanged since read."""
-    with db.uow() as uow:
-        _require_etag(_locked(uow.session, name), expected_etag)
-    delete(db, actor, "OfflineService", name)
+    """Delete an offline or publish-failed task, if unchanged since read (checked in the
+    deleting transaction, the row locked)."""
+    delete(db, actor, "OfflineService", name, lambda task: _require_etag(task, expected_etag))
 
 
 def _locked(session: Session, name: str) -> t.OfflineService:

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tagport.api.deps import Caller
-from tagport.api.routes.permission_requests import TableIn
+from tagport.api.routes.permission_requests import TableIn, TableRowOut
 from tagport.api.schemas import NO_NUL, PageOut, RowId, page_request
 from tagport.domain.states import EXPIRY_WARNING_DAYS, GrantStatus
 from tagport.services import permission_requests as requests
@@ -31,14 +31,8 @@ class GrantIn(TableIn):
     )
 
 
-class GrantOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: int
+class GrantOut(TableRowOut):
     user: str = Field(description="Who may write the table.")
-    datasource: str
-    schema_: str = Field(alias="schema")
-    table: str
     source: str = Field(description="request, grant or create_table: how it was given.")
     granted_at: datetime
     expires_at: datetime | None
@@ -48,11 +42,7 @@ class GrantOut(BaseModel):
     @classmethod
     def of(cls, view: requests.GrantView) -> GrantOut:
         return cls(
-            id=view.id,
-            user=view.user,
-            datasource=view.table.datasource,
-            schema_=view.table.schema,
-            table=view.table.table,
+            **cls.shared(view.id, view.user, view.table),
             source=view.source,
             granted_at=view.granted_at,
             expires_at=view.expires_at,

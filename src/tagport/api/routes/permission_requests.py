@@ -4,7 +4,7 @@ table; the owner (or a super admin) approves or rejects, the requester may withd
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,14 +47,30 @@ class CommentIn(BaseModel):
     comment: str = Field(min_length=1, max_length=requests.MAX_REASON, pattern=NO_NUL)
 
 
-class RequestOut(BaseModel):
+class TableRowOut(BaseModel):
+    """What a request and a grant share: their id, their user and the table."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     id: int
-    user: str = Field(description="The requester.")
+    user: str
     datasource: str
     schema_: str = Field(alias="schema")
     table: str
+
+    @staticmethod
+    def shared(row_id: int, user: str, table: TableRef) -> dict[str, Any]:
+        return {
+            "id": row_id,
+            "user": user,
+            "datasource": table.datasource,
+            "schema_": table.schema,
+            "table": table.table,
+        }
+
+
+class RequestOut(TableRowOut):
+    user: str = Field(description="The requester.")
     days: int | None
     reason: str | None
     status: RequestStatus
@@ -66,11 +82,7 @@ class RequestOut(BaseModel):
     @classmethod
     def of(cls, view: requests.RequestView) -> RequestOut:
         return cls(
-            id=view.id,
-            user=view.user,
-            datasource=view.table.datasource,
-            schema_=view.table.schema,
-            table=view.table.table,
+            **cls.shared(view.id, view.user, view.table),
             days=view.days,
             reason=view.reason,
             status=RequestStatus(view.status),
