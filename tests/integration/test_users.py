@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tagport.domain.catalog import UserSpec
-from tagport.errors import InvalidInput, PermissionDenied
+from tagport.errors import InvalidInput, PermissionDenied, Unauthenticated
 from tagport.services import tokens, users
 from tagport.services.permissions import Actor
 from tagport.store import tables as t
@@ -69,3 +69,27 @@ def test_a_user_creates_tokens_only_for_themselves(db: Database, operator: Actor
 def test_unknown_acting_user_is_refused(db: Database) -> None:
     with pytest.raises(PermissionDenied, match="unknown user 'ghost'"):
         users.actor_for(db, "ghost")
+
+
+def test_an_unknown_login_costs_a_password_hash_like_a_wrong_password(
+    db: Database, operator: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No timing tells a guesser which logins exist: every refused login hashes once."""
+    from tagport.services import sessions
+    from tagport.store import crypto
+
+    add(db, operator, "alice", "Alice")
+    users.set_password(db, operator, "alice", "a long enough password")
+    hashed: list[str | None] = []
+    real = crypto.password_matches
+
+    def counting(stored: str | None, password: str) -> bool:
+        hashed.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(sessions, "password_matches", counting)
+    throttle = sessions.LoginThrottle()
+    for login in ("nobody", "alice"):
+        with pytest.raises(Unauthenticated, match="wrong login or password"):
+            sessions.log_in(db, login, "wrong password", 1, throttle, "127.0.0.1")
+    assert len(hashed) == 2 and hashed[0] is None and hashed[1] is not None

@@ -44,15 +44,32 @@ def upload(
     folder = settings.ensure_home() / "imports"
     folder.mkdir(mode=0o700, exist_ok=True)
     partial = folder / f".{code}.{secrets.token_hex(8)}{suffix}"
+    final = folder / f"{code}{suffix}"
+    previous = final.with_name(f".{final.name}.previous")
     try:
         _copy_limited(data, partial, where)
         _check(partial, id_type, id_field, where)
-        final = folder / f"{code}{suffix}"
+        if final.exists():
+            os.replace(final, previous)  # kept until the catalog takes the new file
         os.replace(partial, final)
+        try:
+            catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
+        except BaseException:
+            _restore(previous, final)
+            raise
     finally:
         partial.unlink(missing_ok=True)
-    catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
+        previous.unlink(missing_ok=True)
     return import_audience(settings, db, actor, code)
+
+
+def _restore(previous: Path, final: Path) -> None:
+    """Put back the file the group had (or none, if it had none): a refused edit changes
+    nothing."""
+    if previous.exists():
+        os.replace(previous, final)
+    else:
+        final.unlink(missing_ok=True)
 
 
 def require_uploaded(settings: Settings, db: Database, spec: AudienceGroupSpec) -> None:

@@ -95,11 +95,10 @@ def log_in(
     throttle.check(login, address)
     with db.uow() as uow:
         user = uow.session.scalar(select(t.User).where(t.User.login == login))
-        if (
-            user is None
-            or user.is_service_account
-            or not password_matches(user.password_hash if user else None, password)
-        ):
+        usable = user is not None and not user.is_service_account
+        # Hash in every case: an unknown login must take as long as a wrong password.
+        matched = password_matches(user.password_hash if user and usable else None, password)
+        if user is None or not usable or not matched:
             throttle.failed(login, address)
             raise Unauthenticated(BAD_LOGIN).with_code("auth.bad_login")
         throttle.succeeded(login)
