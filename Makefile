@@ -4,16 +4,17 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_HOME ?= $(CURDIR)/.tagport
+AXE     := node_modules/axe-core/axe.min.js
 
-.PHONY: demo test test-fast mutate lint format install clean
+.PHONY: demo test test-fast mutate lint format install browser clean
 
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
-test: $(STAMP)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
+test: $(STAMP) $(AXE)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## All but the slow tests (million rows, processes), a quarter of the examples
+test-fast: $(STAMP) $(AXE)  ## All but the slow tests (million rows, processes), a quarter of the examples
 	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow" -n 2 $(PYTEST_ARGS)
 
 MUTATE ?= tagport.errors* tagport.services.scheduling* tagport.services.instances* \
@@ -35,6 +36,12 @@ format: $(STAMP)
 
 install: $(STAMP)
 
+browser:  ## Debian's chromium for the browser tests (Playwright drives it; never `playwright install`)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+$(AXE): package-lock.json  ## axe-core from the npm registry, injected by the accessibility tests
+	npm ci --no-audit --no-fund --silent
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -42,4 +49,4 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info

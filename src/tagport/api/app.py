@@ -38,6 +38,7 @@ from tagport.api.routes import (
 )
 from tagport.config import Settings
 from tagport.store.db import Database
+from tagport.web.app import create_console
 
 API_PREFIX = "/api/v1"
 ROUTERS = [
@@ -61,8 +62,9 @@ ROUTERS = [
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 
 
-def create_app(settings: Settings, db: Database) -> FastAPI:
-    """The API of one home; `db` is shared by every request (its pool is thread-safe)."""
+def create_app(settings: Settings, db: Database, *, strict_messages: bool = False) -> FastAPI:
+    """The API and console of one home; `db` is shared by every request (its pool is
+    thread-safe). `strict_messages`: a console label missing from a catalogue fails (tests)."""
     app = FastAPI(
         title="tagport",
         version=__version__,
@@ -81,6 +83,8 @@ def create_app(settings: Settings, db: Database) -> FastAPI:
     catalog.document_schemas(app)
     app.include_router(health.router)
     _docs(app)
+    # Last: the console answers every path the API, the probes and the docs do not.
+    app.mount("/", create_console(app.state.tagport, strict_messages=strict_messages))
     app.add_middleware(RequestContext)
     return app
 

@@ -27,10 +27,14 @@ class Actor:
     login: str
     is_super_admin: bool
     is_datasource_admin: bool = False
+    language: str | None = None
+    """The console language the user chose (None: the browser's)."""
 
     @classmethod
     def of(cls, user: t.User) -> Actor:
-        return cls(user.id, user.login, user.is_super_admin, user.is_datasource_admin)
+        return cls(
+            user.id, user.login, user.is_super_admin, user.is_datasource_admin, user.language
+        )
 
 
 class Action(StrEnum):

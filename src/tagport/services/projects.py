@@ -155,6 +155,12 @@ def safe_modes(db: Database) -> SafeModes:
     return SafeModes(everywhere, dict(sorted(own.items())))
 
 
+def project_names(db: Database) -> list[str]:
+    """Every project's name, sorted (what a picker offers)."""
+    with db.uow() as uow:
+        return list(uow.session.scalars(select(t.Project.name).order_by(t.Project.name)))
+
+
 def set_safe_mode(db: Database, actor: Actor, project: str | None, on: bool) -> None:
     """Set safe mode globally (`project` None) or as one project's own (super admins)."""
     document = {"kind": "SecuritySettings", "project": project, "cross_project_safe_mode": on}

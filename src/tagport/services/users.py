@@ -186,3 +186,18 @@ def _user(session: Session, login: str) -> t.User:
     if user is None:
         raise NotFound("user", login)
     return user
+
+
+LANGUAGES = ("en", "zh")
+"""The console's languages: English and Chinese, as the product they reproduce is used."""
+
+
+def set_language(db: Database, actor: Actor, language: str | None) -> None:
+    """The console language `actor` chose for themselves; None: follow the browser."""
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInput.one(
+            f"user {actor.login}", "language", f"must be one of {', '.join(LANGUAGES)}"
+        )
+    with db.uow() as uow:
+        _user(uow.session, actor.login).language = language
+        uow.commit()

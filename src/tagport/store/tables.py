@@ -101,6 +101,8 @@ class User(Timestamps, Base):
     """A non-human user for automation: it logs in with tokens only, never a password."""
     password_hash: Mapped[str | None] = mapped_column(String(255))
     """argon2id hash; None: no password login."""
+    language: Mapped[str | None] = mapped_column(String(8))
+    """The console's language (`en`, `zh`); None: as the browser asks (Accept-Language)."""
 
 
 class ApiToken(Base):

@@ -123,7 +123,9 @@ def api_url(settings: Settings, db: Database) -> Iterator[str]:  # noqa: F811
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        create_app(settings, db), log_level="warning", timeout_graceful_shutdown=1
+        create_app(settings, db, strict_messages=True),
+        log_level="warning",
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -1,0 +1,124 @@
+"""The console in a real browser: Playwright drives Debian's chromium (never `playwright
+install`) against the app served by uvicorn on a free port (`api_url`), on SQLite metadata
+unless a test asks for PostgreSQL.
+
+`console.user(login, roles)` makes a user with a password, `console.log_in(page, login)` logs
+in as a user would, `axe(page)` fails on a serious or critical accessibility violation.
+Labels missing from a catalogue fail the page (the app runs with strict messages).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tagport.domain.catalog import Role, UserSpec
+from tagport.services import users
+from tagport.services.permissions import Actor
+from tagport.store.db import Database
+from tests.e2e.api.conftest import (  # noqa: F401  (the served app, the metadata fixtures)
+    api_url,
+    catalogued,
+    client,
+    db,
+    db_url,
+    leaks,
+    operator,
+    secret,
+    settings,
+    sqlite_templates,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+AXE = Path(__file__).parents[3] / "node_modules" / "axe-core" / "axe.min.js"
+PASSWORD = "console-test-password"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
+    """pytest-playwright launches Debian's chromium, not a downloaded one."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, object]) -> dict[str, object]:
+    """English unless a test asks otherwise; a window wide enough for the task list."""
+    return {
+        **browser_context_args,
+        "locale": "en-US",
+        "viewport": {"width": 1400, "height": 900},
+    }
+
+
+@dataclass
+class Console:
+    """The served console and the users a test logs in as."""
+
+    url: str
+    db: Database
+    operator: Actor
+
+    def user(self, login: str, roles: tuple[Role, ...] = ()) -> str:
+        """A user `login` with `roles` and the test password (made once); returns the login."""
+        if not any(u.name == login for u in users.search(self.db, login)):
+            users.add_user(self.db, self.operator, UserSpec(name=login, roles=list(roles)))
+        users.set_password(self.db, self.operator, login, PASSWORD)
+        return login
+
+    def log_in(self, page: Page, login: str = "operator", path: str = "/") -> None:
+        """Log in through the login page, as a user would, and land on `path`."""
+        self.user(login)
+        page.goto(self.url + path)
+        page.locator("#login").fill(login)
+        page.locator("#password").fill(PASSWORD)
+        page.locator("form button[type=submit]").click()
+        expect(page.locator("nav.side")).to_be_visible()
+
+
+@pytest.fixture
+def console(api_url: str, db: Database, operator: Actor) -> Console:  # noqa: F811
+    return Console(api_url, db, operator)
+
+
+Axe = Callable[[Page], None]
+
+
+@pytest.fixture
+def axe() -> Axe:
+    """`axe(page)`: axe-core injected into the page; fails on serious or critical violations."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `npm ci` installs axe-core (make test does)")
+    source = AXE.read_text("utf-8")
+
+    def check(page: Page) -> None:
+        page.add_script_tag(content=source)
+        result = page.evaluate("async () => await axe.run(document)")
+        bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        assert not bad, f"{page.url}: " + json.dumps(
+            [
+                {"id": v["id"], "help": v["help"], "nodes": [n["html"] for n in v["nodes"][:3]]}
+                for v in bad
+            ],
+            indent=1,
+            ensure_ascii=False,
+        )
+
+    return check
