@@ -10,17 +10,18 @@ Labels missing from a catalogue fail the page (the app runs with strict messages
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tagport.domain.catalog import Role, UserSpec
 from tagport.services import users
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
+from tagport.web.i18n import catalogue
 from tests.e2e.api.conftest import (  # noqa: F401  (the served app, the metadata fixtures)
     api_url,
     catalogued,
@@ -122,3 +123,30 @@ def axe() -> Axe:
         )
 
     return check
+
+
+@pytest.fixture
+def zh_page(browser: Browser) -> Iterator[Page]:
+    """A page of a browser asking for Chinese (Accept-Language: zh-CN)."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def _english_labels() -> list[str]:
+    """English messages a Chinese page must not show: those of two words or more, without
+    placeholders (a label left in a template shows up as one of these)."""
+    english, chinese = catalogue("en"), catalogue("zh")
+    return sorted(
+        {
+            text
+            for key, text in english.items()
+            if " " in text and "{" not in text and chinese[key] != text
+        }
+    )
+
+
+def english_left(page: Page) -> list[str]:
+    """The English labels visible on a page that should be all Chinese (expect [])."""
+    visible = page.locator("body").inner_text()
+    return [label for label in _english_labels() if label in visible]

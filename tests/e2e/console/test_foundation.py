@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.console.conftest import PASSWORD, Axe, Console
+from tests.e2e.console.conftest import PASSWORD, Axe, Console, english_left
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -63,14 +63,28 @@ def test_a_refusal_is_shown_in_the_page_not_as_a_traceback(page: Page, console: 
     expect(page.get_by_role("heading", level=1)).to_have_text("Security settings")
 
 
-def test_safe_mode_is_set_from_the_page(page: Page, console: Console, axe: Axe) -> None:
+def test_safe_mode_is_set_from_the_page(
+    page: Page, console: Console, axe: Axe, catalogued: object
+) -> None:
     console.log_in(page, path="/security")
     axe(page)
     page.get_by_label("Cross-project safe mode for every project").check()
     page.get_by_role("button", name="Save").first.click()
     expect(page.get_by_role("status")).to_have_text("Saved.")
+    page.get_by_label("Safe mode of project tag_prod").select_option("off")
+    page.get_by_role("row", name="tag_prod").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("row", name="tag_prod")).to_contain_text("Off")
     page.reload()
     expect(page.get_by_label("Cross-project safe mode for every project")).to_be_checked()
+
+
+def test_the_security_page_in_chinese_shows_no_english_label(
+    zh_page: Page, console: Console, axe: Axe
+) -> None:
+    console.log_in(zh_page, path="/security")
+    expect(zh_page.get_by_role("heading", level=1)).to_have_text("安全设置")
+    assert english_left(zh_page) == []
+    axe(zh_page)
 
 
 def test_an_unsafe_request_without_the_csrf_token_is_refused(console: Console) -> None:
