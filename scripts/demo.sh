@@ -44,11 +44,12 @@ if [[ " ${tasks[*]} " == *" big_spenders_to_pg "* ]]; then
 fi
 echo "instances: TAGPORT_HOME=$TAGPORT_HOME $TAGPORT instance list"
 
-step "the HTTP API (served by tagport serve on http://127.0.0.1:8080)"
+step "the console and the HTTP API (served by tagport serve on http://127.0.0.1:8080)"
 DEMO_PASSWORD="${DEMO_PASSWORD:-tagport-demo}"
 printf '%s\n' "$DEMO_PASSWORD" | $TAGPORT user passwd operator --password-stdin
 TOKEN=$($TAGPORT token create --name demo --days 7 | tail -n 1)
-echo "login:     operator / $DEMO_PASSWORD  (POST /api/v1/session; docs at http://127.0.0.1:8080/api/docs)"
+echo "console:   http://127.0.0.1:8080/   log in as operator / $DEMO_PASSWORD"
+echo "API docs:  http://127.0.0.1:8080/api/docs"
 echo "a token:   curl -H 'Authorization: Bearer $TOKEN' http://127.0.0.1:8080/api/v1/users"
 
 if [[ "${DEMO_SERVE:-1}" == 0 ]]; then

@@ -150,3 +150,32 @@ def english_left(page: Page) -> list[str]:
     """The English labels visible on a page that should be all Chinese (expect [])."""
     visible = page.locator("body").inner_text()
     return [label for label in _english_labels() if label in visible]
+
+
+KEYBOARD_SCAN = """() => {
+  const selector = 'a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]),'
+    + ' select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex="-1"])';
+  const shown = (e) => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden'
+    && !e.closest('dialog:not([open])');
+  return [...document.querySelectorAll(selector)].filter(shown).map((e, i) => {
+    e.dataset.kb = String(i);
+    return (e.innerText || e.getAttribute('aria-label') || e.name || e.id || e.tagName).trim();
+  });
+}"""
+
+
+def keyboard_unreachable(page: Page, limit: int = 400) -> list[str]:
+    """What a user cannot reach with Tab alone on the page: the visible controls Tab never
+    focused (expect []). Tabs from the top through the whole page once."""
+    labels: list[str] = page.evaluate(KEYBOARD_SCAN)
+    page.locator("body").focus()
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    reached: set[str] = set()
+    for _ in range(min(limit, len(labels) + 5)):
+        page.keyboard.press("Tab")
+        mark = page.evaluate(
+            "() => document.activeElement ? document.activeElement.dataset.kb : null"
+        )
+        if mark is not None:
+            reached.add(mark)
+    return [label for i, label in enumerate(labels) if str(i) not in reached]

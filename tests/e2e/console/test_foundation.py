@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.console.conftest import PASSWORD, Axe, Console, english_left
+from tests.e2e.console.conftest import PASSWORD, Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -68,6 +68,7 @@ def test_safe_mode_is_set_from_the_page(
 ) -> None:
     console.log_in(page, path="/security")
     axe(page)
+    assert keyboard_unreachable(page) == []
     page.get_by_label("Cross-project safe mode for every project").check()
     page.get_by_role("button", name="Save").first.click()
     expect(page.get_by_role("status")).to_have_text("Saved.")
