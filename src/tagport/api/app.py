@@ -12,6 +12,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from tagport import __version__
 from tagport.api import catalog, problems
@@ -84,9 +86,20 @@ def create_app(settings: Settings, db: Database, *, strict_messages: bool = Fals
     app.include_router(health.router)
     _docs(app)
     # Last: the console answers every path the API, the probes and the docs do not.
-    app.mount("/", create_console(app.state.tagport, strict_messages=strict_messages))
+    console = create_console(app.state.tagport, strict_messages=strict_messages)
+    app.router.routes.append(_ConsoleMount("/", app=console, name="console"))
     app.add_middleware(RequestContext)
     return app
+
+
+class _ConsoleMount(Mount):
+    """The console at `/`, for every path outside `/api/`: a request for an unknown API path
+    or with the wrong method keeps its problem answer (404, 405) instead of a console page."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def _docs(app: FastAPI) -> None:

@@ -106,6 +106,9 @@ def test_every_answer_is_a_problem_with_a_request_id_and_security_headers(
     assert "frame-ancestors 'none'" in missing.headers["content-security-policy"]
     nowhere = client("erin").get("/api/v1/nowhere")
     assert nowhere.status_code == 404 and nowhere.json()["code"] == "not_found"
+    wrong_method = client("erin").patch("/api/v1/session")  # the console at / must not take it
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "request.method_not_allowed"
     broken = client("erin").post(
         "/api/v1/tokens", content=b"{not json", headers={"Content-Type": "application/json"}
     )
