@@ -18,12 +18,18 @@ import yaml
 
 from tagport.config import Settings
 from tagport.domain.states import TaskStatus
+from tagport.domain.values import IdType
 from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, instances, publication, targets, warehouse
 from tagport.services.permissions import Actor
 from tagport.store.db import Database
 from tagport.targets.base import ConnectionParams
+from tagport.warehouse import demo as demo_data
+from tagport.warehouse import partition_stats
+from tagport.warehouse.base import PartitionRef
+from tagport.warehouse.duckdb import DuckDBWarehouse
+from tagport.warehouse.queries import Scan
 from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
 
 TODAY = date.today()
@@ -297,3 +303,20 @@ def test_a_run_fails_naming_the_partitions_that_never_came(
         f"source partitions never arrived: tag_prod.user_profile ds={day}, "
         f"tag_prod.user_orders ds={day}"
     )
+
+
+def test_the_demo_records_its_partitions_so_queries_skip_deduplication(
+    db: Database, demo: Settings
+) -> None:
+    """Every source partition the demo loaded is known unique; the day it did not load is not."""
+    house = warehouse.open_warehouse(demo)
+    assert isinstance(house, DuckDBWarehouse)
+    con = house.connect()
+    try:
+        for day, loaded in ((BIZDATE, True), (TODAY, False)):
+            for table in (demo_data.PROFILE, demo_data.ORDERS):
+                ref = PartitionRef(table, "ds", day.strftime("%Y%m%d"))
+                scan = Scan(ref, "user_id", IdType.BIGINT)
+                assert partition_stats.proven_unique(con, scan) is loaded, scan
+    finally:
+        con.close()

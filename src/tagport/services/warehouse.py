@@ -212,7 +212,8 @@ def import_table(
         raise InvalidInput.one(partition_column, "partition", IDENTIFIER.explanation)
     _require_project_member(db, actor, project, f"import into warehouse table {table}")
     value = partition_format.render(ds) if ds is not None else None
-    return open_warehouse(settings).import_table(
+    warehouse = open_warehouse(settings)
+    written = warehouse.import_table(
         table,
         file,
         partition_value=value,
@@ -220,6 +221,29 @@ def import_table(
         replace=replace,
         allow_empty=allow_empty,
     )
+    record_sources(db, warehouse, table, partition_column if value is not None else None, value)
+    return written
+
+
+def record_sources(
+    db: Database,
+    warehouse: Warehouse,
+    table: str,
+    partition: str | None = None,
+    value: str | None = None,
+) -> None:
+    """After a load of `table` (its partition `value` of column `partition`, or all of it):
+    record what it holds for every tag source reading it, so that queries of proven-unique
+    partitions skip de-duplication (`Warehouse.record_partitions`)."""
+    with db.uow() as uow:
+        sources = uow.session.execute(
+            select(t.Tag.source_key, t.Tag.source_partition)
+            .where(t.Tag.source_table == table)
+            .distinct()
+        ).all()
+    for key, source_partition in sources:
+        only = value if source_partition == partition else None
+        warehouse.record_partitions(table, key, source_partition, only)
 
 
 def _require_project_member(db: Database, actor: Actor, project: str, doing: str) -> None:
@@ -417,6 +441,8 @@ def build_demo(
     seed_file.write_text("".join(f"{i}\n" for i in demo.seed_ids(rows, seed)), encoding="utf-8")
     specs = _missing(db, demo.demo_catalog(seed_file, actor.login))
     catalog.apply(db, actor, [Document(s, f"demo ({s.kind} {s.key})") for s in specs])
+    for table in data.tables:
+        record_sources(db, warehouse, table)
     groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
     if any(g.code == "crm_seed_users" for g in groups):
         import_audience(settings, db, actor, "crm_seed_users")

@@ -242,6 +242,15 @@ class Warehouse(ABC):
         streams in parallel. One stream unless an engine splits."""
         return [self.export_reader(plan, batch_size)]
 
+    def record_partitions(
+        self, table: str, key: str, partition: str | None, value: str | None = None
+    ) -> int:
+        """Record what the partitions of `table` hold for a source keyed by `key` (only the
+        partition `value` when given): row count, whether the key is unique, its range. Queries
+        then skip making a proven-unique partition unique. Returns the partitions recorded; an
+        engine that keeps no such record returns 0 and always makes sources unique."""
+        return 0
+
     @abstractmethod
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:
         """Write batches into `PROJECT.TABLE` (created or replaced); used by the demo builder."""

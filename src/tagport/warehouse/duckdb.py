@@ -1,5 +1,5 @@
 """The embedded warehouse: one DuckDB file, a schema per project. The only module that imports
-DuckDB.
+DuckDB (`partition_stats` is handed its connections).
 
 A DuckDB file admits one writing process (or several read-only ones). Connections are therefore
 short-lived: opened per call, read-only unless the call writes, and a busy file is retried for a
@@ -36,7 +36,7 @@ from tagport.errors import (
     TerminalError,
     TransientError,
 )
-from tagport.warehouse import files, queries
+from tagport.warehouse import files, partition_stats, queries
 from tagport.warehouse.base import (
     AudienceScope,
     ExportPlan,
@@ -108,13 +108,15 @@ class DuckDBWarehouse(Warehouse):
         unique_sources: bool = False,
         chunk_rows: int = CHUNK_ROWS,
     ) -> None:
-        """`unique_sources`: trust tag sources to hold one row per key and partition, skipping
-        the per-source GROUP BY that otherwise makes rows unique (see docs/warehouse.md)."""
+        """`unique_sources`: trust every tag source to hold one row per key and partition,
+        skipping the per-source GROUP BY that otherwise makes rows unique (see
+        docs/warehouse.md); without it, only partitions recorded and still proven unique are
+        trusted (`partition_stats`)."""
         self.path = path
         self.busy_timeout = busy_timeout
         self.memory_limit = memory_limit
         self.threads = threads
-        self.dedupe = not unique_sources
+        self.trust_all = unique_sources
         self.chunk_rows = chunk_rows
 
     # --- connections ----------------------------------------------------------------------------
@@ -335,7 +337,8 @@ class DuckDBWarehouse(Warehouse):
             rows = con.execute(
                 "SELECT table_schema, table_name FROM information_schema.tables "
                 "WHERE table_catalog = current_database() AND (? IS NULL OR table_schema = ?) "
-                "AND table_schema NOT IN ('main', 'information_schema', 'pg_catalog') "
+                "AND table_schema NOT IN "
+                "('main', 'information_schema', 'pg_catalog', 'tagport_meta') "
                 "ORDER BY 1, 2",
                 [project, project],
             ).fetchall()
@@ -427,12 +430,41 @@ class DuckDBWarehouse(Warehouse):
             ).fetchone()
         return None if row is None else str(row[0] or "")
 
+    def record_partitions(
+        self, table: str, key: str, partition: str | None, value: str | None = None
+    ) -> int:
+        with self._session(f"recording what {table} holds", write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            recorded = partition_stats.record(con, table, key, partition, value)
+            con.execute("COMMIT")
+        return recorded
+
+    def _unique(
+        self, con: duckdb.DuckDBPyConnection, build: Callable[[queries.Unique], exp.Expr]
+    ) -> queries.Unique:
+        """Which scans of the query `build` makes are proven unique: the query is built once
+        to learn its scans, each scan checked against what was recorded."""
+        if self.trust_all:
+            return queries.everything_unique
+        scans: set[queries.Scan] = set()
+
+        def ask(scan: queries.Scan) -> bool:
+            scans.add(scan)
+            return False
+
+        build(ask)
+        proven = {scan for scan in scans if partition_stats.proven_unique(con, scan)}
+        return proven.__contains__
+
     def estimate(self, scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date) -> int:
-        sql = _render(queries.count_query(scope, audience, bizdate, dedupe=self.dedupe))
         doing = f"estimating audience group {audience.code}"
         explain = self._explainer(scope, audience, bizdate, doing)
         with self._session(doing, explain=explain) as con:
-            row = con.execute(sql).fetchone()
+
+            def build(unique: queries.Unique) -> exp.Expr:
+                return queries.count_query(scope, audience, bizdate, unique=unique)
+
+            row = con.execute(_render(build(self._unique(con, build)))).fetchone()
         return int(row[0]) if row else 0
 
     def members(
@@ -443,19 +475,34 @@ class DuckDBWarehouse(Warehouse):
         offset: int,
         limit: int,
     ) -> list[str | int]:
-        sql = _render(
-            queries.page_query(scope, audience, bizdate, offset, limit, dedupe=self.dedupe)
-        )
         doing = f"listing members of audience group {audience.code}"
         explain = self._explainer(scope, audience, bizdate, doing)
         with self._session(doing, explain=explain) as con:
+
+            def build(unique: queries.Unique) -> exp.Expr:
+                return queries.page_query(scope, audience, bizdate, offset, limit, unique=unique)
+
+            sql = _render(build(self._unique(con, build)))
             return [row[0] for row in con.execute(sql).fetchall()]
 
     # --- export ---------------------------------------------------------------------------------
 
-    def export_sql(self, plan: ExportPlan, within: KeyRange | None = None) -> str:
-        """The export's SQL; with `within`, for the parameters `queries.range_parameters`."""
-        return _render(queries.export_query(plan, dedupe=self.dedupe, within=within))
+    def export_sql(
+        self,
+        plan: ExportPlan,
+        within: KeyRange | None = None,
+        unique: queries.Unique | None = None,
+    ) -> str:
+        """The export's SQL; with `within`, for the parameters `queries.range_parameters`;
+        `unique`: the scans proven unique (checked here when not given)."""
+        if unique is None:
+            with self._session(f"exporting audience group {plan.audience.code}") as con:
+                unique = self.export_unique(con, plan)
+        return _render(queries.export_query(plan, unique=unique, within=within))
+
+    def export_unique(self, con: duckdb.DuckDBPyConnection, plan: ExportPlan) -> queries.Unique:
+        """The export's scans proven unique (see `partition_stats`)."""
+        return self._unique(con, lambda unique: queries.export_query(plan, unique=unique))
 
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
         return self.export_readers(plan, 1, batch_size)[0]
@@ -479,15 +526,16 @@ class DuckDBWarehouse(Warehouse):
         cons = [self.connect()]
         try:
             ranges = self._ranges(cons[0], plan)
+            unique = self.export_unique(cons[0], plan)
             shapes: dict[tuple[bool, bool], str] = {}
             steps: list[tuple[str, dict[str, str | int]]] = []
             for within in ranges:
                 if within is None:
-                    steps.append((self.export_sql(plan), {}))
+                    steps.append((self.export_sql(plan, unique=unique), {}))
                     continue
                 shape = (within[0] is not None, within[1] is not None)
                 if shape not in shapes:  # rendering is the slow part: once per open/closed end
-                    shapes[shape] = self.export_sql(plan, within)
+                    shapes[shape] = self.export_sql(plan, within, unique)
                 steps.append((shapes[shape], queries.range_parameters(within)))
             lanes = max(1, min(count, len(steps)))
             cuts = [len(steps) * i // lanes for i in range(lanes + 1)]

@@ -6,12 +6,14 @@ the bizdate. Conditions use two-valued logic: a condition on a missing or NULL v
 
 Every source table is scanned once per query, however many tags it holds: a CTE per source groups
 the partition by key (which also makes rows unique on the key) and the CTEs are joined on the ID.
+A source partition known to hold one row per key (`Unique`: the warehouse proves it from what it
+recorded when the partition was loaded) is read by a plain scan instead, without the GROUP BY.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -42,6 +44,30 @@ ID = "__id"
 AUDIENCE_SCHEMA = "tagport_audiences"
 """Schema of the stored IDs of import audience groups, one table per group."""
 AUDIENCE_ID_COLUMN = "id"
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a source CTE reads: a table's partition at the bizdate, its key column, and the
+    entity ID type the key is cast to."""
+
+    ref: PartitionRef
+    key: str
+    id_type: IdType
+
+
+Unique = Callable[[Scan], bool]
+"""Whether a scan is known to hold one row per key, so that it needs no GROUP BY."""
+
+
+def nothing_unique(scan: Scan) -> bool:
+    """Trust no source: every scan is made unique on its key (the safe default)."""
+    return False
+
+
+def everything_unique(scan: Scan) -> bool:
+    """Trust every source to hold one row per key and partition (`unique_sources`)."""
+    return True
 
 
 def table_of(qualified: str) -> exp.Table:
@@ -164,8 +190,10 @@ def sources_of(tags: Sequence[TagSpec]) -> list[Source]:
 class AudienceCompiler:
     """Compiles audience groups of one entity into queries of one column `__id`."""
 
-    def __init__(self, scope: AudienceScope, bizdate: date, *, dedupe: bool = True) -> None:
-        self.dedupe = dedupe
+    def __init__(
+        self, scope: AudienceScope, bizdate: date, *, unique: Unique = nothing_unique
+    ) -> None:
+        self.unique = unique
         self.scope = scope
         self.bizdate = bizdate
         self.id_type = scope.entity.id_type
@@ -204,15 +232,11 @@ class AudienceCompiler:
     def universe(self, sources: Sequence[Source], query: exp.Select) -> tuple[exp.Select, exp.Expr]:
         """`query` FROM every source full-joined on the ID, and the expression of that ID."""
         first = sources[0]
-        query = query.with_(
-            first.alias, first.cte(self.id_type, self.bizdate, dedupe=self.dedupe)
-        ).from_(exp.to_identifier(first.alias))
+        query = query.with_(first.alias, self.cte(first)).from_(exp.to_identifier(first.alias))
         ids: list[exp.Expr] = [_col(ID, first.alias)]
         for source in sources[1:]:
             current = ids[0] if len(ids) == 1 else exp.func("COALESCE", *[i.copy() for i in ids])
-            query = query.with_(
-                source.alias, source.cte(self.id_type, self.bizdate, dedupe=self.dedupe)
-            ).join(
+            query = query.with_(source.alias, self.cte(source)).join(
                 exp.to_identifier(source.alias),
                 on=exp.EQ(this=_col(ID, source.alias), expression=current),
                 join_type="FULL OUTER",
@@ -220,6 +244,11 @@ class AudienceCompiler:
             ids.append(_col(ID, source.alias))
         ident = ids[0] if len(ids) == 1 else exp.func("COALESCE", *ids)
         return query, ident
+
+    def cte(self, source: Source) -> exp.Select:
+        """A source's CTE, grouped by key unless its scan is known to be unique."""
+        dedupe = not self.unique(Scan(source.partition_ref(self.bizdate), source.key, self.id_type))
+        return source.cte(self.id_type, self.bizdate, dedupe=dedupe)
 
     def members(self, audience: AudienceGroupSpec, seen: tuple[str, ...] = ()) -> exp.Select:
         """`SELECT DISTINCT __id …`: the audience's members at the bizdate."""
@@ -328,16 +357,24 @@ def rule_tags(rule: Rule) -> set[str]:
 
 
 def members_query(
-    scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date, *, dedupe: bool = True
+    scope: AudienceScope,
+    audience: AudienceGroupSpec,
+    bizdate: date,
+    *,
+    unique: Unique = nothing_unique,
 ) -> exp.Select:
     """The audience's distinct entity IDs (column `__id`) at `bizdate`."""
-    return AudienceCompiler(scope, bizdate, dedupe=dedupe).members(audience)
+    return AudienceCompiler(scope, bizdate, unique=unique).members(audience)
 
 
 def count_query(
-    scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date, *, dedupe: bool = True
+    scope: AudienceScope,
+    audience: AudienceGroupSpec,
+    bizdate: date,
+    *,
+    unique: Unique = nothing_unique,
 ) -> exp.Select:
-    inner = members_query(scope, audience, bizdate, dedupe=dedupe).subquery("m")
+    inner = members_query(scope, audience, bizdate, unique=unique).subquery("m")
     return exp.select(exp.Count(this=exp.Star())).from_(inner)
 
 
@@ -348,10 +385,10 @@ def page_query(
     offset: int,
     limit: int,
     *,
-    dedupe: bool = True,
+    unique: Unique = nothing_unique,
 ) -> exp.Select:
     """One page of members in ID order."""
-    inner = members_query(scope, audience, bizdate, dedupe=dedupe).subquery("m")
+    inner = members_query(scope, audience, bizdate, unique=unique).subquery("m")
     return (
         exp.select(_col(ID, "m"))
         .from_(inner)
@@ -389,16 +426,16 @@ def _lookup_cte(tag: TagRef) -> exp.Select:
 
 
 def export_query(
-    plan: ExportPlan, *, dedupe: bool = True, within: KeyRange | None = None
+    plan: ExportPlan, *, unique: Unique = nothing_unique, within: KeyRange | None = None
 ) -> exp.Select:
     """The export: one row per member, the target's columns in order (see module docstring).
 
-    `dedupe=False` trusts every source to hold one row per key and partition (faster).
+    `unique` tells which source scans hold one row per key (read without a GROUP BY).
     `within` keeps the members whose ID is above `$after` and at most `$upto` (the parameters
     an ID range binds; a None end is open). The range is written once, on the outside, and the
     engine pushes it through the joins into every scan.
     """
-    compiler = AudienceCompiler(plan.scope, plan.bizdate, dedupe=dedupe)
+    compiler = AudienceCompiler(plan.scope, plan.bizdate, unique=unique)
     entity = plan.scope.entity
     wanted = {t.tag: t for t in plan.tags}
     for code in wanted:
@@ -415,9 +452,7 @@ def export_query(
         query = exp.select().with_("m", members).from_(exp.to_identifier("m"))
         ident = _col(ID, "m")
         for source in sources:
-            query = query.with_(
-                source.alias, source.cte(compiler.id_type, plan.bizdate, dedupe=dedupe)
-            ).join(
+            query = query.with_(source.alias, compiler.cte(source)).join(
                 exp.to_identifier(source.alias),
                 on=exp.EQ(this=_col(ID, source.alias), expression=ident.copy()),
                 join_type="LEFT",
@@ -501,7 +536,7 @@ def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
     The split points of a chunked export: cheap (a scan of the ID columns, a top-N) and the
     same on every run of the same data.
     """
-    compiler = AudienceCompiler(plan.scope, plan.bizdate, dedupe=False)
+    compiler = AudienceCompiler(plan.scope, plan.bizdate, unique=everything_unique)
     sources = compiler.entity_sources()
     query = exp.select()
     for source in sources:

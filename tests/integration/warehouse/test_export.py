@@ -71,8 +71,10 @@ EVERYONE = AudienceGroupSpec(
 )
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+@pytest.fixture(params=["unrecorded", "recorded", "duplicated"])
+def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> DuckDBWarehouse:
+    """The sources as loaded (made unique by every query), recorded as unique (read by plain
+    scans), and with every row twice, recorded (made unique again): the same export each way."""
     house = DuckDBWarehouse(tmp_path / "warehouse.duckdb", busy_timeout=1)
     profile = pa.table(
         {
@@ -93,8 +95,12 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
         }
     )
     for name, table in (("p.profile", profile), ("p.orders", orders)):
+        if request.param == "duplicated":
+            table = pa.concat_tables([table, table])
         reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
         house.write_batches(name, reader, replace=True)
+        if request.param != "unrecorded":
+            house.record_partitions(name, "uid", "ds")
     house.store_audience("picked", pa.array([1, 4, 7], pa.int64()))
     return house
 
