@@ -320,3 +320,22 @@ def test_the_demo_records_its_partitions_so_queries_skip_deduplication(
                 assert partition_stats.proven_unique(con, scan) is loaded, scan
     finally:
         con.close()
+
+
+def test_an_imported_partition_of_a_tag_source_is_recorded(
+    db: Database, operator: Actor, demo: Settings, tmp_path: Path
+) -> None:
+    day = TODAY.strftime("%Y%m%d")
+    file = tmp_path / "orders.csv"
+    file.write_text(
+        "user_id,total_spend,last_order_date,order_count\n1,10.00,2024-01-01,1\n2,5.00,,2\n"
+    )
+    warehouse.import_table(demo, db, operator, demo_data.ORDERS, file, ds=TODAY)
+    house = warehouse.open_warehouse(demo)
+    assert isinstance(house, DuckDBWarehouse)
+    con = house.connect()
+    try:
+        scan = Scan(PartitionRef(demo_data.ORDERS, "ds", day), "user_id", IdType.BIGINT)
+        assert partition_stats.proven_unique(con, scan)
+    finally:
+        con.close()

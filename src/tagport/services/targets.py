@@ -39,7 +39,7 @@ from tagport.services.table_permissions import (
     write_refusal,
 )
 from tagport.services.tasks import OfflineServiceKind
-from tagport.services.warehouse import export_plan, export_readers
+from tagport.services.warehouse import export_plan, export_readers, open_warehouse, record_sources
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets import (
@@ -386,6 +386,12 @@ def load(
             result = target.write(
                 table.name, readers, schema=schema, partition=partition, progress=progress
             )
+    if kind is DataSourceType.PROJECT and params.schema:
+        # A project table may itself be a tag source: record what the write left in it.
+        value = partition.value if partition else None
+        record_sources(
+            db, open_warehouse(settings), f"{params.schema}.{table.name}", partition_field, value
+        )
     return LoadResult(
         result.table, result.rows, sum(sizes), result.mode, time.monotonic() - started
     )
