@@ -3,13 +3,15 @@
 The first answer to a key is stored (`idempotency_keys`) with a fingerprint of the request
 (SHA-256 of method, path and body); the same key with the same request gets that answer again,
 the same key with another request is refused. A key is reserved before the work runs, so two
-concurrent repeats never both act; a request that fails frees its key for a retry.
+concurrent repeats never both act; a request that fails frees its key for a retry. A key is kept
+for `KEPT` (a day, as Stripe's): after that the same key is a new request.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
@@ -34,6 +36,8 @@ IdempotencyKey = Annotated[
 ]
 PENDING = 0
 """Status of a key whose first request is still running."""
+KEPT = timedelta(hours=24)
+"""How long an answer is kept for replay; older keys go as their caller sends new ones."""
 
 
 def fingerprint(method: str, path: str, body: BaseModel | None) -> str:
@@ -69,6 +73,13 @@ def _reserve(caller: Context, key: str, digest: str) -> t.IdempotencyKey | None:
     """Reserve `key` for this request, or the earlier answer to replay."""
     actor = caller.actor
     with caller.db.uow() as uow:
+        uow.session.execute(
+            delete(t.IdempotencyKey).where(
+                t.IdempotencyKey.user_id == actor.id,
+                t.IdempotencyKey.created_at < t.utcnow() - KEPT,
+                t.IdempotencyKey.status != PENDING,
+            )
+        )
         uow.session.add(
             t.IdempotencyKey(user_id=actor.id, key=key, fingerprint=digest, status=PENDING)
         )

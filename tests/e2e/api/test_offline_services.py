@@ -4,11 +4,14 @@ live; refusals by status, by stale ETag and by role; repeated requests that chan
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import update
 
+from tagport.api.idempotency import KEPT
 from tagport.config import Settings
+from tagport.store import tables as t
 from tagport.store.db import Database
 from tests.e2e.api.conftest import MakeClient
 from tests.e2e.api.demo import SEED_MANUAL, YESTERDAY, demo, events, work  # noqa: F401
@@ -93,6 +96,24 @@ def test_a_repeated_run_with_the_same_idempotency_key_creates_one_instance(
     fresh = api.post(f"{TASKS}/seed_manual/run", json=other, headers={"Idempotency-Key": "2"})
     assert fresh.status_code == 201 and fresh.json()["id"] != first.json()["id"]
     assert api.get("/api/v1/instances", params={"task": "seed_manual"}).json()["total"] == 2
+
+
+def test_an_idempotency_key_is_forgotten_after_a_day(
+    client: MakeClient,
+    demo: Database,  # noqa: F811
+) -> None:
+    api = client("operator")
+    _published_manual_task(api)
+    body = {"bizdate": YESTERDAY.isoformat()}
+    key = {"Idempotency-Key": "daily"}
+    first = api.post(f"{TASKS}/seed_manual/run", json=body, headers=key)
+    assert first.status_code == 201
+    with demo.uow() as uow:  # the key was sent a day and a minute ago
+        made = datetime.now(UTC) - KEPT - timedelta(minutes=1)
+        uow.session.execute(update(t.IdempotencyKey).values(created_at=made))
+        uow.commit()
+    again = api.post(f"{TASKS}/seed_manual/run", json=body, headers=key)
+    assert again.status_code == 201 and again.json()["id"] != first.json()["id"]
 
 
 def test_concurrent_repeats_of_one_idempotent_run_create_one_instance(
