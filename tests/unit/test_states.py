@@ -58,8 +58,11 @@ EXPECTED_TASK = {
 def test_every_task_status_event_pair(status: TaskStatus, event: TaskEvent) -> None:
     expected = EXPECTED_TASK.get((status, event))
     if expected is None:
-        with pytest.raises(InvalidTransition, match=f"the task is {status.value}"):
+        words = event.value.replace("_", " ")  # publish_failed reads "publish failed"
+        message = f"^cannot {words}: the task is {status.value}$"
+        with pytest.raises(InvalidTransition, match=message) as refused:
             next_task_status(status, event)
+        assert refused.value.code == "task.action_not_allowed"
     else:
         assert next_task_status(status, event) is expected
 
@@ -91,8 +94,9 @@ def test_every_task_action_pair(
     if allowed:
         require_task_action(status, schedule, action)
     else:
-        with pytest.raises(InvalidTransition, match=f"cannot {action.value}"):
+        with pytest.raises(InvalidTransition, match=f"cannot {action.value}") as refused:
             require_task_action(status, schedule, action)
+        assert refused.value.code == "task.action_not_allowed"
 
 
 def test_refusal_says_why() -> None:
@@ -159,8 +163,10 @@ EXPECTED_REQUEST = {
 def test_every_request_status_event_pair(status: RequestStatus, event: RequestEvent) -> None:
     expected = EXPECTED_REQUEST.get((status, event))
     if expected is None:
-        with pytest.raises(InvalidTransition, match=f"the request is {status.value}"):
+        message = f"^cannot {event.value}: the request is {status.value}$"
+        with pytest.raises(InvalidTransition, match=message) as refused:
             next_request_status(status, event)
+        assert refused.value.code == "request.action_not_allowed"
     else:
         assert next_request_status(status, event) is expected
 
