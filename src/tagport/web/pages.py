@@ -15,11 +15,10 @@ from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from tagport.api.deps import (
     CSRF_HEADER,
@@ -112,11 +111,7 @@ async def _sent_csrf(request: Request) -> str:
         return header
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        try:
-            form = await request.form()  # parsed once; the route reuses it
-        except ClientDisconnect:  # the browser left (a page change cancels htmx requests)
-            raise HTTPException(400, "the browser closed the request") from None
-        value = form.get(CSRF_FIELD)
+        value = (await request.form()).get(CSRF_FIELD)  # parsed once; the route reuses it
         return value if isinstance(value, str) else ""
     return ""
 
