@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tagport.api.deps import AppState
 from tagport.api.problems import status_of
@@ -38,6 +39,7 @@ def create_console(state: AppState, *, strict_messages: bool = False) -> FastAPI
     for router in ROUTERS:
         console.include_router(router)
     console.add_exception_handler(LoginRequired, _login_required)
+    console.add_exception_handler(ClientDisconnect, _gone)
     console.add_exception_handler(TagportError, _refused)
     console.add_exception_handler(StarletteHTTPException, _http_error)
     console.add_exception_handler(Exception, _bug)
@@ -50,6 +52,12 @@ def _login_required(request: Request, error: Exception) -> Response:
     if is_htmx(request):  # a fragment request: the whole page goes to the login
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
+
+
+def _gone(request: Request, error: Exception) -> Response:
+    """The browser went away while its form was read (a page change cancels htmx requests):
+    nobody reads an answer, and it is no error of ours to log."""
+    return Response(status_code=400)
 
 
 def _error_page(request: Request, status: int, message: str, code: str) -> HTMLResponse:
