@@ -84,3 +84,10 @@ def test_a_schedule_window_is_checked_when_saved() -> None:
     soon = Schedule(type=ScheduleType.RECURRING, first_bizdate="2026-12-24")
     assert soon.window_state(date(2026, 11, 29)) == "starts with data timestamp 2026-12-24"
     assert soon.window_state(date(2026, 12, 24)) is None
+
+
+def test_a_task_live_at_the_very_moment_of_its_run_is_due_then() -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    moment = datetime(2026, 11, 30, 2, 0, tzinfo=tz)
+    assert due_bizdates(time(2, 0), moment, moment, tz, 0) == [date(2026, 11, 29)]
+    assert due_bizdates(time(2, 0), moment + timedelta(seconds=1), moment, tz, 0) == []

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tagport.domain.dates import PartitionFormat, date_range, default_bizdate, parse_date
+from tagport.domain.dates import (
+    EARLIEST_BIZDATE,
+    PartitionFormat,
+    bizdate_problem,
+    date_range,
+    default_bizdate,
+    parse_date,
+)
 from tagport.domain.values import ValueKind, ValueType, parse_code
 
 
@@ -99,3 +106,45 @@ def test_date_range_is_inclusive() -> None:
         date(2026, 3, 1),
     ]
     assert list(date_range(date(2026, 3, 2), date(2026, 3, 1))) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "normal"),
+    [("true", "true"), ("TRUE", "true"), (" False ", "false"), ("1", "true"), ("0", "false")],
+)
+def test_a_boolean_code_is_spelled_one_way(code: str, normal: str) -> None:
+    assert parse_code(ValueKind.BOOLEAN, code) == normal
+
+
+def test_a_boolean_code_that_is_no_boolean_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^code 'yes' is not true or false$"):
+        parse_code(ValueKind.BOOLEAN, "yes")
+
+
+def test_an_unknown_value_type_lists_the_known_ones() -> None:
+    known = "string, long, double, boolean, date, datetime"
+    with pytest.raises(
+        ValueError, match=rf"^unknown value type 'int'; use {known} or decimal\(p,s\)$"
+    ):
+        ValueType.parse("int")
+
+
+def test_an_unknown_partition_format_lists_the_four() -> None:
+    four = "yyyyMMdd, yyyy-MM-dd, yyyy/MM/dd, yyyy.MM.dd"
+    with pytest.raises(
+        ValueError, match=rf"^unknown partition format 'ddMMyyyy'; use one of {four}$"
+    ):
+        PartitionFormat.lenient("ddMMyyyy")
+
+
+def test_today_and_the_earliest_day_are_data_timestamps_one_day_beyond_are_not() -> None:
+    today = date(2026, 11, 30)
+    assert bizdate_problem(today, today) is None
+    assert bizdate_problem(EARLIEST_BIZDATE, today) is None
+    assert bizdate_problem(date(2026, 12, 1), today) == (
+        "2026-12-01 is in the future (today is 2026-11-30); data timestamps run up to today"
+    )
+    assert (
+        bizdate_problem(date(1899, 12, 31), today)
+        == "1899-12-31 is before 1900-01-01; check the year"
+    )
