@@ -177,6 +177,7 @@ def hand_made(home: Path, sql: str) -> float:
     script = (
         "import duckdb, sys\n"
         f"con = duckdb.connect({str(home / 'warehouse.duckdb')!r}, read_only=True)\n"
+        "con.execute('SET enable_progress_bar = false')  # it would write to stdout too\n"
         "con.execute(f\"COPY ({sys.argv[1]}) TO '/dev/stdout' (FORMAT csv, HEADER false)\")\n"
     )
     copy = f"\\copy bench_limit ({COLUMNS}) FROM STDIN WITH (FORMAT csv)"
