@@ -6,6 +6,10 @@ measures a cheap endpoint (`/api/v1/session`, auth only) in the same run as the 
 
     apt-get install wrk   # the load tool (C, light on the shared cores)
     .venv/bin/python bench/api_bench.py --tasks 10000 --instances 1000000
+
+`--pg-url` (default: TAGPORT_TEST_PG_URL, else the local `test` database) names the server;
+`--schema NAME` keeps the data set in that schema and reuses it on the next run (building
+10,000 tasks and 1,000,000 instances takes a few minutes); `--workers N` serves with N processes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from scheduler_bench import PG_URL, setup
 
 from tagport.services import tokens
 from tagport.services.users import actor_for
+from tagport.store.db import Database
 
 TAGPORT = str(Path(sys.executable).with_name("tagport"))
 INSTANCES_SQL = """
@@ -40,8 +45,8 @@ FROM offline_services s, generate_series(1, %(per_task)s) AS n
 """
 
 
-def add_instances(url: str, schema: str, total: int) -> None:
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
+def add_instances(pg_url: str, schema: str, total: int) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
         tasks = conn.execute("SELECT count(*) FROM offline_services").fetchone()
         per_task = max(1, total // int(tasks[0] if tasks else 1))
@@ -49,14 +54,14 @@ def add_instances(url: str, schema: str, total: int) -> None:
         conn.execute("ANALYZE")
 
 
-def serve(url: str, home: Path) -> tuple[subprocess.Popen[str], str]:
+def serve(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     """`tagport api` on a free port; its log goes to a file (a full pipe would stall it)."""
     env = os.environ | {"TAGPORT_HOME": str(home), "TAGPORT_DATABASE_URL": url}
     env["TAGPORT_SECRET_KEY"] = "bench"
     log = home / "api.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [TAGPORT, "api", "--port", "0"],
+            [TAGPORT, "api", "--port", "0", *(["--workers", str(workers)] if workers > 1 else [])],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -91,30 +96,50 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="tagport api processes")
+    parser.add_argument("--pg-url", default=os.environ.get("TAGPORT_TEST_PG_URL", PG_URL))
+    parser.add_argument("--schema", help="keep the data set in this schema and reuse it")
     parser.add_argument("paths", nargs="*", default=["/api/v1/offline-services?size=50"])
     args = parser.parse_args()
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    schema = args.schema or f"bench_{uuid.uuid4().hex[:8]}"
+    url = f"{args.pg_url}?options=-csearch_path%3D{schema}"
     try:
-        started = time.monotonic()
-        db = setup(url, args.tasks)
-        add_instances(url, schema, args.instances)
-        token = tokens.create_token(db, actor_for(db, None), "operator", "bench", 1).token
-        db.dispose()
-        print(f"set up {args.tasks:,} tasks, {args.instances:,} instances in "
-              f"{time.monotonic() - started:.0f} s")  # fmt: skip
+        token = _data_set(args, schema, url)
         with TemporaryDirectory() as home:
-            server, base = serve(url, Path(home))
+            server, base = serve(url, Path(home), args.workers)
             try:
                 _measure(base, token, args)
             finally:
                 server.terminate()
                 server.wait(30)
     finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        if not args.schema:
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _data_set(args: argparse.Namespace, schema: str, url: str) -> str:
+    """Build the tasks and instances in `schema` unless it is there already; a new token."""
+    with psycopg.connect(args.pg_url, autocommit=True) as conn:
+        there = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'instances'",
+            (schema,),
+        ).fetchone()
+        if not there:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    started = time.monotonic()
+    if there:
+        db = Database(url, b"bench")
+        db.upgrade()  # a new migration applies to a kept data set too
+    else:
+        db = setup(url, args.tasks)
+        add_instances(args.pg_url, schema, args.instances)
+        print(f"set up {args.tasks:,} tasks, {args.instances:,} instances in "
+              f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    token = tokens.create_token(db, actor_for(db, None), "operator", "bench", 1).token
+    db.dispose()
+    return token
 
 
 def _measure(base: str, token: str, args: argparse.Namespace) -> None:
