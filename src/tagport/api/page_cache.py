@@ -1,0 +1,61 @@
+"""Rendered pages of a list, kept a moment: 50 clients polling the task list cost one page
+build per second, not fifty thousand.
+
+A page is kept under its caller and its query, and dropped
+- after any write through this process (`Database.generation`: an edit, a publish, a run,
+  an instance's progress in `tagport serve`'s own workers), so that no one sees a page older
+  than a change made through this process;
+- when a time-dependent value on it may change (`TaskList.changes_at`: a permission's expiry
+  or its warning, the schedule windows at midnight), so that such values stay right;
+- after `seconds` (the `api_cache_seconds` setting), which bounds how long a change made by
+  another process (another API worker, `tagport worker`, the CLI) stays unseen here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from tagport.store.db import Database
+from tagport.store.tables import utcnow
+
+
+@dataclass(frozen=True)
+class _Kept:
+    body: bytes
+    generation: int
+    fresh_until: float
+    """`time.monotonic()` deadline."""
+    changes_at: datetime
+
+
+class PageCache:
+    """Response bodies by key (caller and query); bounded in count and age."""
+
+    def __init__(self, seconds: float, capacity: int = 1_000) -> None:
+        self.seconds = seconds
+        self.capacity = capacity
+        self._kept: dict[Hashable, _Kept] = {}
+
+    def get(self, db: Database, key: Hashable) -> bytes | None:
+        """The kept body, if still good; None: build the page (and `put` it)."""
+        kept = self._kept.get(key)
+        if (
+            kept is None
+            or kept.generation != db.generation
+            or kept.fresh_until <= time.monotonic()
+            or kept.changes_at <= utcnow()
+        ):
+            return None
+        return kept.body
+
+    def put(self, key: Hashable, generation: int, changes_at: datetime, body: bytes) -> None:
+        """Keep `body`, built from data read after `db.generation` was `generation`."""
+        if self.seconds <= 0:
+            return
+        if len(self._kept) >= self.capacity:
+            self._kept.clear()  # many distinct queries at once: start again
+        fresh_until = time.monotonic() + self.seconds
+        self._kept[key] = _Kept(body, generation, fresh_until, changes_at)
