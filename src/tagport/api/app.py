@@ -7,6 +7,7 @@ it beside the scheduler and workers, `tagport api` alone.
 from __future__ import annotations
 
 import inspect
+import logging
 from importlib.resources import files
 from typing import Any
 
@@ -128,3 +129,14 @@ def _docs(app: FastAPI) -> None:
             swagger_css_url="/api/docs-assets/swagger-ui.css",
             swagger_favicon_url="/api/docs-assets/favicon.png",
         )
+
+
+def app_from_settings() -> FastAPI:
+    """The app of the home the environment names (TAGPORT_HOME …): what each process of
+    `tagport api --workers N` serves, built in that process with its own connection pool."""
+    from tagport.config import load_settings
+    from tagport.services.home import open_database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s api-%(process)d %(message)s")
+    settings = load_settings()
+    return create_app(settings, open_database(settings, upgrade=False))

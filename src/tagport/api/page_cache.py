@@ -9,12 +9,17 @@ A page is kept under its caller and its query, and dropped
   or its warning, the schedule windows at midnight), so that such values stay right;
 - after `seconds` (the `api_cache_seconds` setting), which bounds how long a change made by
   another process (another API worker, `tagport worker`, the CLI) stays unseen here.
+
+Identical requests arriving while their page is being built wait for that build instead of
+building it again (50 clients would otherwise build 50 copies each time a page is dropped),
+unless a write happened since the build began: then they build their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +43,39 @@ class PageCache:
         self.seconds = seconds
         self.capacity = capacity
         self._kept: dict[Hashable, _Kept] = {}
+        self._building: dict[Hashable, tuple[int, asyncio.Future[bytes]]] = {}
+
+    async def answer(
+        self,
+        db: Database,
+        key: Hashable,
+        build: Callable[[], Awaitable[tuple[bytes, datetime]]],
+    ) -> bytes:
+        """The body for `key`: kept, being built for an identical request since the last write
+        (awaited), or built now by `build` (body, and when its time-dependent values change)."""
+        if self.seconds <= 0:
+            return (await build())[0]
+        body = self.get(db, key)
+        if body is not None:
+            return body
+        generation = db.generation  # before reading: a write meanwhile makes the page stale
+        building = self._building.get(key)
+        if building is not None and building[0] == generation:
+            return await asyncio.shield(building[1])
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._building[key] = (generation, done)
+        try:
+            body, changes_at = await build()
+        except BaseException as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved: no "never retrieved" warning when no one waited
+            raise
+        finally:
+            if self._building.get(key, (0, None))[1] is done:
+                del self._building[key]
+        self.put(key, generation, changes_at, body)
+        done.set_result(body)
+        return body
 
     def get(self, db: Database, key: Hashable) -> bytes | None:
         """The kept body, if still good; None: build the page (and `put` it)."""

@@ -8,7 +8,7 @@ A task's GET answers an `ETag`; a PUT or DELETE with a stale `If-Match` is refus
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -159,17 +159,16 @@ async def list_offline_services(
         execution_status=_value(execution_status),
         schedule_type=_value(schedule_type),
     )
-    # Kept pages are answered here, in the event loop; a page is built in a worker thread.
-    key = (caller.actor, where, paging, caller.settings.timezone)
-    body = state.pages.get(caller.db, key)
-    if body is None:
-        generation = caller.db.generation  # before reading (api/page_cache.py)
+
+    async def build() -> tuple[bytes, datetime]:
         listed = await run_in_threadpool(
             tasks.listed_tasks, caller.db, caller.actor, where, paging, caller.settings.tz
         )
-        body = _task_page_json(listed.page)
-        state.pages.put(key, generation, listed.changes_at, body)
-    return Response(body, media_type="application/json")
+        return _task_page_json(listed.page), listed.changes_at
+
+    # Kept pages are answered here, in the event loop; a page is built in a worker thread.
+    key = (caller.actor, where, paging, caller.settings.timezone)
+    return Response(await state.pages.answer(caller.db, key, build), media_type="application/json")
 
 
 def _task_page_json(page: Page[tasks.TaskRow]) -> bytes:
