@@ -22,9 +22,16 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from tagport.store.db import Database
 from tagport.store.tables import utcnow
+
+
+class HasGeneration(Protocol):
+    """A metadata database (`tagport.store.db.Database`), as far as a cache needs it."""
+
+    @property
+    def generation(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -39,15 +46,21 @@ class _Kept:
 class PageCache:
     """Response bodies by key (caller and query); bounded in count and age."""
 
-    def __init__(self, seconds: float, capacity: int = 1_000) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        capacity: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.seconds = seconds
         self.capacity = capacity
+        self.clock = clock
         self._kept: dict[Hashable, _Kept] = {}
         self._building: dict[Hashable, tuple[int, asyncio.Future[bytes]]] = {}
 
     async def answer(
         self,
-        db: Database,
+        db: HasGeneration,
         key: Hashable,
         build: Callable[[], Awaitable[tuple[bytes, datetime]]],
     ) -> bytes:
@@ -77,13 +90,13 @@ class PageCache:
         done.set_result(body)
         return body
 
-    def get(self, db: Database, key: Hashable) -> bytes | None:
+    def get(self, db: HasGeneration, key: Hashable) -> bytes | None:
         """The kept body, if still good; None: build the page (and `put` it)."""
         kept = self._kept.get(key)
         if (
             kept is None
             or kept.generation != db.generation
-            or kept.fresh_until <= time.monotonic()
+            or kept.fresh_until <= self.clock()
             or kept.changes_at <= utcnow()
         ):
             return None
@@ -93,7 +106,10 @@ class PageCache:
         """Keep `body`, built from data read after `db.generation` was `generation`."""
         if self.seconds <= 0:
             return
+        kept = self._kept.get(key)
+        if kept is not None and kept.generation > generation:
+            return  # a page read after a later write is kept already
         if len(self._kept) >= self.capacity:
             self._kept.clear()  # many distinct queries at once: start again
-        fresh_until = time.monotonic() + self.seconds
+        fresh_until = self.clock() + self.seconds
         self._kept[key] = _Kept(body, generation, fresh_until, changes_at)

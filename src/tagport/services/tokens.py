@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -168,9 +169,15 @@ class TokenCache:
     another process is still accepted here for at most `seconds` (docs/security.md); "last
     used" is noted when the database is asked."""
 
-    def __init__(self, seconds: float = 5.0, capacity: int = 10_000) -> None:
+    def __init__(
+        self,
+        seconds: float = 2.0,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.seconds = seconds
         self.capacity = capacity
+        self.clock = clock
         self._known: dict[str, _Known] = {}
 
     def cached(self, db: Database, token: str) -> Actor | None:
@@ -182,7 +189,7 @@ class TokenCache:
         if (
             known is None
             or known.generation != db.generation
-            or known.fresh_until <= time.monotonic()
+            or known.fresh_until <= self.clock()
             or (known.expires_at is not None and known.expires_at <= t.utcnow())
         ):
             return None
@@ -194,6 +201,6 @@ class TokenCache:
         actor, expires_at = _authenticated(db, token)
         if len(self._known) >= self.capacity:
             self._known.clear()  # many distinct tokens in a few seconds: start again
-        fresh_until = time.monotonic() + self.seconds
+        fresh_until = self.clock() + self.seconds
         self._known[token_digest(token)] = _Known(actor, generation, fresh_until, expires_at)
         return actor
