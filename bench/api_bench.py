@@ -54,20 +54,24 @@ def add_instances(pg_url: str, schema: str, total: int) -> None:
         conn.execute("ANALYZE")
 
 
-def serve(url: str, home: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
+def serve(
+    url: str, home: Path, workers: int, cache_seconds: float | None
+) -> tuple[subprocess.Popen[str], str]:
     """`tagport api` on a free port; its log goes to a file (a full pipe would stall it)."""
     env = os.environ | {"TAGPORT_HOME": str(home), "TAGPORT_DATABASE_URL": url}
     env["TAGPORT_SECRET_KEY"] = "bench"
+    if cache_seconds is not None:
+        env["TAGPORT_API_CACHE_SECONDS"] = str(cache_seconds)
     log = home / "api.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [TAGPORT, "api", "--port", "0", *(["--workers", str(workers)] if workers > 1 else [])],
+            [TAGPORT, "api", "--port", "0", "--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline and server.poll() is None:
         found = re.search(r"serving the API on (http://[\d.]+:\d+)", log.read_text())
         if found:
@@ -96,7 +100,10 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="tagport api processes")
+    parser.add_argument("--workers", type=int, default=2, help="tagport api processes")
+    parser.add_argument(
+        "--cache-seconds", type=float, help="TAGPORT_API_CACHE_SECONDS (0: no kept pages)"
+    )
     parser.add_argument("--pg-url", default=os.environ.get("TAGPORT_TEST_PG_URL", PG_URL))
     parser.add_argument("--schema", help="keep the data set in this schema and reuse it")
     parser.add_argument("paths", nargs="*", default=["/api/v1/offline-services?size=50"])
@@ -106,7 +113,7 @@ def main() -> None:
     try:
         token = _data_set(args, schema, url)
         with TemporaryDirectory() as home:
-            server, base = serve(url, Path(home), args.workers)
+            server, base = serve(url, Path(home), args.workers, args.cache_seconds)
             try:
                 _measure(base, token, args)
             finally:
@@ -144,15 +151,18 @@ def _data_set(args: argparse.Namespace, schema: str, url: str) -> str:
 
 def _measure(base: str, token: str, args: argparse.Namespace) -> None:
     paths = ["/api/v1/session", *args.paths]
-    print(f"| request | p50 | p90 | p99 | req/s | non-2xx | ({args.connections} clients, "
-          f"{args.seconds} s) |\n| --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+    print(f"{args.workers} API process(es), api_cache_seconds={args.cache_seconds}")
+    print("| request | p50 | p90 | p99 | req/s | non-2xx | load average |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
     for path in paths:
         check = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         check.raise_for_status()
         wrk(base + path, token, 3, args.connections)  # warm-up: pools, caches
+        before = os.getloadavg()[0]
         got = wrk(base + path, token, args.seconds, args.connections)
+        load = f"{before:.1f} → {os.getloadavg()[0]:.1f}"
         print(f"| GET {path} | {got.get('50')} | {got.get('90')} | {got.get('99')} | "
-              f"{got['rps']} | {got['non_2xx']} | |")  # fmt: skip
+              f"{got['rps']} | {got['non_2xx']} | {load} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
