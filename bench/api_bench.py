@@ -9,7 +9,8 @@ measures a cheap endpoint (`/api/v1/session`, auth only) in the same run as the 
 
 `--pg-url` (default: TAGPORT_TEST_PG_URL, else the local `test` database) names the server;
 `--schema NAME` keeps the data set in that schema and reuses it on the next run (building
-10,000 tasks and 1,000,000 instances takes a few minutes); `--workers N` serves with N processes.
+10,000 tasks and 1,000,000 instances takes half a minute or more); `--workers N` serves with
+N processes (default 2); `--cache-seconds 0` keeps no pages (every request reads the database).
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def serve(
     raise SystemExit(f"tagport api did not start:\n{log.read_text()}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of `pid` and its children (the API processes), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def wrk(url: str, token: str, seconds: int, connections: int) -> dict[str, str]:
     done = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
@@ -115,7 +130,7 @@ def main() -> None:
         with TemporaryDirectory() as home:
             server, base = serve(url, Path(home), args.workers, args.cache_seconds)
             try:
-                _measure(base, token, args)
+                _measure(base, token, args, server.pid)
             finally:
                 server.terminate()
                 server.wait(30)
@@ -149,20 +164,24 @@ def _data_set(args: argparse.Namespace, schema: str, url: str) -> str:
     return token
 
 
-def _measure(base: str, token: str, args: argparse.Namespace) -> None:
+def _measure(base: str, token: str, args: argparse.Namespace, pid: int) -> None:
     paths = ["/api/v1/session", *args.paths]
     print(f"{args.workers} API process(es), api_cache_seconds={args.cache_seconds}")
-    print("| request | p50 | p90 | p99 | req/s | non-2xx | load average |\n"
-          "| --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
+    print("| request | p50 | p90 | p99 | req/s | non-2xx | API CPU per request | load average |\n"
+          "| --- | --- | --- | --- | --- | --- | --- | --- |")  # fmt: skip
     for path in paths:
         check = httpx.get(base + path, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         check.raise_for_status()
         wrk(base + path, token, 3, args.connections)  # warm-up: pools, caches
-        before = os.getloadavg()[0]
+        before, cpu = os.getloadavg()[0], cpu_seconds(pid)
         got = wrk(base + path, token, args.seconds, args.connections)
+        cpu = cpu_seconds(pid) - cpu
+        served = float(got["rps"]) * args.seconds if got["rps"] != "?" else 0
+        per_request = f"{1000 * cpu / served:.2f} ms" if served else "?"
         load = f"{before:.1f} → {os.getloadavg()[0]:.1f}"
         print(f"| GET {path} | {got.get('50')} | {got.get('90')} | {got.get('99')} | "
-              f"{got['rps']} | {got['non_2xx']} | {load} |", flush=True)  # fmt: skip
+              f"{got['rps']} | {got['non_2xx']} | {per_request} | {load} |",
+              flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
