@@ -52,16 +52,16 @@ class AppState:
         self.pages = PageCache(self.settings.api_cache_seconds)
 
 
-def shared_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
     state = request.app.state.tagport
     assert isinstance(state, AppState)
     return state
 
 
-async def app_state(request: Request) -> AppState:
-    """The dependency: `async`, as every cheap dependency here, because FastAPI runs a plain
-    function in a worker thread, and the hop costs more than the function."""
-    return shared_state(request)
+async def _app_state(request: Request) -> AppState:
+    """`app_state` as a dependency: `async`, as every cheap dependency here, because FastAPI
+    runs a plain function in a worker thread, and the hop costs more than the function."""
+    return app_state(request)
 
 
 def client_address(request: Request) -> str:
@@ -94,7 +94,7 @@ async def caller(
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Context:
     """The authenticated caller's context; 401 without credentials, 403 without CSRF."""
-    state = shared_state(request)
+    state = app_state(request)
     # A token seen in the last seconds is known without the database, so without the hop to
     # a worker thread (which costs more than the lookup).
     actor = state.tokens.cached(state.db, bearer.credentials) if bearer is not None else None
@@ -108,4 +108,4 @@ async def caller(
 
 
 Caller = Annotated[Context, Depends(caller)]
-State = Annotated[AppState, Depends(app_state)]
+State = Annotated[AppState, Depends(_app_state)]
