@@ -138,3 +138,19 @@ def test_a_failed_build_fails_its_waiters_and_is_tried_again_next_time() -> None
     with pytest.raises(ValueError, match="went away"):
         asyncio.run(cache.answer(store, "page", failing))
     assert answer(cache, store) == b"v0"
+
+
+def test_those_waiting_for_a_cancelled_build_build_their_own() -> None:
+    cache, store = PageCache(2.0, clock=Clock()), Store()
+
+    async def cancelled_first() -> bytes:
+        pause = asyncio.Event()
+        first = asyncio.create_task(cache.answer(store, "page", builder(store, pause=pause)))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(cache.answer(store, "page", builder(store)))
+        await asyncio.sleep(0)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(cancelled_first()) == b"v0"
+    assert store.builds == ["v0", "v0"]

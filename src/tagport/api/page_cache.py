@@ -74,14 +74,19 @@ class PageCache:
         generation = db.generation  # before reading: a write meanwhile makes the page stale
         building = self._building.get(key)
         if building is not None and building[0] == generation:
-            return await asyncio.shield(building[1])
+            shared = await _shared(building[1])
+            if shared is not None:
+                return shared
         done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._building[key] = (generation, done)
         try:
             body, changes_at = await build()
-        except BaseException as exc:
+        except Exception as exc:
             done.set_exception(exc)
             done.exception()  # retrieved: no "never retrieved" warning when no one waited
+            raise
+        except BaseException:
+            done.cancel()  # this request was cancelled: those waiting build their own
             raise
         finally:
             if self._building.get(key, (0, None))[1] is done:
@@ -113,3 +118,14 @@ class PageCache:
             self._kept.clear()  # many distinct queries at once: start again
         fresh_until = self.clock() + self.seconds
         self._kept[key] = _Kept(body, generation, fresh_until, changes_at)
+
+
+async def _shared(build: asyncio.Future[bytes]) -> bytes | None:
+    """The body another request is building; None when that request was cancelled before."""
+    try:
+        return await asyncio.shield(build)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if build.cancelled() and (task is None or not task.cancelling()):
+            return None
+        raise
