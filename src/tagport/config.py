@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     """The longest an API token may live; every token expires."""
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     """How long a console login lasts."""
+    api_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How long an API process may answer from memory what another process changed: a token
+    revoked elsewhere, a page of the task list (0: never; docs/security.md). A write through
+    the process itself is seen at once."""
 
     @field_validator("home")
     @classmethod

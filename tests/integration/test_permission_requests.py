@@ -3,7 +3,7 @@ publish, expire, renew, return — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -18,6 +18,7 @@ from tagport.services.table_permissions import TableRef
 from tagport.services.users import actor_for, add_user
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.store.paging import PageRequest
 from tagport.targets.base import ColumnInfo, TableInfo
 from tests.integration.support import describe_as
 
@@ -156,3 +157,23 @@ def _published(db: Database) -> object:
 def _warnings(db: Database, actor: Actor) -> list[str]:
     [row] = [r for r in tasks.list_tasks(db, actor, tasks.TaskFilter()) if r.name == TASK]
     return row.warnings
+
+
+def test_the_task_list_says_when_its_permission_warning_changes(
+    catalogued: Database, people: tuple[Actor, Actor, Actor]
+) -> None:
+    """A kept page of the task list must not outlive its warnings: the list says when the
+    next one changes (the permission ends, here within the hour), else at midnight."""
+    bob, carol, _ = people
+    almost_a_week_ago = t.utcnow() - timedelta(days=7) + timedelta(minutes=50)
+    asked = requests.request(catalogued, bob, REF, "sync", days=7, now=almost_a_week_ago)
+    requests.approve(catalogued, carol, asked, now=almost_a_week_ago)
+    publish(catalogued, bob, almost_a_week_ago)
+    listed = tasks.listed_tasks(catalogued, bob, tasks.TaskFilter(name=TASK), PageRequest())
+    [row] = listed.page.items
+    [warning] = row.warnings
+    assert warning.startswith("write permission on crm_mysql:seed_users expires on ")
+    [grant] = requests.list_grants(catalogued, bob)
+    assert grant.expires_at is not None
+    midnight = datetime.combine(t.utcnow().date() + timedelta(days=1), time(), UTC)
+    assert listed.changes_at == min(grant.expires_at, midnight)

@@ -6,7 +6,10 @@ it beside the scheduler and workers, `tagport api` alone.
 
 from __future__ import annotations
 
+import inspect
+import logging
 from importlib.resources import files
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -38,11 +41,11 @@ from tagport.api.routes import (
     tokens,
     users,
 )
+from tagport.api.routing import API_PREFIX
 from tagport.config import Settings
 from tagport.store.db import Database
 from tagport.web.app import create_console
 
-API_PREFIX = "/api/v1"
 ROUTERS = [
     sessions.router,
     tokens.router,
@@ -64,6 +67,13 @@ ROUTERS = [
 """Every noun's router, mounted under /api/v1 (health probes stay at the root)."""
 
 
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+    if "telemetry" in inspect.signature(FastAPI).parameters
+    else {}  # older FastAPI: none to turn off
+)
+
+
 def create_app(settings: Settings, db: Database, *, strict_messages: bool = False) -> FastAPI:
     """The API and console of one home; `db` is shared by every request (its pool is
     thread-safe). `strict_messages`: a console label missing from a catalogue fails (tests)."""
@@ -75,6 +85,9 @@ def create_app(settings: Settings, db: Database, *, strict_messages: bool = Fals
         docs_url=None,
         redoc_url=None,
         responses={400: problems.PROBLEM_RESPONSES[400]},
+        # FastAPI's own OpenTelemetry looks up the global providers on every request (a tenth
+        # of a cheap request's time); tagport configures none.
+        **_NO_TELEMETRY,
     )
     app.state.tagport = AppState(settings, db)
     problems.install(app)
@@ -116,3 +129,14 @@ def _docs(app: FastAPI) -> None:
             swagger_css_url="/api/docs-assets/swagger-ui.css",
             swagger_favicon_url="/api/docs-assets/favicon.png",
         )
+
+
+def app_from_settings() -> FastAPI:
+    """The app of the home the environment names (TAGPORT_HOME …): what each process of
+    `tagport api --workers N` serves, built in that process with its own connection pool."""
+    from tagport.config import load_settings
+    from tagport.services.home import open_database
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s api-%(process)d %(message)s")
+    settings = load_settings()
+    return create_app(settings, open_database(settings, upgrade=False))

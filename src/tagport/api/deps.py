@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from tagport.api.page_cache import PageCache
 from tagport.config import Settings
 from tagport.context import Context
 from tagport.errors import PermissionDenied, Unauthenticated
@@ -42,12 +43,25 @@ class AppState:
     settings: Settings
     db: Database
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    tokens: tokens.TokenCache = field(init=False)
+    pages: PageCache = field(init=False)
+    """Rendered pages of the task list (api/page_cache.py)."""
+
+    def __post_init__(self) -> None:
+        self.tokens = tokens.TokenCache(self.settings.api_cache_seconds)
+        self.pages = PageCache(self.settings.api_cache_seconds)
 
 
 def app_state(request: Request) -> AppState:
     state = request.app.state.tagport
     assert isinstance(state, AppState)
     return state
+
+
+async def _app_state(request: Request) -> AppState:
+    """`app_state` as a dependency: `async`, as every cheap dependency here, because FastAPI
+    runs a plain function in a worker thread, and the hop costs more than the function."""
+    return app_state(request)
 
 
 def client_address(request: Request) -> str:
@@ -62,7 +76,7 @@ def _authenticate(
     csrf: str | None,
 ) -> Actor:
     if bearer is not None:
-        return tokens.authenticate(state.db, bearer.credentials)
+        return state.tokens.authenticate(state.db, bearer.credentials)
     if cookie:
         actor, expected = sessions.session_actor(state.db, cookie)
         if method not in SAFE_METHODS and not secrets.compare_digest(csrf or "", expected):
@@ -81,8 +95,12 @@ async def caller(
 ) -> Context:
     """The authenticated caller's context; 401 without credentials, 403 without CSRF."""
     state = app_state(request)
-    csrf = request.headers.get(CSRF_HEADER)
-    actor = await run_in_threadpool(_authenticate, state, request.method, bearer, cookie, csrf)
+    # A token seen in the last seconds is known without the database, so without the hop to
+    # a worker thread (which costs more than the lookup).
+    actor = state.tokens.cached(state.db, bearer.credentials) if bearer is not None else None
+    if actor is None:
+        csrf = request.headers.get(CSRF_HEADER)
+        actor = await run_in_threadpool(_authenticate, state, request.method, bearer, cookie, csrf)
     address = client_address(request)
     # Set in the request's own task: the route, run in a worker thread, sees a copy of it.
     audit.set_origin(audit.Origin(actor.login, address, request.state.request_id))
@@ -90,4 +108,4 @@ async def caller(
 
 
 Caller = Annotated[Context, Depends(caller)]
-State = Annotated[AppState, Depends(app_state)]
+State = Annotated[AppState, Depends(_app_state)]

@@ -33,7 +33,7 @@ class PageOut(BaseModel, Generic[T]):
         )
 
 
-def page_request(
+async def page_request(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")] = 1,
     size: Annotated[int, Query(ge=1, le=MAX_SIZE, description="Items per page.")] = 50,
     sort: Annotated[

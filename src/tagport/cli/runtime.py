@@ -31,6 +31,9 @@ Port = Annotated[
     int, typer.Option("--port", min=0, max=65535, help="Port of the HTTP API (0: any free one).")
 ]
 NoApi = Annotated[bool, typer.Option("--no-api", help="Serve no HTTP API, only run work.")]
+_PROCESSES = "Processes serving the HTTP API on the one socket."
+ApiWorkers = Annotated[int, typer.Option("--api-workers", min=1, max=64, help=_PROCESSES)]
+Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help=_PROCESSES)]
 
 
 def serve(
@@ -39,12 +42,13 @@ def serve(
     host: Host = "127.0.0.1",
     port: Port = 8080,
     no_api: NoApi = False,
+    api_workers: ApiWorkers = 1,
 ) -> None:
     """Serve the HTTP API and run the scheduler and a worker pool until SIGTERM (running work
     finishes first)."""
     st = state(ctx)
     _logging()
-    http = None if no_api else server.Listen(host, port)
+    http = None if no_api else server.Listen(host, port, api_workers)
     where = f" and the API on http://{host}:{port}/api/docs" if http else ""
     console.print(
         f"tagport serving {st.settings.home} with {concurrency} worker(s){where}; Ctrl-C stops"
@@ -52,12 +56,18 @@ def serve(
     server.run(st.settings, st.db, scheduler=True, workers=concurrency, http=http)
 
 
-def api(ctx: typer.Context, host: Host = "127.0.0.1", port: Port = 8080) -> None:
+def api(
+    ctx: typer.Context,
+    host: Host = "127.0.0.1",
+    port: Port = 8080,
+    workers: Workers = 1,
+) -> None:
     """Serve only the HTTP API (run `tagport scheduler` and `tagport worker` elsewhere)."""
     st = state(ctx)
     _logging()
     console.print(f"tagport API on http://{host}:{port}/api/docs; Ctrl-C stops")
-    server.run(st.settings, st.db, scheduler=False, workers=0, http=server.Listen(host, port))
+    http = server.Listen(host, port, workers)
+    server.run(st.settings, st.db, scheduler=False, workers=0, http=http)
 
 
 def scheduler(ctx: typer.Context) -> None:

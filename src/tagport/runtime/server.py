@@ -1,5 +1,6 @@
 """`tagport serve`: the HTTP API, the scheduler and a pool of workers in one process, stopped
-gracefully.
+gracefully. The API may be served by several processes instead (`--workers`): this one binds
+the socket, announces it, and supervises them.
 
 SIGTERM or SIGINT stop claiming new work (and close the listening socket); instances already
 running finish first. Every role's
@@ -63,6 +64,41 @@ def _serve_http(
     return dead
 
 
+def _serve_processes(
+    sock: socket.socket, processes: int, running: list[threading.Thread], stop: threading.Event
+) -> list[str]:
+    """Serve the API from `processes` child processes accepting on the one socket (uvicorn's
+    supervisor: it restarts a child that dies, and SIGTERM/SIGINT stop them all gracefully),
+    while another thread watches this process's roles. Returns the names of dead roles."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "tagport.api.app:app_from_settings",  # each child builds its app and its pool
+        factory=True,
+        workers=processes,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    supervisor = Multiprocess(config, sockets=[sock])  # takes SIGTERM/SIGINT from here on
+    dead: list[str] = []
+
+    def watch() -> None:
+        dead.extend(supervise(running, stop))
+        supervisor.should_exit.set()
+
+    watcher = threading.Thread(target=watch, name="supervisor", daemon=True)
+    watcher.start()
+    host, port = sock.getsockname()[:2]
+    log.info("serving the API on http://%s:%d/api/docs with %d processes", host, port, processes)
+    supervisor.run()
+    stop.set()
+    watcher.join()
+    return dead
+
+
 def stop_on_signals(stop: threading.Event) -> None:
     def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing running work, claiming none", signal.Signals(signum).name)
@@ -116,10 +152,11 @@ def supervise(
 
 @dataclass(frozen=True)
 class Listen:
-    """Where the HTTP API listens."""
+    """Where the HTTP API listens, and how many processes serve it (1: this one)."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    processes: int = 1
 
     def bind(self) -> socket.socket:
         """The listening socket, bound now so that a taken port is a clear error (and listening,
@@ -153,11 +190,12 @@ def run(
     sock = http.bind() if http is not None else None
     running = threads(settings, db, stop, scheduler=scheduler, workers=workers)
     try:
-        dead = (
-            supervise(running, stop)
-            if sock is None
-            else _serve_http(settings, db, sock, running, stop)
-        )
+        if sock is None:
+            dead = supervise(running, stop)
+        elif http is not None and http.processes > 1:
+            dead = _serve_processes(sock, http.processes, running, stop)
+        else:
+            dead = _serve_http(settings, db, sock, running, stop)
     finally:
         stop.set()
         for thread in running:

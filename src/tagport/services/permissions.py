@@ -123,34 +123,74 @@ def rule_for(kind: str, action: Action) -> Alternatives:
     return ANYONE if action is Action.VIEW else SUPER_ADMIN_ONLY
 
 
-def held(session: Session, actor: Actor, scope: Scope) -> set[Grant]:
-    """The grants `actor` holds towards the object described by `scope`."""
+@dataclass(frozen=True)
+class Memberships:
+    """The actor's application roles ('admin' wins over 'member') and projects: read once for
+    a whole list instead of once per row."""
+
+    applications: dict[int, str]
+    projects: frozenset[int]
+
+
+def memberships(session: Session, actor: Actor) -> Memberships:
+    """`actor`'s application roles and projects, two queries."""
+    roles: dict[int, str] = {}
+    for application_id, role in session.execute(
+        select(t.ApplicationMember.application_id, t.ApplicationMember.role).where(
+            t.ApplicationMember.user_id == actor.id
+        )
+    ):
+        roles[application_id] = "admin" if "admin" in (role, roles.get(application_id)) else role
+    projects = session.scalars(
+        select(t.ProjectMember.project_id).where(t.ProjectMember.user_id == actor.id)
+    )
+    return Memberships(roles, frozenset(projects))
+
+
+def held(
+    session: Session, actor: Actor, scope: Scope, known: Memberships | None = None
+) -> set[Grant]:
+    """The grants `actor` holds towards the object described by `scope` (from `known`
+    memberships when given, else read now)."""
     grants: set[Grant] = set()
     if actor.is_datasource_admin:
         grants.add(Grant.DATASOURCE_ADMIN)
     if scope.owner_id is not None and scope.owner_id == actor.id:
         grants.add(Grant.OWNER)
     if scope.applications:
-        roles = [application_role(session, actor, a) for a in scope.applications]
+        roles = [
+            known.applications.get(a) if known else application_role(session, actor, a)
+            for a in scope.applications
+        ]
         if all(roles):
             grants.add(Grant.APPLICATION_MEMBER)
         if all(r == "admin" for r in roles):
             grants.add(Grant.APPLICATION_ADMIN)
-    joined = set(
-        session.scalars(
-            select(t.ProjectMember.project_id).where(t.ProjectMember.user_id == actor.id)
-        )
-    )
+    joined = known.projects if known else _projects(session, actor)
     # An object of no project yet (a new lookup table) belongs to whoever is in some team.
     if (scope.projects <= joined) if scope.projects else bool(joined):
         grants.add(Grant.PROJECT_MEMBER)
     return grants
 
 
-def may(session: Session, actor: Actor, rule: Alternatives, scope: Scope) -> bool:
+def _projects(session: Session, actor: Actor) -> frozenset[int]:
+    return frozenset(
+        session.scalars(
+            select(t.ProjectMember.project_id).where(t.ProjectMember.user_id == actor.id)
+        )
+    )
+
+
+def may(
+    session: Session,
+    actor: Actor,
+    rule: Alternatives,
+    scope: Scope,
+    known: Memberships | None = None,
+) -> bool:
     if actor.is_super_admin:
         return True
-    have = held(session, actor, scope) if rule != ANYONE else set()
+    have = held(session, actor, scope, known) if rule != ANYONE else set()
     return any(set(alternative) <= have for alternative in rule)
 
 

@@ -7,10 +7,11 @@ The request/approval workflow builds on the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from tagport.errors import InvalidInput, NotFound, PermissionDenied
@@ -39,13 +40,6 @@ class TableRef:
 
     def __str__(self) -> str:
         return f"{self.datasource}:{self.schema + '.' if self.schema else ''}{self.table}"
-
-
-def _active(now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        t.TablePermission.returned_at.is_(None),
-        or_(t.TablePermission.expires_at.is_(None), t.TablePermission.expires_at > now),
-    ]
 
 
 def _target_clause(ds: t.DataSource, ref: TableRef) -> list[ColumnElement[bool]]:
@@ -83,32 +77,8 @@ def write_refusal(session: Session, user: t.User, ref: TableRef, now: datetime) 
     if user.is_super_admin:
         return None
     ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
-    mine = [t.TablePermission.user_id == user.id]
-    if ds is not None:
-        if session.scalar(
-            select(t.TablePermission.id).where(*mine, *_target_clause(ds, ref), *_active(now))
-        ):
-            return None
-        last = session.scalars(
-            select(t.TablePermission)
-            .where(*mine, *_target_clause(ds, ref))
-            .order_by(t.TablePermission.granted_at.desc(), t.TablePermission.id.desc())
-            .limit(1)
-        ).first()
-        if last is not None and last.returned_at is not None:
-            when = f"{last.returned_at:%Y-%m-%d %H:%M}"
-            return Refusal(
-                "permission.returned",
-                f"{user.login} returned the write permission on {ref} on {when}; request it again",
-            )
-        if last is not None and last.expires_at is not None:
-            when = f"{last.expires_at:%Y-%m-%d %H:%M}"
-            return Refusal(
-                "permission.expired", f"write permission on {ref} expired on {when} ({user.login})"
-            )
-    return Refusal(
-        "permission.missing", f"{user.login} has no write permission on {ref}; request it"
-    )
+    held = _permissions_on(session, user, ds, ref) if ds is not None else []
+    return refusal_among(held, user.login, ref, now)
 
 
 def expiry_warning(
@@ -120,19 +90,80 @@ def expiry_warning(
     ds = session.scalar(select(t.DataSource).where(t.DataSource.name == ref.datasource))
     if ds is None:
         return None
-    ends = list(
+    return warning_among(_permissions_on(session, user, ds, ref), user.login, ref, now, within)
+
+
+def _permissions_on(
+    session: Session, user: t.User, ds: t.DataSource, ref: TableRef
+) -> list[t.TablePermission]:
+    return list(
         session.scalars(
-            select(t.TablePermission.expires_at).where(
-                t.TablePermission.user_id == user.id, *_target_clause(ds, ref), *_active(now)
+            select(t.TablePermission).where(
+                t.TablePermission.user_id == user.id, *_target_clause(ds, ref)
             )
         )
     )
+
+
+def _is_active(permission: t.TablePermission, now: datetime) -> bool:
+    """Not returned, and never expiring or expiring after `now`."""
+    return permission.returned_at is None and (
+        permission.expires_at is None or permission.expires_at > now
+    )
+
+
+def refusal_among(
+    held: Sequence[t.TablePermission], login: str, ref: TableRef, now: datetime
+) -> Refusal | None:
+    """`write_refusal` over the permissions one (non super admin) user ever held on `ref`: the
+    task list reads those of a whole page at once and judges each task with this."""
+    if any(_is_active(permission, now) for permission in held):
+        return None
+    last = max(held, key=lambda p: (p.granted_at, p.id), default=None)
+    if last is not None and last.returned_at is not None:
+        when = f"{last.returned_at:%Y-%m-%d %H:%M}"
+        return Refusal(
+            "permission.returned",
+            f"{login} returned the write permission on {ref} on {when}; request it again",
+        )
+    if last is not None and last.expires_at is not None:
+        when = f"{last.expires_at:%Y-%m-%d %H:%M}"
+        return Refusal(
+            "permission.expired", f"write permission on {ref} expired on {when} ({login})"
+        )
+    return Refusal("permission.missing", f"{login} has no write permission on {ref}; request it")
+
+
+def warning_among(
+    held: Sequence[t.TablePermission],
+    login: str,
+    ref: TableRef,
+    now: datetime,
+    within: timedelta,
+) -> str | None:
+    """`expiry_warning` over the permissions one (non super admin) user ever held on `ref`."""
+    ends = [p.expires_at for p in held if _is_active(p, now)]
     if not ends or any(end is None for end in ends):
         return None
     last = max(end for end in ends if end is not None)
     if last > now + within:
         return None
-    return f"write permission on {ref} expires on {last:%Y-%m-%d %H:%M} ({user.login}); renew it"
+    return f"write permission on {ref} expires on {last:%Y-%m-%d %H:%M} ({login}); renew it"
+
+
+def verdict_changes(
+    held: Sequence[t.TablePermission], now: datetime, within: timedelta
+) -> datetime | None:
+    """The next moment after `now` at which `refusal_among` or `warning_among` over `held` may
+    answer otherwise (a permission expires, or enters its warning window); None: never."""
+    moments = [
+        moment
+        for p in held
+        if p.returned_at is None and p.expires_at is not None
+        for moment in (p.expires_at - within, p.expires_at)
+        if moment > now
+    ]
+    return min(moments, default=None)
 
 
 def record_grant(

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, ScalarSelect, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
 from tagport.domain.dates import default_bizdate
@@ -33,11 +34,24 @@ from tagport.domain.states import (
     require_task_action,
     task_actions,
 )
-from tagport.domain.tasks import OfflineServiceSpec, Output, version_changes
+from tagport.domain.tasks import OfflineServiceSpec, Output, Schedule, version_changes
 from tagport.errors import Conflict, InvalidInput, NotFound, Problem
 from tagport.services.catalog import Checks, KindService, delete, upsert
-from tagport.services.permissions import Action, Actor, Scope, may, rule_for
-from tagport.services.table_permissions import TableRef, expiry_warning, write_refusal
+from tagport.services.permissions import (
+    Action,
+    Actor,
+    Memberships,
+    Scope,
+    may,
+    memberships,
+    rule_for,
+)
+from tagport.services.table_permissions import (
+    TableRef,
+    refusal_among,
+    verdict_changes,
+    warning_among,
+)
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.store.paging import MAX_SIZE, Page, PageRequest, fetch_page
@@ -210,12 +224,14 @@ VIEW_ACTIONS = frozenset({TaskAction.DETAILS, TaskAction.INSTANCES})
 """What a task offers those who may see it but not change it."""
 
 
-def allowed_actions(session: Session, actor: Actor, task: t.OfflineService) -> list[str]:
+def allowed_actions(
+    session: Session, actor: Actor, task: t.OfflineService, known: Memberships | None = None
+) -> list[str]:
     """The actions `actor` may take on `task` now: offered in its status and, beyond looking,
     allowed by the matrix (who may change a task may publish, run and delete it)."""
     offered = task_actions(TaskStatus(task.status), ScheduleType(task.schedule_type))
     scope = Scope(task.owner_id, applications=frozenset({task.application_id}))
-    if not may(session, actor, rule_for("OfflineService", Action.CHANGE), scope):
+    if not may(session, actor, rule_for("OfflineService", Action.CHANGE), scope, known):
         offered &= VIEW_ACTIONS
     return sorted(a.value for a in offered)
 
@@ -341,29 +357,45 @@ def task_page(
     """One page of the task list, filtered, sorted and paged in SQL with its total; only tasks
     `actor` may see; the execution status is the latest instance's. Schedules are judged by
     today's default data timestamp in `tz`; `actions` are those the actor may take now."""
+    return listed_tasks(db, actor, where, request, tz).page
+
+
+@dataclass(frozen=True)
+class TaskList:
+    """A page of the task list and how long its time-dependent values hold."""
+
+    page: Page[TaskRow]
+    changes_at: datetime
+    """When a row's time-dependent values (a permission warning, a schedule's window) may
+    read otherwise with no write to the database: a copy of the page is good until then."""
+
+
+def listed_tasks(
+    db: Database, actor: Actor, where: TaskFilter, request: PageRequest, tz: ZoneInfo = UTC
+) -> TaskList:
+    """`task_page`, with the moment its time-dependent values change. One query reads the
+    page's rows (owner, application and latest instance status included) and one its total,
+    then one each the audiences' entities, the actor's memberships and the owners'
+    permissions (the last two only for those who are not super admins)."""
     now = t.utcnow()
     with db.uow() as uow:
         session = uow.session
-        # Each row shows its owner and application: loaded in one query each, not per row.
-        query = _filtered(session, actor, where).options(
-            selectinload(t.OfflineService.owner), selectinload(t.OfflineService.application)
-        )
-        page = fetch_page(session, query, t.OfflineService.id, TASK_SORTS, request)
-        ids = [task.id for task in page.items]
-        codes = {OfflineServiceSpec.model_validate(task.draft).audience for task in page.items}
-        audiences = session.scalars(
-            select(t.AudienceGroup)
-            .options(selectinload(t.AudienceGroup.entity))
-            .where(t.AudienceGroup.code.in_(codes))
-        )
+        query = _filtered(session, actor, where).with_only_columns(*_LIST_COLUMNS)
+        found = fetch_page(session, query, t.OfflineService.id, TASK_SORTS, request)
+        rows = [_ListRow(*values) for values in found.items]
+        known = None if actor.is_super_admin else memberships(session, actor)
+        warnings, changes_at = _page_warnings(session, rows, now)
         context = _ListContext(
-            latest=_latest_statuses(session, ids=ids),
-            audiences={a.code: a for a in audiences},
+            entities=_entities_of(session, {row.audience for row in rows}),
             latest_due=default_bizdate(now, tz),
-            now=now,
+            actions=lambda row: _row_actions(session, actor, row, known),
+            warnings=warnings,
         )
-        items = [_task_row(session, task, context, actor) for task in page.items]
-        return Page(items, page.total, page.page, page.size, page.next_cursor)
+        items = [_task_row(row, context) for row in rows]
+    page = Page(items, found.total, found.page, found.size, found.next_cursor)
+    # The default data timestamp (schedule windows) moves at midnight in `tz`.
+    midnight = datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(), tz)
+    return TaskList(page, min(changes_at or midnight, midnight))
 
 
 def _filtered(session: Session, actor: Actor, where: TaskFilter) -> Select[Any]:
@@ -435,62 +467,165 @@ def _latest_status_is(status: ExecutionStatus) -> ColumnElement[bool]:
     return condition
 
 
+def _owner_column(column: Any) -> ScalarSelect[Any]:
+    return select(column).where(t.User.id == t.OfflineService.owner_id).scalar_subquery()
+
+
+class _ListRow(NamedTuple):
+    """What the task list reads of one task: plain columns and JSON fields, no documents."""
+
+    id: int
+    name: str
+    status: str
+    schedule_type: str
+    target_type: str
+    owner_id: int
+    application_id: int
+    publish_errors: list[str] | None
+    owner: str
+    owner_is_super_admin: bool
+    application: str
+    latest: str | None
+    audience: str
+    target: dict[str, Any]
+    schedule: dict[str, Any]
+    published_target: dict[str, Any] | None
+
+
+_TASK = t.OfflineService
+_LIST_COLUMNS = (
+    # In _ListRow's order.
+    _TASK.id,
+    _TASK.name,
+    _TASK.status,
+    _TASK.schedule_type,
+    _TASK.target_type,
+    _TASK.owner_id,
+    _TASK.application_id,
+    _TASK.publish_errors,
+    _owner_column(t.User.login),
+    _owner_column(t.User.is_super_admin),
+    select(t.Application.name).where(t.Application.id == _TASK.application_id).scalar_subquery(),
+    # The latest instance's status: one probe of ix_instances_service_id_id per task.
+    select(t.Instance.status)
+    .where(t.Instance.service_id == _TASK.id)
+    .order_by(t.Instance.id.desc())
+    .limit(1)
+    .scalar_subquery(),
+    # Parts of the documents, not the documents: PostgreSQL parses a json column once per
+    # extraction, and the client would parse whole documents.
+    _TASK.draft["audience"].as_string(),
+    _TASK.draft["target"],
+    _TASK.draft["schedule"],
+    _TASK.published["target"],
+)
+
+
 @dataclass(frozen=True)
 class _ListContext:
     """What every row of one task list is computed against."""
 
-    latest: dict[int, str]
-    audiences: dict[str, t.AudienceGroup]
+    entities: dict[str, tuple[str, str]]
+    """Audience code -> (entity code, entity ID field)."""
     latest_due: date
-    now: datetime
+    actions: Callable[[_ListRow], list[str]]
+    warnings: dict[int, list[str]]
+    """Task id -> its permission warnings (absent: none)."""
 
 
-def _task_row(
-    session: Session, task: t.OfflineService, context: _ListContext, actor: Actor
-) -> TaskRow:
-    spec = OfflineServiceSpec.model_validate(task.draft)
-    audience = context.audiences.get(spec.audience)
-    entity = audience.entity if audience else None
-    status = TaskStatus(task.status)
-    latest = context.latest.get(task.id)
+def _entities_of(session: Session, audiences: set[str]) -> dict[str, tuple[str, str]]:
+    found = session.execute(
+        select(t.AudienceGroup.code, t.Entity.code, t.Entity.id_field)
+        .join(t.Entity, t.Entity.id == t.AudienceGroup.entity_id)
+        .where(t.AudienceGroup.code.in_(audiences))
+    )
+    return {code: (entity, id_field) for code, entity, id_field in found}
+
+
+def _row_actions(
+    session: Session, actor: Actor, row: _ListRow, known: Memberships | None
+) -> list[str]:
+    offered = task_actions(TaskStatus(row.status), ScheduleType(row.schedule_type))
+    scope = Scope(row.owner_id, applications=frozenset({row.application_id}))
+    if not may(session, actor, rule_for("OfflineService", Action.CHANGE), scope, known):
+        offered &= VIEW_ACTIONS
+    return sorted(a.value for a in offered)
+
+
+def _task_row(row: _ListRow, context: _ListContext) -> TaskRow:
+    entity, entity_id = context.entities.get(row.audience, ("", ""))
+    recurring = row.schedule_type == ScheduleType.RECURRING.value
     return TaskRow(
-        name=task.name,
-        owner=task.owner.login,
-        application=task.application.name,
-        audience=spec.audience,
-        entity=entity.code if entity else "",
-        entity_id=entity.id_field if entity else "",
-        status=status.value,
-        execution_status=execution_status(InstanceStatus(latest) if latest else None).value,
-        target_table=spec.target.table or "",
-        datasource=spec.target.datasource,
-        target_type=task.target_type,
-        schema=spec.target.schema_,
-        schedule_type=task.schedule_type,
-        actions=allowed_actions(session, actor, task),
-        failure_reasons=list(task.publish_errors or []),
-        schedule_state=(
-            spec.schedule.window_state(context.latest_due)
-            if spec.schedule.type is ScheduleType.RECURRING
-            else None
-        ),
-        warnings=_permission_warnings(session, task, context.now),
+        name=row.name,
+        owner=row.owner,
+        application=row.application,
+        audience=row.audience,
+        entity=entity,
+        entity_id=entity_id,
+        status=row.status,
+        execution_status=execution_status(InstanceStatus(row.latest) if row.latest else None).value,
+        target_table=row.target.get("table") or "",
+        datasource=row.target["datasource"],
+        target_type=row.target_type,
+        schema=row.target.get("schema"),
+        schedule_type=row.schedule_type,
+        actions=context.actions(row),
+        failure_reasons=list(row.publish_errors or []),
+        schedule_state=_window(row).window_state(context.latest_due) if recurring else None,
+        warnings=context.warnings.get(row.id, []),
     )
 
 
-def _permission_warnings(session: Session, task: t.OfflineService, now: datetime) -> list[str]:
-    """For a live task: its owner's write permission is gone, or ends within a week."""
-    if task.published is None:
-        return []
-    target = OfflineServiceSpec.model_validate(task.published).target
-    if target.table is None:  # never published without one; drafts may omit it
-        return []
-    ref = TableRef(target.datasource, target.schema_ or "", target.table)
-    refusal = write_refusal(session, task.owner, ref, now)
-    if refusal is not None:
-        return [str(refusal)]
-    soon = expiry_warning(session, task.owner, ref, now, timedelta(days=EXPIRY_WARNING_DAYS))
-    return [soon] if soon else []
+def _window(row: _ListRow) -> Schedule:
+    """The draft's schedule window (stored valid: its dates need no checks again)."""
+    first, last = row.schedule.get("first_bizdate"), row.schedule.get("last_bizdate")
+    return Schedule.model_construct(
+        first_bizdate=date.fromisoformat(first) if first else None,
+        last_bizdate=date.fromisoformat(last) if last else None,
+    )
+
+
+def _published_ref(row: _ListRow) -> TableRef | None:
+    """The table a live task writes (None: a draft, or published without a table)."""
+    target = row.published_target
+    if target is None or not target.get("table"):
+        return None
+    return TableRef(target["datasource"], target.get("schema") or "", target["table"])
+
+
+def _page_warnings(
+    session: Session, rows: list[_ListRow], now: datetime
+) -> tuple[dict[int, list[str]], datetime | None]:
+    """For each live task whose owner's write permission is gone or ends within a week, that
+    warning (by task id); and when any of them may change. One query for the whole page."""
+    judged = [
+        (row, ref)
+        for row in rows
+        if not row.owner_is_super_admin and (ref := _published_ref(row)) is not None
+    ]
+    if not judged:
+        return {}, None
+    held: dict[tuple[int, str, str, str], list[t.TablePermission]] = {}
+    for permission, datasource in session.execute(
+        select(t.TablePermission, t.DataSource.name)
+        .join(t.DataSource, t.DataSource.id == t.TablePermission.datasource_id)
+        .where(
+            t.TablePermission.user_id.in_({row.owner_id for row, _ in judged}),
+            t.DataSource.name.in_({ref.datasource for _, ref in judged}),
+        )
+    ):
+        key = (permission.user_id, datasource, permission.schema_name, permission.table_name)
+        held.setdefault(key, []).append(permission)
+    within = timedelta(days=EXPIRY_WARNING_DAYS)
+    warnings: dict[int, list[str]] = {}
+    for row, ref in judged:
+        mine = held.get((row.owner_id, ref.datasource, ref.schema, ref.table), [])
+        refusal = refusal_among(mine, row.owner, ref, now)
+        soon = None if refusal else warning_among(mine, row.owner, ref, now, within)
+        if refusal or soon:
+            warnings[row.id] = [str(refusal or soon)]
+    moments = [verdict_changes(p, now, within) for p in held.values()]
+    return warnings, min((m for m in moments if m is not None), default=None)
 
 
 def etag(task: t.OfflineService) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -120,6 +122,13 @@ def revoke_token(db: Database, actor: Actor, token_id: int) -> TokenView:
 def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor:
     """The owner of a valid token: known, not revoked, not expired. Notes its use (to the
     minute)."""
+    return _authenticated(db, token, now)[0]
+
+
+def _authenticated(
+    db: Database, token: str, now: datetime | None = None
+) -> tuple[Actor, datetime | None]:
+    """`authenticate`, and when the token expires."""
     with db.uow() as uow:
         row = uow.session.scalar(
             select(t.ApiToken)
@@ -140,4 +149,58 @@ def authenticate(db: Database, token: str, now: datetime | None = None) -> Actor
         if row.last_used_at is None or moment - row.last_used_at >= LAST_USED_RESOLUTION:
             row.last_used_at = moment
             uow.commit()
+        return actor, row.expires_at
+
+
+@dataclass(frozen=True)
+class _Known:
+    actor: Actor
+    generation: int
+    fresh_until: float
+    """`time.monotonic()` deadline."""
+    expires_at: datetime | None
+
+
+class TokenCache:
+    """Tokens authenticated in the last few seconds, by digest: a request of a script that
+    calls the API in a loop skips the database. An entry is dropped after `seconds`, when the
+    token expires, and after any write through this process's database (a revocation, a
+    user's roles changed or the user deleted: `Database.generation`). A token revoked by
+    another process is still accepted here for at most `seconds` (docs/security.md); "last
+    used" is noted when the database is asked."""
+
+    def __init__(
+        self,
+        seconds: float = 2.0,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.capacity = capacity
+        self.clock = clock
+        self._known: dict[str, _Known] = {}
+
+    def cached(self, db: Database, token: str) -> Actor | None:
+        """The token's owner if known and still fresh; None: ask `authenticate` (no I/O here,
+        so that the event loop may call it)."""
+        if self.seconds <= 0:
+            return None
+        known = self._known.get(token_digest(token))
+        if (
+            known is None
+            or known.generation != db.generation
+            or known.fresh_until <= self.clock()
+            or (known.expires_at is not None and known.expires_at <= t.utcnow())
+        ):
+            return None
+        return known.actor
+
+    def authenticate(self, db: Database, token: str) -> Actor:
+        """`authenticate` (the database), remembering the answer."""
+        generation = db.generation  # before the read: a write meanwhile makes it stale
+        actor, expires_at = _authenticated(db, token)
+        if len(self._known) >= self.capacity:
+            self._known.clear()  # many distinct tokens in a few seconds: start again
+        fresh_until = self.clock() + self.seconds
+        self._known[token_digest(token)] = _Known(actor, generation, fresh_until, expires_at)
         return actor

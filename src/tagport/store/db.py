@@ -7,6 +7,7 @@ rest → TerminalError), never as themselves.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # Alembic is loaded only to migrate (see `Database.upgrade`)
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The newest migration's revision (a test keeps it equal to the scripts' head)."""
 SECRET_BOX = "secret_box"
 
@@ -122,6 +123,20 @@ class Database:
         box = SecretBox(secret) if secret is not None else None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={SECRET_BOX: box})
         audit.install(self.sessions)
+        self._generation = 0
+        self._generation_lock = threading.Lock()
+        event.listen(self.sessions, "after_commit", self._committed)
+
+    @property
+    def generation(self) -> int:
+        """A number that changes after every commit made through this object (every write of
+        this process goes through one): what was read before it changed may be stale. Read it
+        before reading the data a cache keeps under it."""
+        return self._generation
+
+    def _committed(self, _session: Session) -> None:
+        with self._generation_lock:
+            self._generation += 1
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -382,7 +382,11 @@ class Instance(Base):
     """One execution of a task for one data timestamp (bizdate)."""
 
     __tablename__ = "instances"
-    __table_args__ = (Index("ix_instances_service_id_bizdate", "service_id", "bizdate"),)
+    __table_args__ = (
+        Index("ix_instances_service_id_bizdate", "service_id", "bizdate"),
+        # A task's latest instance (the task list, its execution status): one index probe.
+        Index("ix_instances_service_id_id", "service_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("offline_services.id", ondelete="CASCADE"))

@@ -3,6 +3,7 @@ live; refusals by status, by stale ETag and by role; repeated requests that chan
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -248,3 +249,51 @@ def test_the_task_list_filters_sorts_and_pages_in_the_database(
     assert [t["name"] for t in second.json()["items"]] == ["seed_manual"]
     for bad in [{"sort": "owner_password"}, {"status": "lost"}, {"size": 0}]:
         assert api.get(TASKS, params=bad).status_code == 422
+
+
+def test_the_task_list_shows_every_change_at_once_although_its_pages_are_kept(
+    client: MakeClient,
+    demo: Database,  # noqa: F811
+    settings: Settings,
+) -> None:
+    api = client("operator")
+    mine = {"name": "seed_manual"}
+    assert api.get(TASKS, params=mine).json()["total"] == 0
+    assert api.get(TASKS, params=mine).json()["total"] == 0  # kept
+    _published_manual_task(api)
+    [row] = api.get(TASKS, params=mine).json()["items"]
+    assert (row["status"], row["execution_status"]) == ("published", "not_run")
+    ran = api.post(f"{TASKS}/seed_manual/run", json={"bizdate": YESTERDAY.isoformat()})
+    [row] = api.get(TASKS, params=mine).json()["items"]
+    assert row["execution_status"] == "waiting"
+    # A worker of this process (as in `tagport serve`) runs it: its writes drop kept pages too.
+    work(settings, demo, ran.json()["id"]).join(60)
+    [row] = api.get(TASKS, params=mine).json()["items"]
+    assert row["execution_status"] == "succeeded"
+
+
+def test_a_change_made_by_another_process_shows_in_the_task_list_within_its_bound(
+    client: MakeClient,
+    demo: Database,  # noqa: F811
+    settings: Settings,
+) -> None:
+    api = client("operator")
+    _published_manual_task(api)
+    assert api.get(TASKS, params={"status": "offline"}).json()["total"] == 0
+    other = Database(demo.url, settings.secret)  # another process's connection and memory
+    try:
+        with other.uow() as uow:
+            uow.session.execute(
+                update(t.OfflineService)
+                .where(t.OfflineService.name == "seed_manual")
+                .values(status="offline")
+            )
+            uow.commit()
+        seen = 0
+        deadline = time.monotonic() + 10 * settings.api_cache_seconds + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+            seen = api.get(TASKS, params={"status": "offline"}).json()["total"]
+        assert seen == 1
+    finally:
+        other.dispose()

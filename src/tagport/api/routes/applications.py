@@ -2,14 +2,15 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tagport.api.catalog import Key, Noun, add_routes
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.services import applications
 
-router = APIRouter(tags=["applications"])
+router = Router(tags=["applications"])
 NOUN = Noun("Application", "/applications")
 
 

@@ -4,16 +4,17 @@ their members page by page, and the upload of an import group's file."""
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, UploadFile
+from fastapi import Query, UploadFile
 from pydantic import BaseModel
 
 from tagport.api.catalog import FAILING_SERVER, Key, Noun, add_routes
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.domain.catalog import AudienceGroupSpec, AudienceKind, Spec, UpdateMethod
 from tagport.services import audience_files, warehouse
 from tagport.services.warehouse import MAX_PAGE, MAX_PAGE_SIZE
 
-router = APIRouter(tags=["audience groups"])
+router = Router(tags=["audience groups"])
 
 
 def _own_file_only(caller: Caller, spec: Spec) -> None:

@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.api.schemas import NO_NUL, PageOut, page_request
 from tagport.services import audit
 from tagport.store.paging import PageRequest
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = Router(prefix="/audit", tags=["audit"])
 
 
 def _text(limit: int, description: str) -> Any:

@@ -7,16 +7,17 @@ stored one is kept) and never returned; answers say `password_set` instead.
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tagport.api.catalog import FAILING_SERVER, Key, Noun, add_routes, as_document
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.domain.catalog import DataSourceType, Spec
 from tagport.services import connections
 from tagport.targets import TableInfo
 
-router = APIRouter(tags=["data sources"])
+router = Router(tags=["data sources"])
 
 SchemaName = Annotated[
     str | None, Query(max_length=128, description="Default: the connection's schema.")

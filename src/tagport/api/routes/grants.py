@@ -7,18 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import Field
 
 from tagport.api.deps import Caller
 from tagport.api.routes.permission_requests import TableIn, TableRowOut
+from tagport.api.routing import Router
 from tagport.api.schemas import NO_NUL, PageOut, RowId, page_request
 from tagport.domain.states import EXPIRY_WARNING_DAYS, GrantStatus
 from tagport.services import permission_requests as requests
 from tagport.services.table_permissions import MAX_GRANT_DAYS, grant
 from tagport.store.paging import PageRequest
 
-router = APIRouter(prefix="/grants", tags=["permissions"])
+router = Router(prefix="/grants", tags=["permissions"])
 
 GrantId = RowId
 Name = Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)]

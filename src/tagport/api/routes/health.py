@@ -6,17 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel
 
 from tagport.api.deps import State
+from tagport.api.routing import Router
 from tagport.errors import TagportError
 from tagport.runtime.scheduler import SCHEDULER
 from tagport.services import scheduling
 from tagport.services.warehouse import open_warehouse
 from tagport.store import tables as t
 
-router = APIRouter(tags=["health"], include_in_schema=False)
+router = Router(tags=["health"], include_in_schema=False, mounted_at="")
 """Probes, not API: outside the versioned document."""
 
 HEARTBEAT_LIMIT = timedelta(minutes=2)

@@ -10,12 +10,13 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.api.schemas import PageOut, RowId, page_request
 from tagport.domain.states import ExecutionStatus, InstanceStatus
 from tagport.domain.values import MAX_ROW_ID
@@ -23,7 +24,7 @@ from tagport.services import instance_logs, instances
 from tagport.services.instances import BackfillView, InstanceView
 from tagport.store.paging import PageRequest
 
-router = APIRouter(tags=["instances"])
+router = Router(tags=["instances"])
 
 MAX_ID = MAX_ROW_ID
 BigId = RowId

@@ -8,16 +8,18 @@ A task's GET answers an `ETag`; a PUT or DELETE with a stale `If-Match` is refus
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import Body, Depends, Header, Path, Query, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from tagport.api.deps import Caller
+from tagport.api.deps import Caller, State
 from tagport.api.idempotency import IdempotencyKey, once
 from tagport.api.routes.instances import BackfillOut, InstanceOut
+from tagport.api.routing import Router
 from tagport.api.schemas import PageOut, page_request
 from tagport.domain.catalog import DataSourceType
 from tagport.domain.dates import default_bizdate
@@ -26,10 +28,10 @@ from tagport.domain.states import ExecutionStatus, ScheduleType, TaskStatus
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.errors import InvalidInput
 from tagport.services import instances, publication, targets, task_mapping, tasks
-from tagport.store.paging import PageRequest
+from tagport.store.paging import Page, PageRequest
 from tagport.store.tables import utcnow
 
-router = APIRouter(prefix="/offline-services", tags=["offline services"])
+router = Router(prefix="/offline-services", tags=["offline services"])
 
 Name = Annotated[str, Path(min_length=1, max_length=64)]
 IfMatch = Annotated[
@@ -123,9 +125,10 @@ def _value(choice: StrEnum | None) -> str | None:
     return choice.value if choice is not None else None
 
 
-@router.get("")
-def list_offline_services(
+@router.get("", response_model=PageOut[TaskOut])
+async def list_offline_services(
     caller: Caller,
+    state: State,
     paging: Annotated[PageRequest, Depends(page_request)],
     mine: Annotated[bool, Query(description="Only tasks I own.")] = False,
     name: Annotated[str | None, Query(max_length=64, description="Name contains.")] = None,
@@ -141,7 +144,7 @@ def list_offline_services(
     status: Annotated[TaskStatus | None, Query()] = None,
     execution_status: Annotated[ExecutionStatus | None, Query()] = None,
     schedule_type: Annotated[ScheduleType | None, Query()] = None,
-) -> PageOut[TaskOut]:
+) -> Response:
     """The task list with every filter of the console; sort by name, status, schedule_type,
     target_type, created_at or updated_at."""
     where = tasks.TaskFilter(
@@ -156,14 +159,30 @@ def list_offline_services(
         execution_status=_value(execution_status),
         schedule_type=_value(schedule_type),
     )
-    page = tasks.task_page(caller.db, caller.actor, where, paging, caller.settings.tz)
-    return PageOut[TaskOut](
-        items=[TaskOut.model_validate(asdict(row) | {"schema": row.schema}) for row in page.items],
-        total=page.total,
-        page=page.page,
-        size=page.size,
-        next_cursor=page.next_cursor,
+
+    async def build() -> tuple[bytes, datetime]:
+        listed = await run_in_threadpool(
+            tasks.listed_tasks, caller.db, caller.actor, where, paging, caller.settings.tz
+        )
+        return _task_page_json(listed.page), listed.changes_at
+
+    # Kept pages are answered here, in the event loop; a page is built in a worker thread.
+    key = (caller.actor, where, paging, caller.settings.timezone)
+    return Response(await state.pages.answer(caller.db, key, build), media_type="application/json")
+
+
+def _task_page_json(page: Page[tasks.TaskRow]) -> bytes:
+    """The page as `PageOut[TaskOut]` JSON, validated in one call."""
+    out = PageOut[TaskOut].model_validate(
+        {
+            "items": [vars(row) for row in page.items],
+            "total": page.total,
+            "page": page.page,
+            "size": page.size,
+            "next_cursor": page.next_cursor,
+        }
     )
+    return out.model_dump_json(by_alias=True).encode()
 
 
 @router.post("", status_code=201)

@@ -6,17 +6,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.api.schemas import NO_NUL, PageOut, RowId, page_request
 from tagport.domain.states import PERMISSION_PERIODS, RequestStatus
 from tagport.services import permission_requests as requests
 from tagport.services.table_permissions import TableRef
 from tagport.store.paging import PageRequest
 
-router = APIRouter(prefix="/permission-requests", tags=["permissions"])
+router = Router(prefix="/permission-requests", tags=["permissions"])
 
 RequestId = RowId
 PERIODS = ", ".join(str(d) for d in PERMISSION_PERIODS)

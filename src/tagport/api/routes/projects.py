@@ -2,15 +2,16 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tagport.api.catalog import Key, Noun, add_routes
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.domain.catalog import ProjectType
 from tagport.services import projects
 
-router = APIRouter(tags=["projects"])
+router = Router(tags=["projects"])
 NOUN = Noun("Project", "/projects")
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from pydantic import BaseModel
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.services import projects as service
 
-router = APIRouter(prefix="/security", tags=["security"])
+router = Router(prefix="/security", tags=["security"])
 Project = Annotated[str, Path(min_length=1, max_length=64)]
 
 

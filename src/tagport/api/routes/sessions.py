@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Request, Response
+from fastapi import Cookie, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from tagport.api.deps import CSRF_HEADER, SESSION_COOKIE, Caller, State, client_address
+from tagport.api.routing import Router
 from tagport.services import sessions
 from tagport.services.permissions import Actor
 
-router = APIRouter(prefix="/session", tags=["session"])
+router = Router(prefix="/session", tags=["session"])
 
 
 class LoginIn(BaseModel):
@@ -69,7 +70,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, state: Sta
 
 
 @router.get("")
-def who_am_i(caller: Caller) -> Me:
+async def who_am_i(caller: Caller) -> Me:
     """The caller, by token or session."""
     return Me.of(caller.actor)
 

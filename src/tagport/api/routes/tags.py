@@ -2,11 +2,12 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tagport.api.catalog import Noun, add_routes
+from tagport.api.routing import Router
 
-router = APIRouter(tags=["tags"])
+router = Router(tags=["tags"])
 
 
 def _filters(

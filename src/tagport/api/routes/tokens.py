@@ -6,14 +6,15 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.api.schemas import RowId
 from tagport.services import tokens
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+router = Router(prefix="/tokens", tags=["tokens"])
 
 
 class TokenOut(BaseModel):

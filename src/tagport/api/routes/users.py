@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from tagport.api.deps import Caller
+from tagport.api.routing import Router
 from tagport.api.schemas import PageOut, page_request
 from tagport.domain.catalog import Role, UserSpec
 from tagport.domain.documents import parse_spec
@@ -16,7 +17,7 @@ from tagport.errors import NotFound
 from tagport.services import users
 from tagport.store.paging import PageRequest
 
-router = APIRouter(tags=["users"])
+router = Router(tags=["users"])
 
 Login = Annotated[str, Path(min_length=1, max_length=64)]
 

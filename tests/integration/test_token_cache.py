@@ -1,0 +1,75 @@
+"""Tokens known for a few seconds (services/tokens.TokenCache): never after a revocation or a
+change of the user made through this process, nor past their bound or the token's expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tagport.domain.catalog import Role, UserSpec
+from tagport.errors import Unauthenticated
+from tagport.services import tokens, users
+from tagport.services.permissions import Actor
+from tagport.store.db import Database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_token_revoked_through_this_process_is_refused_at_once(
+    db: Database, operator: Actor
+) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    cache = tokens.TokenCache(60, clock=Clock())
+    assert cache.cached(db, made.token) is None
+    assert cache.authenticate(db, made.token).login == "operator"
+    assert cache.authenticate(db, made.token).login == "operator"  # noted once, now known
+    assert cache.cached(db, made.token) == operator
+    tokens.revoke_token(db, operator, made.view.id)
+    assert cache.cached(db, made.token) is None
+    with pytest.raises(Unauthenticated, match="invalid, expired or revoked token"):
+        cache.authenticate(db, made.token)
+
+
+def test_a_user_whose_roles_change_is_known_with_the_new_roles(
+    db: Database, operator: Actor
+) -> None:
+    users.add_user(db, operator, UserSpec(name="ana"))
+    made = tokens.create_token(db, operator, "ana", "ci", 1)
+    cache = tokens.TokenCache(60, clock=Clock())
+    cache.authenticate(db, made.token)
+    assert cache.authenticate(db, made.token).is_super_admin is False
+    users.set_roles(db, operator, "ana", [Role.SUPER_ADMIN])
+    assert cache.cached(db, made.token) is None
+    assert cache.authenticate(db, made.token).is_super_admin is True
+
+
+def test_a_token_revoked_by_another_process_is_refused_after_the_bound(
+    db: Database, operator: Actor
+) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    clock = Clock()
+    cache = tokens.TokenCache(2.0, clock=clock)
+    cache.authenticate(db, made.token)
+    cache.authenticate(db, made.token)
+    other = Database(db.url, None)  # another process: its writes move no generation here
+    try:
+        tokens.revoke_token(other, operator, made.view.id)
+    finally:
+        other.dispose()
+    assert cache.cached(db, made.token) == operator  # within the bound (docs/security.md)
+    clock.now += 2.0
+    assert cache.cached(db, made.token) is None
+    with pytest.raises(Unauthenticated, match="invalid, expired or revoked token"):
+        cache.authenticate(db, made.token)
+
+
+def test_no_token_is_known_when_the_bound_is_zero(db: Database, operator: Actor) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    cache = tokens.TokenCache(0, clock=Clock())
+    cache.authenticate(db, made.token)
+    assert cache.cached(db, made.token) is None
