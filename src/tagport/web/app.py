@@ -20,10 +20,10 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import datasources, security, session
+from tagport.web.routes import datasources, security, session, users
 
 log = logging.getLogger(__name__)
-ROUTERS = [session.router, security.router, datasources.router]
+ROUTERS = [session.router, security.router, datasources.router, users.router]
 """Every page's router, in navigation order."""
 
 
