@@ -20,10 +20,16 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import datasources, security, session, users
+from tagport.web.routes import datasources, permissions, security, session, users
 
 log = logging.getLogger(__name__)
-ROUTERS = [session.router, security.router, datasources.router, users.router]
+ROUTERS = [
+    session.router,
+    security.router,
+    datasources.router,
+    permissions.router,
+    users.router,
+]
 """Every page's router, in navigation order."""
 
 
