@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from sqlalchemy import select
 
 from tagport.config import Settings
 from tagport.domain.catalog import AudienceGroupSpec
 from tagport.domain.values import IdType
-from tagport.errors import InvalidInput, NotFound, Problem
+from tagport.errors import Conflict, InvalidInput, NotFound, Problem
 from tagport.services import catalog
 from tagport.services.audiences import AudienceGroupService
 from tagport.services.permissions import Actor
 from tagport.services.warehouse import import_audience
+from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.warehouse.imports import ParsedIds, parse_file
 
@@ -37,10 +41,56 @@ def upload(
     line) before anything changes when the file is too big, not UTF-8 or has bad IDs; a group
     defined by a rule or SQL becomes an import group."""
     where = f"audience group {code}"
+    suffix = _suffix(filename, where)
+    id_type, id_field = _authorize(db, actor, code)
+
+    def point_at(final: Path) -> None:
+        catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
+
+    _install(settings, code, suffix, data, (id_type, id_field), point_at)
+    return import_audience(settings, db, actor, code)
+
+
+def create(
+    settings: Settings,
+    db: Database,
+    actor: Actor,
+    spec: AudienceGroupSpec,
+    filename: str,
+    data: BinaryIO,
+) -> ParsedIds:
+    """Create the import group `spec` with `data` as its file (whatever `spec` names) and load
+    it: the console's one-step "new group from a file". Refused before any file is kept when
+    the actor may not create it or it exists; a bad file or a broken rule keeps nothing."""
+    where = f"audience group {spec.code}"
+    suffix = _suffix(filename, where)
+    ids = _authorize_new(db, actor, spec)
+
+    def save(final: Path) -> None:
+        catalog.create(db, actor, spec.model_copy(update={"import_": str(final), "rule": None}))
+
+    _install(settings, spec.code, suffix, data, ids, save)
+    return import_audience(settings, db, actor, spec.code)
+
+
+def _suffix(filename: str, where: str) -> str:
     suffix = Path(filename).suffix.lower()
     if suffix not in SUFFIXES:
         raise InvalidInput.one(where, "file", f"must be a {' or '.join(SUFFIXES)} file")
-    id_type, id_field = _authorize(db, actor, code)
+    return suffix
+
+
+def _install(
+    settings: Settings,
+    code: str,
+    suffix: str,
+    data: BinaryIO,
+    ids: tuple[IdType, str],
+    save: Callable[[Path], None],
+) -> None:
+    """Copy and check `data`, put it in place as `code`'s file and let `save` point the catalog
+    at it; if anything fails the previous file (or none) is back."""
+    where = f"audience group {code}"
     folder = settings.ensure_home() / "imports"
     folder.mkdir(mode=0o700, exist_ok=True)
     partial = folder / f".{code}.{secrets.token_hex(8)}{suffix}"
@@ -48,19 +98,18 @@ def upload(
     previous = final.with_name(f".{final.name}.previous")
     try:
         _copy_limited(data, partial, where)
-        _check(partial, id_type, id_field, where)
+        _check(partial, ids[0], ids[1], where)
         if final.exists():
             os.replace(final, previous)  # kept until the catalog takes the new file
         os.replace(partial, final)
         try:
-            catalog.edit(db, actor, "AudienceGroup", code, lambda doc: _point_at(doc, final))
+            save(final)
         except BaseException:
             _restore(previous, final)
             raise
     finally:
         partial.unlink(missing_ok=True)
         previous.unlink(missing_ok=True)
-    return import_audience(settings, db, actor, code)
 
 
 def _restore(previous: Path, final: Path) -> None:
@@ -104,6 +153,23 @@ def _authorize(db: Database, actor: Actor, code: str) -> tuple[IdType, str]:
             raise NotFound("audience group", code)
         service.authorize(uow.session, actor, service.to_spec(uow.session, row), row)
         return IdType(row.entity.id_type), row.entity.id_field
+
+
+def _authorize_new(db: Database, actor: Actor, spec: AudienceGroupSpec) -> tuple[IdType, str]:
+    """Refuse unless `actor` may create `spec` (a new group of an existing entity); its entity's
+    ID type and field."""
+    service = AudienceGroupService()
+    with db.uow() as uow:
+        if service.find(uow.session, spec.code) is not None:
+            exists = Conflict(f"audience group {spec.code} already exists")
+            raise exists.with_code("catalog.exists")
+        service.authorize(uow.session, actor, spec, None)
+        entity = uow.session.scalar(select(t.Entity).where(t.Entity.code == spec.entity))
+        if entity is None:
+            raise InvalidInput.one(
+                f"AudienceGroup {spec.code}", "entity", f"entity {spec.entity!r} does not exist"
+            )
+        return IdType(entity.id_type), entity.id_field
 
 
 def _copy_limited(data: BinaryIO, path: Path, where: str) -> None:

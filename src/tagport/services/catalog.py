@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import Spec
 from tagport.domain.documents import KINDS, dump_spec, parse_spec
-from tagport.errors import Conflict, InvalidInput, NotFound, Problem, TagportError, gathered
+from tagport.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    TagportError,
+    gathered,
+)
 from tagport.services import permissions
 from tagport.services.permissions import ANYONE, Action, Actor, Scope, label, rule_for
 from tagport.store import tables as t
@@ -477,3 +485,33 @@ def edit(
         change(document)
         upsert(uow.session, actor, parse_spec(document, f"{kind} {key}"))
         uow.commit()
+
+
+def change_refusals(db: Database, actor: Actor, kind: str, keys: Sequence[str]) -> dict[str, str]:
+    """Why `actor` may not change each of `keys` (a key left out: allowed), so that a page shows
+    its edit actions disabled with the reason; the save checks again."""
+    service = service_for(kind)
+    refused: dict[str, str] = {}
+    with db.uow() as uow:
+        for key in keys:
+            row = service.find(uow.session, key)
+            if row is None:
+                continue
+            spec = service.to_spec(uow.session, row)
+            scope = service.scope(uow.session, spec, row)
+            try:
+                permissions.authorize(uow.session, actor, kind, Action.CHANGE, scope, key)
+            except PermissionDenied as denied:
+                refused[key] = str(denied)
+    return refused
+
+
+def create_refusal(db: Database, actor: Actor, kind: str) -> str | None:
+    """Why `actor` may not create any object of `kind` (None: they may, at least for some
+    project or application); for a page's "new" button."""
+    with db.uow() as uow:
+        try:
+            permissions.authorize(uow.session, actor, kind, Action.CREATE, Scope(), "")
+        except PermissionDenied as denied:
+            return str(denied)
+    return None

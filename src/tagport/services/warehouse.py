@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -323,6 +323,25 @@ def estimate(settings: Settings, db: Database, actor: Actor, code: str, bizdate:
         row.estimated_size = size
         uow.commit()
     return size
+
+
+def estimate_draft(
+    settings: Settings, db: Database, actor: Actor, spec: AudienceGroupSpec, bizdate: date
+) -> int:
+    """The size `spec` would have at `bizdate`, before it is saved (the console's form): checked
+    as saving it would be, its SQL against the allow-list, and the actor must be allowed to read
+    what it reads. Nothing is stored, not even the estimate."""
+    with db.uow() as uow:
+        session = uow.session
+        catalog.check(session, actor, spec)
+        entity = session.scalars(select(t.Entity).where(t.Entity.code == spec.entity)).one()
+        scope = scope_of(session, entity)
+        scope = replace(scope, audiences={**scope.audiences, spec.code: spec})
+        _check_sql_of(session, entity, scope, spec)
+        _require_reader(session, actor, entity, scope, spec, ())
+    warehouse = open_warehouse(settings)
+    _ensure_imported(warehouse, scope, spec, set())
+    return warehouse.estimate(scope, spec, bizdate)
 
 
 @dataclass(frozen=True)

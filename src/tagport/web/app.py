@@ -20,10 +20,17 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import security, session
+from tagport.web.routes import audience_groups, datasources, permissions, security, session, users
 
 log = logging.getLogger(__name__)
-ROUTERS = [session.router, security.router]
+ROUTERS = [
+    session.router,
+    security.router,
+    audience_groups.router,
+    datasources.router,
+    permissions.router,
+    users.router,
+]
 """Every page's router, in navigation order."""
 
 

@@ -38,7 +38,7 @@ function wire(root) {
     button.dataset.wired = "1";
     button.addEventListener("click", () => button.parentElement.remove());
   });
-  root.querySelectorAll("select[data-submit-on-change]:not([data-wired])").forEach((select) => {
+  root.querySelectorAll("select[data-submit-on-change]:not([data-wired]), input[data-submit-on-change]:not([data-wired])").forEach((select) => {
     select.dataset.wired = "1";
     select.addEventListener("change", () => select.form.requestSubmit());
   });
