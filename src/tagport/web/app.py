@@ -19,10 +19,10 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import security, session
+from tagport.web.routes import security, session, task_form
 
 log = logging.getLogger(__name__)
-ROUTERS = [session.router, security.router]
+ROUTERS = [session.router, security.router, task_form.router]
 """Every page's router, in navigation order."""
 
 
