@@ -69,21 +69,38 @@ def world(
     return pg_schema
 
 
+def open_form(page: Page, console: Console, login: str = "operator", path: str = NEW) -> None:
+    """Log in to the form and wait for its scripts (typing before them would not be seen)."""
+    console.log_in(page, login, path=path)
+    page.wait_for_load_state("load")
+
+
+def idle(page: Page) -> None:
+    """Wait until the form's requests are answered: each choice re-renders the form."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
+def pick(page: Page, label: str, value: str) -> None:
+    """Choose `value` in the select labelled `label`, then let the form re-render."""
+    page.get_by_label(label, exact=True).select_option(value)
+    idle(page)
+
+
 def choose_target(page: Page, schema: str, table: str | None = None) -> None:
     """Pick the PostgreSQL data source by its type, the test's schema and (maybe) a table."""
-    page.get_by_label("Target data source type").select_option("postgresql")
-    page.get_by_label("Target data source", exact=True).select_option(DS)
-    page.get_by_label("Schema", exact=True).select_option(schema)
+    pick(page, "Target data source type", "postgresql")
+    pick(page, "Target data source", DS)
+    pick(page, "Schema", schema)
     if table is not None:
         expect(page.get_by_label("Target table")).to_contain_text(table)
-        page.get_by_label("Target table").select_option(table)
+        pick(page, "Target table", table)
 
 
 def fill_basics(page: Page, name: str) -> None:
     page.get_by_label("Task name").fill(name)
     expect(page.locator("#name-check")).to_have_text(f"{name} is available.")
-    page.get_by_label("Application").select_option("demo_app")
-    page.get_by_label("Audience group").select_option("big_spenders")
+    pick(page, "Application", "demo_app")
+    pick(page, "Audience group", "big_spenders")
     expect(page.locator("#audience-facts")).to_contain_text("Entity user, entity ID user_id")
 
 
@@ -100,12 +117,11 @@ def table_comment(schema: str, table: str) -> str | None:
 def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publish(
     page: Page, console: Console, world: str, db: Database, axe: Axe
 ) -> None:
-    console.log_in(page, path=NEW)
+    open_form(page, console)
     fill_basics(page, "vip_to_pg")
-    page.get_by_label("Sync tags").check()
-    page.locator("#tag-city").check()
-    page.locator("#out-city-codename").check()
-    page.locator("#tag-total_spend").check()
+    for box in ("#sync_tags", "#tag-city", "#out-city-codename", "#tag-total_spend"):
+        page.locator(box).check()
+        idle(page)
     choose_target(page, world)
     axe(page)
     page.get_by_role("button", name="One-click table creation").click()
@@ -115,6 +131,10 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
     sql = statement.input_value()
     assert "city_codename" in sql and "total_spend" in sql and "COMMENT ON TABLE" in sql, sql
     screenshot(page, "task-form-create-table")
+    statement.fill(sql + ";\nDROP TABLE other")  # checked before it runs: refused
+    page.get_by_role("button", name="Create table").click()
+    expect(dialog.locator("#sql-error")).to_be_visible()
+    expect(statement).to_have_value(sql + ";\nDROP TABLE other")  # kept, to be corrected
     edited = re.sub(r"(COMMENT ON TABLE .*? IS ')[^']*'", r"\1Big spenders for the CRM'", sql)
     assert edited != sql
     statement.fill(edited)
@@ -127,6 +147,22 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
     expect(grid).to_contain_text("No explicit mapping")
     expect(grid.get_by_role("row", name="city_codename")).to_contain_text("city_codename")
     screenshot(page, "task-form")
+    grid.get_by_role("button", name="Same-name mapping").click()
+    idle(page)
+    expect(page.locator("#map-city_codename")).to_have_value("city_codename")
+    expect(grid).to_contain_text("Fields are mapped as chosen below")
+    grid.get_by_role("button", name="Purge mapping").click()
+    idle(page)
+    expect(page.locator("#map-city_codename")).to_have_value("")
+    grid.get_by_role("button", name="Same-name mapping").click()
+    idle(page)
+    expect(page.locator("#map-total_spend")).to_have_value("total_spend")
+    page.locator("#map-total_spend").select_option("")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#publish-failures")).to_contain_text(
+        "exported field total_spend is not mapped to a column of vip_to_pg"
+    )
+    page.locator("#map-total_spend").select_option("total_spend")
     page.get_by_role("button", name="Publish").click()
     expect(page).to_have_url(console.url + "/offline-services/vip_to_pg")
     detail = tasks.task_detail(db, console.operator, "vip_to_pg")
@@ -137,16 +173,28 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
         ("total_spend", ["value"]),
     ]
     assert published.target.table == table and published.target.schema_ == world
+    assert isinstance(published.mapping, list)
+    assert [(m.source, m.target) for m in published.mapping] == [
+        ("user_id", "user_id"),
+        ("city", "city"),
+        ("city_codename", "city_codename"),
+        ("total_spend", "total_spend"),
+    ]
 
 
 def test_a_member_without_write_permission_sees_the_refusal_and_requests_it(
     page: Page, console: Console, world: str, db: Database
 ) -> None:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{world}".vip_list (user_id bigint PRIMARY KEY, city text)')
-    console.log_in(page, "mia", path=NEW)
+        conn.execute(
+            f'CREATE TABLE "{world}".vip_list (user_id bigint, ds text, '
+            "PRIMARY KEY (user_id, ds)) PARTITION BY LIST (ds)"
+        )
+    open_form(page, console, "mia")
     fill_basics(page, "mia_vips")
     choose_target(page, world, "vip_list")
+    expect(page.get_by_label("Date partition field")).to_have_value("ds")  # its partition column
+    page.get_by_label("Partition field format").select_option("yyyy-MM-dd")
     refusal = f"mia has no write permission on {DS}:{world}.vip_list; request it"
     expect(page.locator("#permission")).to_contain_text(refusal)
     page.get_by_role("button", name="Publish").click()
@@ -164,21 +212,27 @@ def test_a_member_without_write_permission_sees_the_refusal_and_requests_it(
     [asked] = permission_requests.list_requests(db, mia, status="pending")
     assert asked.table == TableRef(DS, world, "vip_list")
     assert (asked.days, asked.reason) == (90, "daily CRM sync of the VIPs")
+    target = tasks.task_detail(db, mia, "mia_vips").draft["target"]
+    assert (target["partition_field"], target["partition_format"]) == ("ds", "yyyy-MM-dd")
 
 
 def test_the_name_is_checked_as_it_is_typed_and_a_refused_save_keeps_the_input(
     page: Page, console: Console, world: str
 ) -> None:
-    console.log_in(page, path=NEW)
+    open_form(page, console)
     name = page.get_by_label("Task name")
     name.fill("vip list")
     expect(page.locator("#name-check")).to_contain_text("breaks the naming rule")
     name.fill("杭州_会员")
     expect(page.locator("#name-check")).to_have_text("杭州_会员 is available.")
     page.get_by_label("Application").select_option("demo_app")
+    page.get_by_label("Search owners by keyword").fill("mi")
+    owner = page.get_by_label("Owner", exact=True)
+    expect(owner.locator("option")).to_have_text(["operator", "mia · mia"])  # the chosen one stays
+    owner.select_option("mia")
     page.get_by_label("Description").fill("VIPs for the CRM")
     expect(page.locator("#description-count")).to_have_text("16 / 1000")
-    page.get_by_label("Schedule type").select_option("recurring")
+    pick(page, "Schedule type", "recurring")
     page.get_by_label("Daily run time").fill("04:30")
     page.get_by_role("button", name="Save as draft").click()  # no audience, no data source
     expect(page.locator("#audience-error")).to_have_text("Field required")
@@ -188,6 +242,7 @@ def test_the_name_is_checked_as_it_is_typed_and_a_refused_save_keeps_the_input(
     expect(page.get_by_label("Description")).to_have_value("VIPs for the CRM")
     expect(page.get_by_label("Daily run time")).to_have_value("04:30")
     expect(page.get_by_label("Application")).to_have_value("demo_app")
+    expect(page.get_by_label("Owner", exact=True)).to_have_value("mia")
     expect(page).to_have_url(console.url + NEW)
 
 
@@ -207,7 +262,9 @@ def _published_task(db: Database, settings: Settings, operator: Actor, schema: s
     tasks.create_task(db, operator, spec)
     targets.create_table(db, settings, operator, "vip_daily")
     publication.request_publish(db, operator, "vip_daily")
-    result = publication.complete_publication(db, "vip_daily", targets.TargetAccess(settings).describe)
+    result = publication.complete_publication(
+        db, "vip_daily", targets.TargetAccess(settings).describe
+    )
     assert result.status is TaskStatus.PUBLISHED, result.problems
 
 
@@ -215,7 +272,7 @@ def test_editing_a_published_task_shows_what_differs_from_the_published_version(
     page: Page, console: Console, world: str, db: Database, settings: Settings
 ) -> None:
     _published_task(db, settings, console.operator, world)
-    console.log_in(page, path="/offline-services/vip_daily/edit")
+    open_form(page, console, path="/offline-services/vip_daily/edit")
     expect(page.get_by_label("Task name")).to_have_attribute("readonly", "")
     expect(page.get_by_label("Schedule type")).to_be_disabled()
     expect(page.locator("#changes")).to_have_count(0)
@@ -237,15 +294,16 @@ def test_the_form_in_chinese_shows_no_english_label(
     zh_page: Page, console: Console, world: str, axe: Axe
 ) -> None:
     page = zh_page
-    console.log_in(page, path=NEW)
+    open_form(page, console)
     expect(page.get_by_role("heading", level=1)).to_have_text("新建离线服务")
     page.get_by_label("任务名称").fill("会员导出")
-    page.get_by_label("应用").select_option("demo_app")
-    page.get_by_label("人群", exact=True).select_option("big_spenders")
-    page.get_by_label("是否同步标签").check()
-    page.locator("#tag-city").check()
-    page.get_by_label("目标数据源", exact=True).select_option(DS)
-    page.get_by_label("模式（Schema）").select_option(world)
+    pick(page, "应用", "demo_app")
+    pick(page, "人群", "big_spenders")
+    for box in ("#sync_tags", "#tag-city"):
+        page.locator(box).check()
+        idle(page)
+    pick(page, "目标数据源", DS)
+    pick(page, "模式（Schema）", world)
     expect(page.locator("#mapping-grid")).to_contain_text("请选择或创建目标表")
     assert english_left(page) == []
     axe(page)
