@@ -80,11 +80,13 @@ def render_form(
     form: TaskForm,
     detail: TaskDetail | None,
     status_code: int = 200,
+    found: Choices | None = None,
     **values: Any,
 ) -> HTMLResponse:
-    """The form (the whole page, or its area for htmx) with its pickers filled for `form`."""
+    """The form (the whole page, or its area for htmx) with its pickers filled for `form`
+    (`found`: already read for it)."""
     editing = detail.name if detail else None
-    found = choices(viewer, form, editing)
+    found = found or choices(viewer, form, editing)
     _default_partition(form, found)
     action = task_path(editing, "/edit") if editing else f"{BASE}/new"
     template = "task_form/_form.html" if is_htmx(viewer.request) else "task_form/page.html"
@@ -153,12 +155,12 @@ async def refresh(viewer: Page, request: Request) -> HTMLResponse:
 
     def answer() -> HTMLResponse:
         detail = _detail_of(viewer, editing)
+        found = choices(viewer, form, editing or None)
         if action == "same_name":
-            found = choices(viewer, form, editing or None)
             form.mapping = found.same_name(form)
         elif action == "purge":
             form.mapping = {}
-        return render_form(viewer, form, detail)
+        return render_form(viewer, form, detail, found=found)
 
     return await run_in_threadpool(answer)
 
