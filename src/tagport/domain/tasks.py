@@ -164,12 +164,15 @@ class OfflineServiceSpec(Spec):
                 m.model_copy(update={"source": fields.get(m.source.lower(), m.source)})
                 for m in self.mapping
             ]
-        by_lower = {c.lower(): c for c in target_columns}
-        return [
-            FieldMapping(source=f, target=by_lower[f.lower()])
-            for f in self.source_fields(id_field)
-            if f.lower() in by_lower
-        ]
+        pairs = same_name_pairs(self.source_fields(id_field), target_columns)
+        return [FieldMapping(source=f, target=c) for f, c in pairs.items()]
+
+
+def same_name_pairs(fields: list[str], columns: list[str]) -> dict[str, str]:
+    """Each field's column of the same name, case-insensitively, for the fields that have one
+    (same-name mapping, in field order)."""
+    by_lower = {c.lower(): c for c in columns}
+    return {f: by_lower[f.lower()] for f in fields if f.lower() in by_lower}
 
 
 def version_changes(published: Mapping[str, Any], draft: Mapping[str, Any]) -> list[str]:

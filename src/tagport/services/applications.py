@@ -106,3 +106,20 @@ def remove_member(db: Database, actor: Actor, application: str, login: str) -> N
             doc[field] = [m for m in doc.get(field, []) if m != login]
 
     catalog.edit(db, actor, "Application", application, change)
+
+
+def offline_service_applications(db: Database, actor: Actor) -> list[str]:
+    """The applications `actor` may create offline services under, by name: those associated
+    with the audience offline service that they belong to (a super admin: all of them)."""
+    query = select(t.Application).order_by(t.Application.name)
+    if not actor.is_super_admin:
+        mine = select(t.ApplicationMember.application_id).where(
+            t.ApplicationMember.user_id == actor.id
+        )
+        query = query.where(t.Application.id.in_(mine))
+    with db.uow() as uow:
+        return [
+            app.name
+            for app in uow.session.scalars(query)
+            if ServiceKind.AUDIENCE_OFFLINE.value in app.services
+        ]

@@ -214,3 +214,15 @@ def grant(
         row = record_grant(session, user, ds, ref, actor.id, GRANT, days, moment)
         uow.commit()
         return row.id
+
+
+def refusal_for(
+    db: Database, actor: Actor, ref: TableRef, now: datetime | None = None
+) -> Refusal | None:
+    """Why `actor` may not write `ref` now (None when they may): the task form offers to
+    request the permission."""
+    with db.uow() as uow:
+        user = uow.session.get(t.User, actor.id)
+        if user is None:
+            raise NotFound("user", actor.login)
+        return write_refusal(uow.session, user, ref, now or t.utcnow())

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType, ServiceKind
 from tagport.domain.dates import default_bizdate
-from tagport.domain.naming import codename_field
+from tagport.domain.naming import TASK_NAME, codename_field
 from tagport.domain.states import (
     EXPIRY_WARNING_DAYS,
     ExecutionStatus,
@@ -731,3 +731,20 @@ def _locked(session: Session, name: str) -> t.OfflineService:
     if task is None:
         raise NotFound("offline service", name)
     return task
+
+
+class NameProblem(StrEnum):
+    """Why a name cannot name a new task (the console checks it as the user types)."""
+
+    INVALID = "invalid"
+    TAKEN = "taken"
+
+
+def name_problem(db: Database, name: str) -> NameProblem | None:
+    """Whether `name` may name a new task: the naming rule, then uniqueness; None when it may."""
+    if not TASK_NAME.matches(name):
+        return NameProblem.INVALID
+    with db.uow() as uow:
+        if OfflineServiceKind().find(uow.session, name) is not None:
+            return NameProblem.TAKEN
+    return None

@@ -20,15 +20,24 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import audience_groups, datasources, permissions, security, session, users
+from tagport.web.routes import (
+    audience_groups,
+    datasources,
+    permissions,
+    security,
+    session,
+    task_form,
+    users,
+)
 
 log = logging.getLogger(__name__)
 ROUTERS = [
     session.router,
-    security.router,
+    task_form.router,  # before the task pages: /offline-services/new is no task's name
     audience_groups.router,
     datasources.router,
     permissions.router,
+    security.router,
     users.router,
 ]
 """Every page's router, in navigation order."""

@@ -50,6 +50,16 @@ function wire(root) {
     show();
   });
   root.querySelectorAll("[data-sse]:not([data-wired])").forEach(follow);
+  // A dialog the server sends open (a step that needs the user's confirmation).
+  root.querySelectorAll("dialog[data-show]:not([data-wired])").forEach((dialog) => {
+    dialog.dataset.wired = "1";
+    if (!dialog.open) dialog.showModal();
+  });
+  // A search box inside a form: Enter searches, it does not submit the form.
+  root.querySelectorAll("input[data-no-submit]:not([data-wired])").forEach((input) => {
+    input.dataset.wired = "1";
+    input.addEventListener("keydown", (event) => { if (event.key === "Enter") event.preventDefault(); });
+  });
 }
 
 // A running instance's progress and log: the server sends `progress` (an HTML fragment for
