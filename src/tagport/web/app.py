@@ -20,11 +20,22 @@ from tagport.api.deps import AppState
 from tagport.api.problems import status_of
 from tagport.errors import TagportError
 from tagport.web.pages import LoginRequired, is_htmx, login_url, render, translator
-from tagport.web.routes import audience_groups, datasources, permissions, security, session, users
+from tagport.web.routes import (
+    audience_groups,
+    datasources,
+    instances,
+    permissions,
+    security,
+    session,
+    tasks,
+    users,
+)
 
 log = logging.getLogger(__name__)
 ROUTERS = [
     session.router,
+    tasks.router,
+    instances.router,
     security.router,
     audience_groups.router,
     datasources.router,

@@ -50,6 +50,11 @@ function wire(root) {
     show();
   });
   root.querySelectorAll("[data-sse]:not([data-wired])").forEach(follow);
+  // A dialog a server sent (htmx fragment) opens itself; Esc or its close button closes it.
+  root.querySelectorAll("dialog[data-open-on-load]:not([data-wired])").forEach((dialog) => {
+    dialog.dataset.wired = "1";
+    if (!dialog.open) dialog.showModal();
+  });
 }
 
 // A running instance's progress and log: the server sends `progress` (an HTML fragment for
