@@ -31,7 +31,7 @@ from tagport.store.db import Database
 @dataclass(frozen=True)
 class Refusal:
     """Why an action is not offered: `rule` is `status` (not in this status; `allowed` lists
-    the statuses that offer it), `schedule` (only `only` tasks offer it) or `rights` (the
+    the statuses that offer it; `instance_status` for an instance's), `schedule` (only `only` tasks offer it) or `rights` (the
     viewer may look at the task but not change it)."""
 
     rule: str
@@ -68,7 +68,7 @@ def instance_refusals(status: str) -> dict[str, Refusal]:
     for action, event in INSTANCE_ACTIONS.items():
         statuses = [s.value for s in InstanceStatus if (s, event) in INSTANCE_TRANSITIONS]
         if status not in statuses:
-            found[action] = Refusal("status", allowed=statuses)
+            found[action] = Refusal("instance_status", allowed=statuses)
     return found
 
 

@@ -3,7 +3,7 @@
 `world` builds (through the services, as the API tests do) the demo warehouse and catalog of
 `tests.e2e.api.demo`, then: spenders_daily (recurring) and seed_manual (manual) published with
 their tables; draft_mia (editing, owned by mia); broken (publish failed: its table does not
-exist); retired (offline); pending (publishing). `work_on` runs instances on a worker thread.
+exist); retired (offline, of application ops_app); pending (publishing). `work_on` runs instances on a worker thread.
 """
 
 from __future__ import annotations
@@ -24,11 +24,19 @@ from tagport.services.permissions import Actor
 from tagport.store.db import Database
 from tests.threads import Threads
 
-MORE_TASKS = [
+MORE_TASKS: list[dict[str, object]] = [
+    {
+        "kind": "Application",
+        "name": "ops_app",
+        "project": "tag_prod",
+        "services": ["audience_offline"],
+        "admins": ["operator"],
+    }
+] + [
     {
         "kind": "OfflineService",
         "name": name,
-        "application": "demo_app",
+        "application": "ops_app" if name == "retired" else "demo_app",
         "owner": owner,
         "schedule": {"type": "manual"},
         "audience": "crm_seed_users",

@@ -30,8 +30,11 @@ from tagport.web.pages import Page, Viewer, is_htmx
 router = APIRouter()
 LIST = "/offline-services"
 PAGE_SIZE = 20
-"""Rows per page of the list (the benchmark measures this page)."""
+"""Rows per page of the list unless the URL says `size` (the benchmark measures this one)."""
+MAX_PAGE_SIZE = 200
 BULK_ACTIONS = ("publish", "unpublish", "run")
+BULK = LIST + "/bulk-actions"
+"""Never a task's name (a name has no hyphen); routed before the per-task actions."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ListQuery:
     sort: str = ""
     desc: bool = False
     page: int = 1
+    size: int = PAGE_SIZE
 
     @classmethod
     def of(cls, params: QueryParams | dict[str, str]) -> ListQuery:
@@ -60,15 +64,19 @@ class ListQuery:
                 values[item.name] = raw not in ("", "0", "false")
             elif item.name == "page":
                 values[item.name] = max(1, min(int(raw), 1_000_000)) if raw.isdigit() else 1
+            elif item.name == "size":
+                values[item.name] = max(1, min(int(raw), MAX_PAGE_SIZE)) if raw.isdigit() else 0
             else:
                 values[item.name] = raw[:200]
+        values["size"] = values["size"] or PAGE_SIZE
         if values["sort"] not in tasks.TASK_SORTS:
             values["sort"] = ""
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:
         """For links that change one value and keep the others (sort headers, pager)."""
-        return {item.name: getattr(self, item.name) for item in fields(self)}
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        return values | {"size": self.size if self.size != PAGE_SIZE else ""}
 
     def task_filter(self) -> tasks.TaskFilter:
         return tasks.TaskFilter(
@@ -84,7 +92,7 @@ class ListQuery:
 
     def paging(self) -> PageRequest:
         sort = ("-" if self.desc else "") + (self.sort or "name")
-        return PageRequest(self.page, PAGE_SIZE, sort)
+        return PageRequest(self.page, self.size, sort)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def _list_values(viewer: Viewer, query: ListQuery) -> dict[str, Any]:
         "q": query.as_dict(),
         "refused": refused,
         "failed_runs": failed_runs,
-        "page_size": PAGE_SIZE,
+        "page_size": query.size,
         "bizdate": default_bizdate(utcnow(), ctx.settings.tz),
     }
 
@@ -198,6 +206,28 @@ def _after_action(viewer: Viewer, results: dict[str, Result], gone: bool = False
     return Response(status_code=204, headers={"HX-Refresh": "true"})
 
 
+@router.post(BULK + "/{action}", response_class=HTMLResponse)
+def bulk(
+    viewer: Page,
+    action: str,
+    task: Annotated[list[str] | None, Form()] = None,
+    bizdate: Annotated[str, Form()] = "",
+) -> Any:
+    """Publish, unpublish or run every checked task; each row shows its own result."""
+    if action not in BULK_ACTIONS:
+        raise InvalidInput.one("bulk action", "action", f"one of {', '.join(BULK_ACTIONS)}")
+    day = _bizdate_field(viewer, bizdate) if action == "run" else None
+
+    def act(name: str) -> str:
+        if day is not None:
+            return viewer.t("tasks.result.run", id=_run(viewer, name, day))
+        return _publish(viewer, name) if action == "publish" else _unpublish(viewer, name)
+
+    # Each lambda runs at once, inside _attempt: the loop variable is the current one.
+    results = {name: _attempt(lambda: act(name)) for name in task or []}  # noqa: B023
+    return _after_action(viewer, results)
+
+
 @router.post(LIST + "/{name}/publish", response_class=HTMLResponse)
 def publish(viewer: Page, name: str) -> Any:
     return _after_action(viewer, {name: _attempt(lambda: _publish(viewer, name))})
@@ -218,28 +248,6 @@ def delete(viewer: Page, name: str) -> Any:
 
     result = _attempt(act)
     return _after_action(viewer, {name: result}, gone=result.ok)
-
-
-@router.post(LIST + "/bulk/{action}", response_class=HTMLResponse)
-def bulk(
-    viewer: Page,
-    action: str,
-    task: Annotated[list[str] | None, Form()] = None,
-    bizdate: Annotated[str, Form()] = "",
-) -> Any:
-    """Publish, unpublish or run every checked task; each row shows its own result."""
-    if action not in BULK_ACTIONS:
-        raise InvalidInput.one("bulk action", "action", f"one of {', '.join(BULK_ACTIONS)}")
-    day = _bizdate_field(viewer, bizdate) if action == "run" else None
-
-    def act(name: str) -> str:
-        if day is not None:
-            return viewer.t("tasks.result.run", id=_run(viewer, name, day))
-        return _publish(viewer, name) if action == "publish" else _unpublish(viewer, name)
-
-    # Each lambda runs at once, inside _attempt: the loop variable is the current one.
-    results = {name: _attempt(lambda: act(name)) for name in task or []}  # noqa: B023
-    return _after_action(viewer, results)
 
 
 def _bizdate_field(viewer: Viewer, value: str, field: str = "bizdate") -> date:
@@ -308,7 +316,8 @@ def run(viewer: Page, name: str, bizdate: Annotated[str, Form()] = "") -> Any:
         instance_id = _run(viewer, name, _bizdate_field(viewer, bizdate))
     except InvalidInput as refused:
         errors, message = _problems(refused, ("bizdate",))
-        values = {"name": name, "bizdate": bizdate, "errors": errors, "message": message}
+        values: dict[str, Any] = {"bizdate": bizdate, "errors": errors, "message": message}
+        values["name"] = name
         return _dialog_page(viewer, "tasks/run.html", 422, **values)
     return _go(viewer, f"/instances/{instance_id}")
 
@@ -318,7 +327,8 @@ def backfill_dialog(viewer: Page, name: str) -> Any:
     """The backfill dialog: a range of data timestamps (T-1 to T-1) and parallel groups."""
     tasks.task_detail(viewer.ctx.db, viewer.ctx.actor, name)
     day = default_bizdate(utcnow(), viewer.ctx.settings.tz).isoformat()
-    values = {"name": name, "first": day, "last": day, "groups": "1", "errors": {}}
+    values: dict[str, Any] = {"name": name, "first": day, "last": day, "groups": "1"}
+    values["errors"] = {}
     return _dialog_page(viewer, "tasks/backfill.html", max_groups=_max_groups(), **values)
 
 
