@@ -31,8 +31,8 @@ from tagport.store.db import Database
 @dataclass(frozen=True)
 class Refusal:
     """Why an action is not offered: `rule` is `status` (not in this status; `allowed` lists
-    the statuses that offer it; `instance_status` for an instance's), `schedule` (only `only` tasks offer it) or `rights` (the
-    viewer may look at the task but not change it)."""
+    the statuses that offer it; `instance_status`: an instance's), `schedule` (only `only`
+    tasks offer it) or `rights` (the viewer may look at the task but not change it)."""
 
     rule: str
     allowed: list[str] = field(default_factory=list)

@@ -1,9 +1,10 @@
 """Tasks in every status a person meets, on the demo warehouse, for the task and instance pages.
 
-`world` builds (through the services, as the API tests do) the demo warehouse and catalog of
-`tests.e2e.api.demo`, then: spenders_daily (recurring) and seed_manual (manual) published with
-their tables; draft_mia (editing, owned by mia); broken (publish failed: its table does not
-exist); retired (offline, of application ops_app); pending (publishing). `work_on` runs instances on a worker thread.
+`world` builds (through the services, as the API tests do) the demo warehouse and catalog
+of `tests.e2e.api.demo`, then: spenders_daily (recurring) and seed_manual (manual) published
+with their tables; draft_mia (editing, owned by mia); broken (publish failed: its table does
+not exist); retired (offline, of application ops_app); pending (publishing). `workers` runs
+instances on a thread.
 """
 
 from __future__ import annotations

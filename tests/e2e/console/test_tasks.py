@@ -66,7 +66,10 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def test_every_filter_sorting_and_paging(
-    page: Page, console: Console, world: World, axe: Axe
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+    axe: Axe,
 ) -> None:
     instances.run(world.db, world.operator, "seed_manual", YESTERDAY)  # waiting: executed
     console.log_in(page, path=LIST)
@@ -115,7 +118,10 @@ def test_every_filter_sorting_and_paging(
 
 
 def test_each_action_is_enabled_by_status_and_rights_with_the_reason(
-    page: Page, browser: Browser, console: Console, world: World
+    page: Page,
+    browser: Browser,
+    console: Console,
+    world: World,  # noqa: F811
 ) -> None:
     console.log_in(page, path=LIST)
     for name, status in STATUSES.items():
@@ -157,7 +163,9 @@ def test_each_action_is_enabled_by_status_and_rights_with_the_reason(
 
 
 def test_bulk_publish_and_run_show_a_result_per_row(
-    page: Page, console: Console, world: World
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
 ) -> None:
     console.log_in(page, path=LIST)
     for name in ("retired", "draft_mia"):
@@ -185,7 +193,9 @@ def test_bulk_publish_and_run_show_a_result_per_row(
 
 
 def test_a_failed_run_shows_its_reason_in_the_list(
-    page: Page, console: Console, world: World
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
 ) -> None:
     made = instances.run(world.db, world.operator, "seed_manual", YESTERDAY)
     instances.terminate(world.db, world.operator, made)
@@ -195,7 +205,11 @@ def test_a_failed_run_shows_its_reason_in_the_list(
     )
 
 
-def test_unpublish_then_delete(page: Page, console: Console, world: World) -> None:
+def test_unpublish_then_delete(
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+) -> None:
     console.log_in(page, path=LIST)
     action(row(page, "seed_manual"), "Unpublish").click()
     expect(status_of(page, "seed_manual")).to_have_text("Offline")
@@ -210,7 +224,10 @@ def test_unpublish_then_delete(page: Page, console: Console, world: World) -> No
 
 
 def test_details_show_both_versions_with_the_differences(
-    page: Page, console: Console, world: World, axe: Axe
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+    axe: Axe,
 ) -> None:
     draft = tasks.task_detail(world.db, world.operator, "spenders_daily").draft
     changed = OfflineServiceSpec.model_validate({**draft, "description": "new wording"})
@@ -231,7 +248,10 @@ def test_details_show_both_versions_with_the_differences(
 
 
 def test_the_list_and_details_in_chinese(
-    zh_page: Page, console: Console, world: World, axe: Axe
+    zh_page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+    axe: Axe,
 ) -> None:
     console.log_in(zh_page, path=LIST)
     expect(zh_page.get_by_role("heading", level=1)).to_have_text("离线服务")
