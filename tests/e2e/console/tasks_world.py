@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import catalog, config_as_code, publication, targets
 from tagport.services.permissions import Actor
+from tagport.services.warehouse import open_warehouse
 from tagport.store.db import Database
+from tagport.warehouse import demo as demo_data
 from tests.threads import Threads
 
 MORE_TASKS: list[dict[str, object]] = [
@@ -51,6 +54,8 @@ MORE_TASKS: list[dict[str, object]] = [
         ("pending", "operator", None),
     ]
 ]
+DEMO_ROWS, DEMO_SEED = 2000, 20240101
+"""As `tests.e2e.api.demo` builds it (the seed: `build_demo`'s default)."""
 STATUSES = {
     "spenders_daily": "published",
     "seed_manual": "published",
@@ -76,7 +81,10 @@ def _publish(world: World, name: str) -> None:
 
 @pytest.fixture
 def world(demo: Database, settings: Settings, operator: Actor, tmp_path: Path) -> World:
-    """The demo's tasks and five more, one in each status of STATUSES."""
+    """The demo's tasks and five more, one in each status of STATUSES; source data for the
+    three days before today (the demo has two: a backfill runs three)."""
+    days = [date.today() - timedelta(days=n) for n in (3, 2, 1)]
+    demo_data.build_demo_data(open_warehouse(settings), DEMO_ROWS, days, DEMO_SEED)
     file = tmp_path / "more.yaml"
     file.write_text(yaml.safe_dump_all(MORE_TASKS, allow_unicode=True))
     documents, problems = config_as_code.read_documents([file])

@@ -32,6 +32,15 @@ LIST = "/offline-services"
 PAGE_SIZE = 20
 """Rows per page of the list unless the URL says `size` (the benchmark measures this one)."""
 MAX_PAGE_SIZE = 200
+PRODUCT_NAMES = {
+    DataSourceType.MYSQL: "MySQL",
+    DataSourceType.ORACLE: "Oracle",
+    DataSourceType.ADB_PG: "AnalyticDB PostgreSQL",
+    DataSourceType.GREENPLUM: "Greenplum",
+    DataSourceType.OPENGAUSS: "openGauss",
+    DataSourceType.POSTGRESQL: "PostgreSQL",
+}
+"""Target types named by their product (the same in every language; `project` is translated)."""
 BULK_ACTIONS = ("publish", "unpublish", "run")
 BULK = LIST + "/bulk-actions"
 """Never a task's name (a name has no hyphen); routed before the per-task actions."""
@@ -129,6 +138,7 @@ def _list_values(viewer: Viewer, query: ListQuery) -> dict[str, Any]:
         "refused": refused,
         "failed_runs": failed_runs,
         "page_size": query.size,
+        "product_names": {k.value: v for k, v in PRODUCT_NAMES.items()},
         "bizdate": default_bizdate(utcnow(), ctx.settings.tz),
     }
 
