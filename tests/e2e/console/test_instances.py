@@ -67,6 +67,9 @@ def test_run_for_a_chosen_date_then_watch_the_progress_and_the_log(
         log = page.get_by_role("region", name="Log").or_(page.locator("#log"))
         expect(log).to_contain_text("run requested by operator")
         expect(log).to_contain_text("succeeded:")  # the last lines came over the stream
+        facts = page.locator("#instance-facts")  # and the facts and actions came again
+        expect(facts.get_by_role("button", name="Rerun")).to_be_enabled()
+        expect(facts.get_by_role("button", name="Terminate")).to_be_disabled()
         screenshot(page, "instance")
     finally:
         stop.set()
