@@ -78,6 +78,12 @@ def test_every_filter_sorting_and_paging(
     everything = ("broken", "draft_mia", "pending", "retired", "seed_manual", "spenders_daily")
     shows(page, *everything)
     axe(page)
+    target = row(page, "spenders_daily").locator(".card-host")
+    target.hover()  # the target table's card: full name, data source and its type
+    card = target.get_by_role("tooltip")
+    expect(card).to_be_visible()
+    expect(card.locator("dt")).to_have_text(["Full name", "Data source"])  # no schema here
+    expect(card.locator("dd")).to_have_text(["big_spenders", "wh (Project (warehouse))"])
     screenshot(page, "offline-services", width=1680)  # every column and action in view
 
     def choose(label: str, value: str | None, *names: str) -> None:
