@@ -42,6 +42,7 @@ PRODUCT_NAMES = {
 }
 """Target types named by their product (the same in every language; `project` is translated)."""
 BULK_ACTIONS = ("publish", "unpublish", "run")
+MAX_GROUPS = instances.MAX_BACKFILL_GROUPS
 BULK = LIST + "/bulk-actions"
 """Never a task's name (a name has no hyphen); routed before the per-task actions."""
 
@@ -339,11 +340,7 @@ def backfill_dialog(viewer: Page, name: str) -> Any:
     day = default_bizdate(utcnow(), viewer.ctx.settings.tz).isoformat()
     values: dict[str, Any] = {"name": name, "first": day, "last": day, "groups": "1"}
     values["errors"] = {}
-    return _dialog_page(viewer, "tasks/backfill.html", max_groups=_max_groups(), **values)
-
-
-def _max_groups() -> int:
-    return instances.MAX_BACKFILL_GROUPS
+    return _dialog_page(viewer, "tasks/backfill.html", max_groups=MAX_GROUPS, **values)
 
 
 @router.post(LIST + "/{name}/backfill", response_class=HTMLResponse, response_model=None)
@@ -376,7 +373,7 @@ def backfill(
             422,
             name=name,
             message=message,
-            max_groups=_max_groups(),
+            max_groups=MAX_GROUPS,
             **values,
         )
     return _go(viewer, f"/backfills/{made}")
