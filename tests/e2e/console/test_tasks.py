@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.services import instances, tasks
 from tests.e2e.api.demo import demo  # noqa: F401
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 from tests.e2e.console.tasks_world import STATUSES, World, world  # noqa: F401
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -78,6 +78,7 @@ def test_every_filter_sorting_and_paging(
     everything = ("broken", "draft_mia", "pending", "retired", "seed_manual", "spenders_daily")
     shows(page, *everything)
     axe(page)
+    assert keyboard_unreachable(page) == []
     target = row(page, "spenders_daily").locator(".card-host")
     target.hover()  # the target table's card: full name, data source and its type
     card = target.get_by_role("tooltip")
@@ -149,7 +150,7 @@ def test_each_action_is_enabled_by_status_and_rights_with_the_reason(
     expect(daily.get_by_role("tooltip")).to_have_text(
         "Only when the task is Publish failed or Offline"
     )
-    action(daily, "Run").focus()  # the reason shows on keyboard focus too
+    action(daily, "Run").locator("xpath=..").focus()  # on keyboard focus too (its wrapper)
     expect(daily.get_by_role("tooltip").filter(has_text="Manual")).to_have_text(
         "Only for Manual tasks"
     )
@@ -250,6 +251,7 @@ def test_details_show_both_versions_with_the_differences(
     expect(differs.locator("td.diff-new")).to_have_text("new wording")
     expect(page.locator("table.versions tr", has_text="target.table")).not_to_have_class("differs")
     axe(page)
+    assert keyboard_unreachable(page) == []
     screenshot(page, "offline-service-details")
     action(page.locator("main"), "Unpublish").click()  # the page shows the new status
     expect(page.locator("dl.facts")).to_contain_text("Offline")
