@@ -57,6 +57,7 @@ def add_instances(server: str, schema: str, total: int) -> None:
 
 
 async def measure(db: Database, home: Path, paths: list[str], requests: int) -> None:
+    """Log in, then time each page `requests` times after a warm-up; print a Markdown table."""
     app = create_app(Settings(home=home), db)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
@@ -83,6 +84,7 @@ async def measure(db: Database, home: Path, paths: list[str], requests: int) -> 
 
 
 def main() -> None:
+    """Make the tasks and instances in a schema of their own, measure, drop the schema."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--instances", type=int, default=100_000)

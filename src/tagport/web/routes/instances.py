@@ -60,6 +60,8 @@ class ListQuery:
 
     @classmethod
     def of(cls, params: QueryParams | dict[str, str], task: str = "") -> ListQuery:
+        """From a query string; a value no instance can have is no filter (a select and a
+        date input send no other)."""
         get = {item.name: str(params.get(item.name, "") or "").strip()[:64] for item in fields(cls)}
         return cls(
             task=task or get["task"],
@@ -93,6 +95,7 @@ class ListQuery:
 
 
 def _list(viewer: Viewer, query: ListQuery, fixed_task: str = "") -> HTMLResponse:
+    """The instance table (htmx) or the whole page; `fixed_task`: the task's own page."""
     ctx = viewer.ctx
     page = instances.instance_page(ctx.db, ctx.actor, query.instance_filter(), query.paging())
     values: dict[str, Any] = {
@@ -192,6 +195,8 @@ async def instance_events(
 
 
 async def _follow(viewer: Viewer, instance_id: int, after: int) -> AsyncIterator[ServerSentEvent]:
+    """Poll the instance in a thread; send new log lines, the progress when it changed, and
+    `done` with the last progress once it has ended and its last lines are sent."""
     ctx, shown = viewer.ctx, ""
     while True:
         # Progress first: when it says ended, the log read after it holds the last lines.

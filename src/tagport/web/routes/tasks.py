@@ -122,6 +122,8 @@ def _current_query(viewer: Viewer) -> ListQuery:
 
 
 def _list_values(viewer: Viewer, query: ListQuery) -> dict[str, Any]:
+    """One page of the list, and for each row why each refused action is refused and why its
+    latest run failed (if it did)."""
     ctx = viewer.ctx
     page = tasks.task_page(ctx.db, ctx.actor, query.task_filter(), query.paging(), ctx.settings.tz)
     refused = {
@@ -145,6 +147,7 @@ def _list_values(viewer: Viewer, query: ListQuery) -> dict[str, Any]:
 
 
 def _list(viewer: Viewer, query: ListQuery, results: dict[str, Result] | None = None) -> Any:
+    """The list fragment (htmx) or the whole page with its filters."""
     values = _list_values(viewer, query) | {"results": results or {}}
     if is_htmx(viewer.request):
         return viewer.render("tasks/_list.html", **values)
