@@ -23,10 +23,12 @@ from tagport.web.pages import LoginRequired, is_htmx, login_url, render, transla
 from tagport.web.routes import (
     audience_groups,
     datasources,
+    instances,
     permissions,
     security,
     session,
     task_form,
+    tasks,
     users,
 )
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 ROUTERS = [
     session.router,
     task_form.router,  # before the task pages: /offline-services/new is no task's name
+    tasks.router,
+    instances.router,
     audience_groups.router,
     datasources.router,
     permissions.router,

@@ -173,7 +173,9 @@ def keyboard_unreachable(page: Page, limit: int = 400) -> list[str]:
     page.locator("body").focus()
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     reached: set[str] = set()
-    for _ in range(min(limit, len(labels) + 5)):
+    # A date input takes a Tab stop per part (year, month, day): room for them, and for
+    # wrapping round to the top, which only reaches controls again.
+    for _ in range(min(limit, 3 * len(labels) + 5)):
         page.keyboard.press("Tab")
         mark = page.evaluate(
             "() => document.activeElement ? document.activeElement.dataset.kb : null"

@@ -50,7 +50,8 @@ function wire(root) {
     show();
   });
   root.querySelectorAll("[data-sse]:not([data-wired])").forEach(follow);
-  // A dialog the server sends open (a step that needs the user's confirmation).
+  // A dialog the server sends open (an htmx fragment, a step that needs the user's
+  // confirmation) opens itself; Esc or its close button closes it.
   root.querySelectorAll("dialog[data-show]:not([data-wired])").forEach((dialog) => {
     dialog.dataset.wired = "1";
     if (!dialog.open) dialog.showModal();
