@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -62,6 +62,19 @@ async def _app_state(request: Request) -> AppState:
     """`app_state` as a dependency: `async`, as every cheap dependency here, because FastAPI
     runs a plain function in a worker thread, and the hop costs more than the function."""
     return app_state(request)
+
+
+def set_session_cookie(request: Request, response: Response, cookie: str, hours: int) -> None:
+    """The console session's cookie: HttpOnly, SameSite=Lax, Secure over HTTPS, whole site."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 def client_address(request: Request) -> str:

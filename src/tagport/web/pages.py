@@ -35,6 +35,16 @@ from tagport.store import audit
 from tagport.web.i18n import Translator, negotiate
 
 CSRF_FIELD = "csrf_token"
+PRODUCT_NAMES = {
+    "mysql": "MySQL",
+    "oracle": "Oracle",
+    "adb_pg": "AnalyticDB for PostgreSQL",
+    "greenplum": "Greenplum",
+    "opengauss": "openGauss",
+    "postgresql": "PostgreSQL",
+}
+"""Product names of the database data source types, the same in every language (a warehouse
+project, the one other type, is translated)."""
 templates = Jinja2Templates(directory=str(files("tagport.web") / "templates"))
 
 

@@ -36,6 +36,7 @@ from tagport.warehouse import demo as demo_data
 from tagport.web.i18n import catalogue
 from tests.conftest import PG_URL
 from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.test_task_form import table_comment
 from tests.threads import Threads
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -275,16 +276,6 @@ def backfill_unpublish_delete(page: Page, console: Console, labels: Labels, axe:
     page.once("dialog", lambda dialog: dialog.accept())
     row.get_by_role("button", name=labels("Delete", "tasks"), exact=True).click()
     expect(page.locator(f'#task-list tr[data-task="{DAILY}"]')).to_have_count(0)
-
-
-def table_comment(schema: str, table: str) -> str | None:
-    with psycopg.connect(PG_URL) as conn:
-        row = conn.execute(
-            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-            (schema, table),
-        ).fetchone()
-    return row[0] if row else None
 
 
 def test_from_a_new_data_source_to_rows_in_postgresql(

@@ -10,7 +10,14 @@ from fastapi import Cookie, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from tagport.api.deps import CSRF_HEADER, SESSION_COOKIE, Caller, State, client_address
+from tagport.api.deps import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Caller,
+    State,
+    client_address,
+    set_session_cookie,
+)
 from tagport.api.routing import Router
 from tagport.services import sessions
 from tagport.services.permissions import Actor
@@ -55,15 +62,7 @@ async def log_in(body: LoginIn, request: Request, response: Response, state: Sta
         state.throttle,
         client_address(request),
     )
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.cookie,
-        max_age=state.settings.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(request, response, opened.cookie, state.settings.session_hours)
     return SessionOut(
         user=Me.of(opened.actor), csrf_token=opened.csrf, expires_at=opened.expires_at
     )

@@ -15,7 +15,7 @@ from tagport.errors import InvalidInput, TagportError
 from tagport.services import catalog, connections, users
 from tagport.store.paging import PageRequest
 from tagport.web.forms import FORM_LEVEL, Form, field_errors, page_number, text
-from tagport.web.pages import Page
+from tagport.web.pages import PRODUCT_NAMES, Page
 
 router = APIRouter()
 KIND = "DataSource"
@@ -34,14 +34,6 @@ FIELDS = (
     "description",
 )
 TYPES = [kind.value for kind in DataSourceType]
-PRODUCTS = {
-    "mysql": "MySQL",
-    "oracle": "Oracle",
-    "adb_pg": "AnalyticDB for PostgreSQL",
-    "greenplum": "Greenplum",
-    "opengauss": "openGauss",
-    "postgresql": "PostgreSQL",
-}
 """Database products by type: their own names in every language (a project is a label)."""
 
 
@@ -72,7 +64,7 @@ def list_datasources(
         sort=key,
         desc=bool(desc),
         types=TYPES,
-        products=PRODUCTS,
+        products=PRODUCT_NAMES,
         refusals=catalog.change_refusals(viewer.ctx.db, viewer.ctx.actor, KIND, names),
         create_refusal=catalog.create_refusal(viewer.ctx.db, viewer.ctx.actor, KIND),
     )
@@ -104,7 +96,7 @@ def _form_page(
         password_set=password_set,
         refusal=refusal,
         types=TYPES,
-        products=PRODUCTS,
+        products=PRODUCT_NAMES,
         ports={kind.value: port for kind, port in DEFAULT_PORTS.items()},
         logins=[user.name for user in users.search(viewer.ctx.db)],
     )

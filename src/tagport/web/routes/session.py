@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from tagport.api.deps import SESSION_COOKIE, app_state, client_address
+from tagport.api.deps import SESSION_COOKIE, app_state, client_address, set_session_cookie
 from tagport.errors import Unauthenticated
 from tagport.services import sessions, users
 from tagport.services.sessions import TooManyAttempts
@@ -62,15 +62,7 @@ async def log_in(
         error = t("session.login.bad_login")
         return render(request, t, "login.html", 401, next=next, login=login, error=error)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        opened.cookie,
-        max_age=state.settings.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(request, response, opened.cookie, state.settings.session_hours)
     return response
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from tagport.api.problems import status_of
+from tagport.domain.dates import PartitionFormat
 from tagport.domain.documents import parse_spec
 from tagport.domain.states import PERMISSION_PERIODS, TaskStatus
 from tagport.domain.tasks import OfflineServiceSpec, version_changes
@@ -26,22 +27,13 @@ from tagport.errors import Conflict, InvalidInput, TagportError
 from tagport.services import catalog, permission_requests, publication, targets, tasks
 from tagport.services.table_permissions import TableRef
 from tagport.services.tasks import TaskDetail, stored
-from tagport.web.pages import Page, Viewer, is_htmx
+from tagport.web.pages import PRODUCT_NAMES, Page, Viewer, is_htmx
 from tagport.web.task_form import TaskForm, errors_by_control
 from tagport.web.task_form_choices import Choices, choices, owners
 
 router = APIRouter()
 BASE = "/offline-services"
-FORMATS = ("yyyyMMdd", "yyyy-MM-dd", "yyyy/MM/dd", "yyyy.MM.dd")
-TYPE_NAMES = {
-    "mysql": "MySQL",
-    "oracle": "Oracle",
-    "adb_pg": "AnalyticDB for PostgreSQL",
-    "greenplum": "Greenplum",
-    "opengauss": "openGauss",
-    "postgresql": "PostgreSQL",
-}
-"""Product names of the database types, the same in every language (a project is translated)."""
+FORMATS = tuple(f.value for f in PartitionFormat)
 PERMISSION_FIELDS = ("datasource", "schema", "table", "reason", "days", "until")
 
 
@@ -103,7 +95,7 @@ def render_form(
         same_name=found.same_name(form),
         changes=_changes(detail, form),
         formats=FORMATS,
-        type_names=TYPE_NAMES,
+        type_names=PRODUCT_NAMES,
         periods=PERMISSION_PERIODS,
         errors=values.pop("errors", {}),
         **values,
