@@ -16,7 +16,7 @@ from tagport.services import warehouse
 from tagport.services.permissions import Actor
 from tagport.services.warehouse import DemoResult, build_demo
 from tagport.store.db import Database
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -46,6 +46,7 @@ def test_a_rule_audience_is_built_estimated_and_saved(
     shown = int(estimate.inner_text().rsplit(": ", 1)[1].replace(",", ""))
     assert shown > 0
     axe(page)
+    assert keyboard_unreachable(page) == []
     if os.environ.get("TAGPORT_SCREENSHOTS") == "1":
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path="docs/screenshots/audience-group-rule.png", full_page=False)
@@ -68,6 +69,7 @@ def test_a_rule_audience_is_built_estimated_and_saved(
     page.get_by_role("button", name="Estimate").click()
     expect(page.locator("#estimate")).to_contain_text(f"{shown:,}")
     axe(page)
+    assert keyboard_unreachable(page) == []
 
 
 def test_a_group_is_imported_from_a_file_and_a_bad_file_is_refused_line_by_line(

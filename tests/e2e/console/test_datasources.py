@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tagport.domain.catalog import DataSourceSpec, DataSourceType, Role
 from tagport.services import catalog
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -39,6 +39,7 @@ def test_a_data_source_is_created_and_its_connection_tested(
     console.log_in(page, "dsa", "/datasources")
     page.get_by_role("link", name="New data source").click()
     axe(page)
+    assert keyboard_unreachable(page) == []
     page.get_by_label("Name").fill("crm_pg")
     page.get_by_label("Type").select_option("postgresql")
     page.get_by_label("Host").fill(server.hostname or "127.0.0.1")
@@ -61,6 +62,7 @@ def test_a_data_source_is_created_and_its_connection_tested(
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#test-result")).to_contain_text(re.compile(r"Server version: \d"))
     axe(page)
+    assert keyboard_unreachable(page) == []
     if os.environ.get("TAGPORT_SCREENSHOTS") == "1":
         page.screenshot(path="docs/screenshots/datasource-form.png", full_page=False)
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tagport.services.table_permissions import TableRef, grant
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -46,6 +46,7 @@ def test_a_request_is_decided_by_the_data_source_owner_and_the_grant_returned(
     expect(page.locator("tbody tr")).to_have_count(2)
     expect(page.get_by_role("row", name=re.compile("hz_vip"))).to_contain_text("Pending")
     axe(page)
+    assert keyboard_unreachable(page) == []
 
     _switch_user(page, console, "alice", "/permissions?tab=approve")
     other = page.get_by_role("row", name=re.compile("crm_pg:public.other"))
@@ -86,6 +87,7 @@ def test_a_request_is_decided_by_the_data_source_owner_and_the_grant_returned(
         "href", re.compile(r"datasource=crm_pg&schema=public&table=hz_vip&renew=1")
     )
     axe(page)
+    assert keyboard_unreachable(page) == []
     if os.environ.get("TAGPORT_SCREENSHOTS") == "1":
         page.screenshot(path="docs/screenshots/permissions.png", full_page=False)
 

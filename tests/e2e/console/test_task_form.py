@@ -25,7 +25,7 @@ from tagport.services.users import actor_for
 from tagport.services.warehouse import build_demo
 from tagport.store.db import Database
 from tests.conftest import PG_URL
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 SHOTS = Path(__file__).parents[3] / "docs" / "screenshots"
@@ -124,6 +124,7 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
         idle(page)
     choose_target(page, world)
     axe(page)
+    assert keyboard_unreachable(page) == []
     page.get_by_role("button", name="One-click table creation").click()
     dialog = page.get_by_role("dialog", name="One-click table creation")
     expect(dialog).to_be_visible()

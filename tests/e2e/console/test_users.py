@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -19,6 +19,7 @@ def test_a_super_admin_adds_a_user_sets_roles_and_password(
 ) -> None:
     console.log_in(page, path="/users")
     axe(page)
+    assert keyboard_unreachable(page) == []
     page.locator("#user-login").fill("alice")  # exists already: refused, input kept
     page.locator("#user-display").fill("Alice Again")
     page.get_by_role("button", name="Add user").click()
