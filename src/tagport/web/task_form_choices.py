@@ -9,7 +9,7 @@ from typing import Any
 
 from tagport.domain.catalog import SCHEMA_TYPES, DataSourceType
 from tagport.domain.tasks import TagOutput, same_name_pairs
-from tagport.errors import ConfigError, ExternalError, InvalidInput, NotFound
+from tagport.errors import ConfigError, ExternalError, InvalidInput, NotFound, PermissionDenied
 from tagport.services import (
     applications,
     catalog,
@@ -146,15 +146,15 @@ def _datasources(viewer: Viewer, found: Choices, form: TaskForm, editing: str | 
 def _target(viewer: Viewer, found: Choices, form: TaskForm) -> None:
     """Browse the live target: schemas, tables (with the keyword), the chosen table's columns;
     and whether the viewer may write that table."""
-    settings, db = viewer.ctx.settings, viewer.ctx.db
-    schema = form.schema or None
+    settings, db, actor = viewer.ctx.settings, viewer.ctx.db, viewer.ctx.actor
+    name, schema = form.datasource, form.schema or None
     try:
         if found.has_schemas:
-            found.schemas = connections.schemas(settings, db, form.datasource)
-        found.tables = connections.tables(settings, db, form.datasource, schema, form.table_search)
+            found.schemas = connections.schemas(settings, db, actor, name)
+        found.tables = connections.tables(settings, db, actor, name, schema, form.table_search)
         if form.table:
-            found.table = connections.columns(settings, db, form.datasource, schema, form.table)
-    except (ExternalError, ConfigError, NotFound, InvalidInput) as error:
+            found.table = connections.columns(settings, db, actor, name, schema, form.table)
+    except (ExternalError, ConfigError, NotFound, InvalidInput, PermissionDenied) as error:
         found.target_error = str(error)
     if form.table:
         ref = TableRef(form.datasource, form.schema, form.table)

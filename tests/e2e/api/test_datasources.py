@@ -8,10 +8,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pymysql
 import pytest
 
+from tagport.config import Settings
 from tagport.domain.catalog import Role
+from tagport.services.warehouse import open_warehouse
 from tests.e2e.api.conftest import MakeClient
 from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE
 
@@ -168,3 +171,42 @@ def test_a_project_is_a_target_only_for_its_members_when_it_writes_through(
     assert [d["name"] for d in others.json()["items"]] == ["ds_ro_joined", "ds_wt_other"]
     projects = admin.get(SOURCES, params={"type": "project", "project": "wt_other"}).json()
     assert [d["name"] for d in projects["items"]] == ["ds_wt_other"]
+
+
+def test_a_project_data_source_shows_its_own_project_to_its_members_only(
+    client: MakeClient, settings: Settings
+) -> None:
+    """The warehouse file holds every project's tables: a project data source must not be a
+    window on another project's, nor on its own for someone who has not joined it."""
+    admin = client("operator")
+    client("alice")
+    for name in ("mine", "theirs"):
+        project = {
+            "name": name,
+            "write_through": True,
+            "members": ["alice"] if name == "mine" else [],
+        }
+        assert admin.post("/api/v1/projects", json=project).status_code == 201
+        source = {"name": f"ds_{name}", "type": "project", "project": name}
+        assert admin.post(SOURCES, json=source).status_code == 201
+    house = open_warehouse(settings)
+    for table in ("mine.scores", "theirs.secret_scores"):
+        one = pa.table({"uid": [1]})
+        house.write_batches(
+            table, pa.RecordBatchReader.from_batches(one.schema, one.to_batches()), replace=True
+        )
+    alice = client("alice")
+    assert alice.get(f"{SOURCES}/ds_mine/schemas").json() == ["mine"]
+    assert alice.get(f"{SOURCES}/ds_mine/tables").json() == ["scores"]
+    other = alice.get(f"{SOURCES}/ds_mine/tables", params={"schema": "theirs"})
+    assert other.status_code == 422 and "has one: mine" in other.text
+    columns = alice.get(
+        f"{SOURCES}/ds_mine/tables/secret_scores/columns", params={"schema": "theirs"}
+    )
+    assert columns.status_code == 422
+    for path in ("schemas", "tables", "tables/secret_scores/columns"):
+        refused = alice.get(f"{SOURCES}/ds_theirs/{path}")
+        assert refused.status_code == 403, path
+        assert "only a member of project theirs" in refused.text
+    assert alice.post(f"{SOURCES}/ds_theirs/test").status_code == 403
+    assert admin.get(f"{SOURCES}/ds_theirs/tables").json() == ["secret_scores"]

@@ -155,9 +155,11 @@ CATALOG_ROWS = [
     Row("DELETE", "/audience-groups/hz_vip", "YYNNN"),  # in use: 409
     # Anyone tests and browses a data source (the warehouse exists once an estimate ran).
     Row("POST", "/datasources/crm_mysql/test", "YYYYY"),
-    Row("GET", "/datasources/warehouse_crm/schemas", "YYYYY"),
-    Row("GET", "/datasources/warehouse_crm/tables?search=x", "YYYYY"),
-    Row("GET", "/datasources/warehouse_crm/tables/x/columns", "YYYYY"),  # 404
+    # A project data source is a window on its project's warehouse schema: members only
+    # (alice joined crm_export; bob and xavier did not).
+    Row("GET", "/datasources/warehouse_crm/schemas", "YYNNN"),
+    Row("GET", "/datasources/warehouse_crm/tables?search=x", "YYNNN"),
+    Row("GET", "/datasources/warehouse_crm/tables/x/columns", "YYNNN"),  # 404 for members
 ]
 TASK = {
     "application": "marketing",

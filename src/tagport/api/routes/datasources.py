@@ -87,14 +87,14 @@ class TableOut(BaseModel):
 def test_connection(caller: Caller, key: Key) -> ConnectionTestOut:
     """Connect and report the server's version. A server that does not answer (or that the
     settings forbid) is `ok: false` with the reason, still a 200: the test itself worked."""
-    result = connections.test_connection(caller.settings, caller.db, key)
+    result = connections.test_connection(caller.settings, caller.db, caller.actor, key)
     return ConnectionTestOut(**vars(result))
 
 
 @router.get("/datasources/{key}/schemas", responses=FAILING_SERVER)
 def list_schemas(caller: Caller, key: Key) -> list[str]:
     """Schemas of the server (databases on MySQL, projects for a project data source)."""
-    return connections.schemas(caller.settings, caller.db, key)
+    return connections.schemas(caller.settings, caller.db, caller.actor, key)
 
 
 @router.get("/datasources/{key}/tables", responses=FAILING_SERVER)
@@ -105,7 +105,7 @@ def list_tables(
     search: Annotated[str | None, Query(max_length=128, description="Part of the name.")] = None,
 ) -> list[str]:
     """Base tables of a schema whose name contains `search` (at most 1,000)."""
-    return connections.tables(caller.settings, caller.db, key, schema, search)
+    return connections.tables(caller.settings, caller.db, caller.actor, key, schema, search)
 
 
 @router.get("/datasources/{key}/tables/{table}/columns", responses=FAILING_SERVER)
@@ -116,4 +116,6 @@ def describe_table(
     schema: SchemaName = None,
 ) -> TableOut:
     """A table's columns in order, its primary key and partition columns."""
-    return TableOut.of(connections.columns(caller.settings, caller.db, key, schema, table))
+    return TableOut.of(
+        connections.columns(caller.settings, caller.db, caller.actor, key, schema, table)
+    )

@@ -174,5 +174,5 @@ def update_datasource(viewer: Page, name: str, form: Form) -> Response:
 @router.post("/datasources/{name}/test", response_class=HTMLResponse)
 def test_datasource(viewer: Page, name: str) -> HTMLResponse:
     """Connect and show the server's version, or the reason it could not (never an error)."""
-    result = connections.test_connection(viewer.ctx.settings, viewer.ctx.db, name)
+    result = connections.test_connection(viewer.ctx.settings, viewer.ctx.db, viewer.ctx.actor, name)
     return viewer.render("datasources/_test.html", result=result)
