@@ -115,6 +115,15 @@ class PublicationResult:
     problems: list[str]
 
 
+def publish_now(
+    db: Database, actor: Actor, name: str, describe: DescribeTarget
+) -> PublicationResult:
+    """Publish and run the checks at once, in the caller's request (`publish --wait`,
+    `?wait=true`, the console); a request already pending is completed."""
+    request_publish(db, actor, name, pending_ok=True)
+    return complete_publication(db, name, describe)
+
+
 def complete_publication(
     db: Database, name: str, describe: DescribeTarget, now: datetime | None = None
 ) -> PublicationResult:
@@ -303,6 +312,12 @@ def terminate_waiting(session: Session, service_id: int) -> int:
         .values(status=failed.value, error=TERMINATED_REASON, ended_at=t.utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def unpublish_now(db: Database, actor: Actor, name: str) -> TaskStatus:
+    """Unpublish at once, in the caller's request; a request already pending is completed."""
+    request_unpublish(db, actor, name, pending_ok=True)
+    return complete_unpublication(db, name)
 
 
 def complete_unpublication(db: Database, name: str) -> TaskStatus:

@@ -247,18 +247,20 @@ def create_table(
 @router.post("/{name}/publish")
 def publish(caller: Caller, name: Name, response: Response, wait: Wait = False) -> TaskDetailOut:
     """Publish the draft: `publishing`, then `published` or `publish_failed` with reasons."""
-    publication.request_publish(caller.db, caller.actor, name, pending_ok=wait)
     if wait:
-        publication.complete_publication(caller.db, name, caller.targets.describe)
+        publication.publish_now(caller.db, caller.actor, name, caller.targets.describe)
+    else:
+        publication.request_publish(caller.db, caller.actor, name)
     return _detail(caller, name, response)
 
 
 @router.post("/{name}/unpublish")
 def unpublish(caller: Caller, name: Name, response: Response, wait: Wait = False) -> TaskDetailOut:
     """Take the task offline; its waiting instances are terminated."""
-    publication.request_unpublish(caller.db, caller.actor, name, pending_ok=wait)
     if wait:
-        publication.complete_unpublication(caller.db, name)
+        publication.unpublish_now(caller.db, caller.actor, name)
+    else:
+        publication.request_unpublish(caller.db, caller.actor, name)
     return _detail(caller, name, response)
 
 

@@ -221,8 +221,7 @@ def _submit(viewer: Viewer, form: TaskForm, editing: str | None, intent: str) ->
     if intent != "publish":
         return _go(viewer, task_path(name))
     db, actor = viewer.ctx.db, viewer.ctx.actor
-    publication.request_publish(db, actor, name)
-    result = publication.complete_publication(db, name, viewer.ctx.targets.describe)
+    result = publication.publish_now(db, actor, name, viewer.ctx.targets.describe)
     if result.status is TaskStatus.PUBLISHED:
         return _go(viewer, task_path(name))
     detail = tasks.task_detail(db, actor, name)

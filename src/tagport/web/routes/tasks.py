@@ -182,17 +182,14 @@ def _attempt(action: Callable[[], str]) -> Result:
 def _publish(viewer: Viewer, name: str) -> str:
     """Publish now (the checks run in this request): the row shows the outcome at once."""
     ctx = viewer.ctx
-    publication.request_publish(ctx.db, ctx.actor, name, pending_ok=True)
-    outcome = publication.complete_publication(ctx.db, name, ctx.targets.describe)
+    outcome = publication.publish_now(ctx.db, ctx.actor, name, ctx.targets.describe)
     if outcome.problems:
         raise InvalidInput([Problem("", "", problem) for problem in outcome.problems])
     return viewer.t("tasks.result.published")
 
 
 def _unpublish(viewer: Viewer, name: str) -> str:
-    ctx = viewer.ctx
-    publication.request_unpublish(ctx.db, ctx.actor, name, pending_ok=True)
-    publication.complete_unpublication(ctx.db, name)
+    publication.unpublish_now(viewer.ctx.db, viewer.ctx.actor, name)
     return viewer.t("tasks.result.unpublished")
 
 
