@@ -73,3 +73,45 @@ def test_no_token_is_known_when_the_bound_is_zero(db: Database, operator: Actor)
     cache = tokens.TokenCache(0, clock=Clock())
     cache.authenticate(db, made.token)
     assert cache.cached(db, made.token) is None
+
+
+def test_a_known_token_is_asked_about_again_once_in_the_second_half_of_its_bound(
+    db: Database, operator: Actor
+) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    clock = Clock()
+    cache = tokens.TokenCache(2.0, clock=clock)
+    cache.authenticate(db, made.token)
+    clock.now += 0.9
+    assert not cache.refresh_due(made.token)
+    clock.now += 0.2
+    assert [cache.refresh_due(made.token) for _ in range(3)] == [True, False, False]
+    assert cache.cached(db, made.token) == operator  # still answered while it is asked
+    cache.authenticate(db, made.token)  # the refresh: known for a whole bound again
+    clock.now += 1.5
+    assert cache.cached(db, made.token) == operator
+    assert not cache.refresh_due("tp_never-seen")
+
+
+def test_a_token_found_revoked_by_a_refresh_is_forgotten_at_once(
+    db: Database, operator: Actor
+) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    cache = tokens.TokenCache(60, clock=Clock())
+    cache.authenticate(db, made.token)
+    other = Database(db.url, None)  # another process revokes it
+    try:
+        tokens.revoke_token(other, operator, made.view.id)
+    finally:
+        other.dispose()
+    with pytest.raises(Unauthenticated):
+        cache.authenticate(db, made.token)
+    assert cache.cached(db, made.token) is None
+
+
+def test_noting_a_tokens_last_use_keeps_what_caches_hold(db: Database, operator: Actor) -> None:
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    before = db.generation
+    tokens.authenticate(db, made.token)  # notes "last used": a write no cache shows
+    assert db.generation == before
+    assert tokens.list_tokens(db, operator)[0].last_used_at is not None

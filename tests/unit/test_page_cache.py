@@ -71,6 +71,55 @@ def test_a_kept_page_is_built_again_after_its_bound() -> None:
     assert answer(cache, store) == b"changed by another process"
 
 
+def test_a_page_in_the_second_half_of_its_bound_is_answered_while_one_build_replaces_it() -> None:
+    clock = Clock()
+    cache, store = PageCache(2.0, clock=clock), Store()
+
+    async def polling() -> list[bytes]:
+        await cache.answer(store, "page", builder(store))
+        store.data = "changed by another process"
+        clock.now += 0.9
+        assert await cache.answer(store, "page", builder(store)) == b"v0"
+        assert store.builds == ["v0"]  # first half: kept, nothing built
+        clock.now += 0.2
+        pause = asyncio.Event()
+        during = [await cache.answer(store, "page", builder(store, pause=pause)) for _ in range(50)]
+        await asyncio.sleep(0)  # the one background build has started and waits
+        pause.set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return [*during, await cache.answer(store, "page", builder(store))]
+
+    answers = asyncio.run(polling())
+    assert answers == [b"v0"] * 50 + [b"changed by another process"]
+    assert store.builds == ["v0", "changed by another process"]
+
+
+def test_a_failed_background_build_leaves_the_kept_page_to_its_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    cache, store = PageCache(2.0, clock=clock), Store()
+
+    async def failing() -> tuple[bytes, datetime]:
+        raise ValueError("the database went away")
+
+    async def polling() -> bytes:
+        await cache.answer(store, "page", builder(store))
+        clock.now += 1.5
+        kept = await cache.answer(store, "page", failing)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert await cache.answer(store, "page", failing) == kept  # no second attempt yet
+        clock.now += 0.5
+        return kept
+
+    assert asyncio.run(polling()) == b"v0"
+    assert "a kept page could not be built again: the database went away" in caplog.text
+    with pytest.raises(ValueError, match="went away"):
+        asyncio.run(cache.answer(store, "page", failing))
+
+
 def test_a_page_whose_time_dependent_values_change_is_not_kept_past_that_moment() -> None:
     cache, store = PageCache(60.0, clock=Clock()), Store()
     answer(cache, store, changes_at=utcnow() - timedelta(microseconds=1))

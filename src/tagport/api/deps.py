@@ -8,6 +8,7 @@ from the client's address, with the request id.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -16,6 +17,7 @@ from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from tagport.api.background import Background
 from tagport.api.page_cache import PageCache
 from tagport.config import Settings
 from tagport.context import Context
@@ -46,6 +48,7 @@ class AppState:
     tokens: tokens.TokenCache = field(init=False)
     pages: PageCache = field(init=False)
     """Rendered pages of the task list (api/page_cache.py)."""
+    background: Background = field(default_factory=lambda: Background("background work failed"))
 
     def __post_init__(self) -> None:
         self.tokens = tokens.TokenCache(self.settings.api_cache_seconds)
@@ -101,6 +104,13 @@ def _authenticate(
     raise Unauthenticated("log in, or send Authorization: Bearer <token>")
 
 
+def _refresh_token(state: AppState, token: str) -> None:
+    """Ask the database about a known token again; refused, it is forgotten, so that the
+    token's next request is refused."""
+    with contextlib.suppress(Unauthenticated):
+        state.tokens.authenticate(state.db, token)
+
+
 async def caller(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -111,6 +121,8 @@ async def caller(
     # A token seen in the last seconds is known without the database, so without the hop to
     # a worker thread (which costs more than the lookup).
     actor = state.tokens.cached(state.db, bearer.credentials) if bearer is not None else None
+    if actor is not None and bearer is not None and state.tokens.refresh_due(bearer.credentials):
+        state.background.start(run_in_threadpool(_refresh_token, state, bearer.credentials))
     if actor is None:
         csrf = request.headers.get(CSRF_HEADER)
         actor = await run_in_threadpool(_authenticate, state, request.method, bearer, cookie, csrf)

@@ -13,18 +13,26 @@ A page is kept under its caller and its query, and dropped
 Identical requests arriving while their page is being built wait for that build instead of
 building it again (50 clients would otherwise build 50 copies each time a page is dropped),
 unless a write happened since the build began: then they build their own.
+
+A page asked for in the second half of its bound is answered as kept while one build in the
+background replaces it: clients polling a page never wait for its rebuild (which, with 50 of
+them queued behind it, was the API's slowest 1%), and the bound still holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from tagport.api.background import Background
 from tagport.store.tables import utcnow
+
+Build = Callable[[], Awaitable[tuple[bytes, datetime]]]
 
 
 class HasGeneration(Protocol):
@@ -40,6 +48,8 @@ class _Kept:
     generation: int
     fresh_until: float
     """`time.monotonic()` deadline."""
+    refresh_from: float
+    """From this moment on (`time.monotonic()`), a request starts a build in the background."""
     changes_at: datetime
 
 
@@ -57,19 +67,17 @@ class PageCache:
         self.clock = clock
         self._kept: dict[Hashable, _Kept] = {}
         self._building: dict[Hashable, tuple[int, asyncio.Future[bytes]]] = {}
+        self._background = Background("a kept page could not be built again")
 
-    async def answer(
-        self,
-        db: HasGeneration,
-        key: Hashable,
-        build: Callable[[], Awaitable[tuple[bytes, datetime]]],
-    ) -> bytes:
+    async def answer(self, db: HasGeneration, key: Hashable, build: Build) -> bytes:
         """The body for `key`: kept, being built for an identical request since the last write
         (awaited), or built now by `build` (body, and when its time-dependent values change)."""
         if self.seconds <= 0:
             return (await build())[0]
         body = self.get(db, key)
         if body is not None:
+            if self._refresh_due(key):
+                self._build_in_background(db, key, build)
             return body
         generation = db.generation  # before reading: a write meanwhile makes the page stale
         building = self._building.get(key)
@@ -77,6 +85,10 @@ class PageCache:
             shared = await _shared(building[1])
             if shared is not None:
                 return shared
+        return await self._build(generation, key, build)
+
+    async def _build(self, generation: int, key: Hashable, build: Build) -> bytes:
+        """Build the page, letting identical requests meanwhile wait for it; keep it."""
         done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._building[key] = (generation, done)
         try:
@@ -94,6 +106,20 @@ class PageCache:
         self.put(key, generation, changes_at, body)
         done.set_result(body)
         return body
+
+    def _refresh_due(self, key: Hashable) -> bool:
+        """True once for a kept page in the second half of its bound (claimed here, before
+        the build's task first runs, so that requests meanwhile start no other)."""
+        kept = self._kept[key]
+        if kept.refresh_from > self.clock() or key in self._building:
+            return False
+        self._kept[key] = replace(kept, refresh_from=math.inf)
+        return True
+
+    def _build_in_background(self, db: HasGeneration, key: Hashable, build: Build) -> None:
+        """Replace a kept page without anyone waiting; a failure leaves the kept page to its
+        bound, after which a request builds it and meets the failure itself."""
+        self._background.start(self._build(db.generation, key, build))
 
     def get(self, db: HasGeneration, key: Hashable) -> bytes | None:
         """The kept body, if still good; None: build the page (and `put` it)."""
@@ -116,8 +142,10 @@ class PageCache:
             return  # a page read after a later write is kept already
         if len(self._kept) >= self.capacity:
             self._kept.clear()  # many distinct queries at once: start again
-        fresh_until = self.clock() + self.seconds
-        self._kept[key] = _Kept(body, generation, fresh_until, changes_at)
+        now = self.clock()
+        self._kept[key] = _Kept(
+            body, generation, now + self.seconds, now + self.seconds / 2, changes_at
+        )
 
 
 async def _shared(build: asyncio.Future[bytes]) -> bytes | None:

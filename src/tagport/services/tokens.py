@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -148,7 +149,7 @@ def _authenticated(
         # "Last used" to the minute: a write per request would cost more than the request.
         if row.last_used_at is None or moment - row.last_used_at >= LAST_USED_RESOLUTION:
             row.last_used_at = moment
-            uow.commit()
+            uow.commit(bookkeeping=True)
         return actor, row.expires_at
 
 
@@ -158,6 +159,8 @@ class _Known:
     generation: int
     fresh_until: float
     """`time.monotonic()` deadline."""
+    refresh_from: float
+    """From this moment on, the caller asks the database again in the background."""
     expires_at: datetime | None
 
 
@@ -167,7 +170,9 @@ class TokenCache:
     token expires, and after any write through this process's database (a revocation, a
     user's roles changed or the user deleted: `Database.generation`). A token revoked by
     another process is still accepted here for at most `seconds` (docs/security.md); "last
-    used" is noted when the database is asked."""
+    used" is noted when the database is asked. In the second half of `seconds`, the caller
+    asks again in the background (`refresh_due`), so that a script's requests never wait for
+    it."""
 
     def __init__(
         self,
@@ -195,12 +200,29 @@ class TokenCache:
             return None
         return known.actor
 
+    def refresh_due(self, token: str) -> bool:
+        """True once for a known token in the second half of its bound: the caller then calls
+        `authenticate` without waiting for it (no I/O here)."""
+        digest = token_digest(token)
+        known = self._known.get(digest)
+        if known is None or known.refresh_from > self.clock():
+            return False
+        self._known[digest] = replace(known, refresh_from=math.inf)
+        return True
+
     def authenticate(self, db: Database, token: str) -> Actor:
-        """`authenticate` (the database), remembering the answer."""
+        """`authenticate` (the database), remembering the answer, or forgetting the token."""
         generation = db.generation  # before the read: a write meanwhile makes it stale
-        actor, expires_at = _authenticated(db, token)
+        digest = token_digest(token)
+        try:
+            actor, expires_at = _authenticated(db, token)
+        except Unauthenticated:
+            self._known.pop(digest, None)
+            raise
         if len(self._known) >= self.capacity:
             self._known.clear()  # many distinct tokens in a few seconds: start again
-        fresh_until = self.clock() + self.seconds
-        self._known[token_digest(token)] = _Known(actor, generation, fresh_until, expires_at)
+        now = self.clock()
+        self._known[digest] = _Known(
+            actor, generation, now + self.seconds, now + self.seconds / 2, expires_at
+        )
         return actor

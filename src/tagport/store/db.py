@@ -46,6 +46,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SCHEMA_REVISION = "0005"
 """The newest migration's revision (a test keeps it equal to the scripts' head)."""
 SECRET_BOX = "secret_box"
+BOOKKEEPING = "bookkeeping"
+"""`Session.info` key: the commit under way moves no `Database.generation`."""
 
 
 def secret_box(session: Session) -> SecretBox:
@@ -134,7 +136,9 @@ class Database:
         before reading the data a cache keeps under it."""
         return self._generation
 
-    def _committed(self, _session: Session) -> None:
+    def _committed(self, session: Session) -> None:
+        if session.info.pop(BOOKKEEPING, False):
+            return
         with self._generation_lock:
             self._generation += 1
 
@@ -237,7 +241,11 @@ class UnitOfWork:
         if isinstance(exc, SQLAlchemyError):
             raise translate_store(exc, self._password) from exc
 
-    def commit(self) -> None:
+    def commit(self, bookkeeping: bool = False) -> None:
+        """Commit; `bookkeeping`: the change is one no cache shows (a token's "last used"),
+        so `Database.generation` stays and kept pages stay good."""
+        if bookkeeping:
+            self.session.info[BOOKKEEPING] = True
         try:
             self.session.commit()
         except SQLAlchemyError as exc:
