@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tagport.domain.tasks import OfflineServiceSpec
 from tagport.services import instances, tasks
+from tagport.store.tables import utcnow
 from tests.e2e.api.demo import demo  # noqa: F401
 from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 from tests.e2e.console.tasks_world import STATUSES, World, world  # noqa: F401
@@ -23,10 +24,11 @@ YESTERDAY = date.today() - timedelta(days=1)
 
 # DESIGN §3: the statuses that offer each action; run only for manual tasks, backfill only
 # for recurring ones (edit, details and instances: see ENABLED).
+EVERY_STATUS = {*STATUSES.values(), "unpublishing", "unpublish_failed"}
 OFFERED = {
-    "Edit": set(STATUSES.values()) - {"publishing", "unpublishing"},
-    "Details": set(STATUSES.values()),
-    "Instances": set(STATUSES.values()),
+    "Edit": EVERY_STATUS - {"publishing", "unpublishing"},
+    "Details": EVERY_STATUS,
+    "Instances": EVERY_STATUS,
     "Publish": {"editing", "publish_failed", "offline", "published"},
     "Unpublish": {"published", "unpublish_failed"},
     "Run": {"published"},
@@ -230,6 +232,32 @@ def test_unpublish_then_delete(
     assert "seed_manual" not in [
         t.name for t in tasks.list_tasks(world.db, world.operator, tasks.TaskFilter())
     ]
+
+
+def test_unpublishing_while_a_run_runs_fails_with_its_reason_and_may_be_tried_again(
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+) -> None:
+    made = instances.run(world.db, world.operator, "seed_manual", YESTERDAY)
+    running = instances.claim(world.db, "w", utcnow(), timedelta(hours=1), instance_id=made)
+    assert running is not None
+    console.log_in(page, path=LIST + "?name=seed")
+    action(row(page, "seed_manual"), "Unpublish").click()
+    expect(status_of(page, "seed_manual")).to_have_text("Unpublish failed")
+    reasons = page.locator('tr[data-reasons-of="seed_manual"]')
+    expect(reasons).to_contain_text("Unpublish failed:")
+    expect(reasons).to_contain_text(f"instance {made} is still running; terminate it first")
+    for label, statuses in OFFERED.items():  # a manual task: no backfill
+        button = action(row(page, "seed_manual"), label)
+        if "unpublish_failed" in statuses and label != "Backfill":
+            expect(button, label).to_be_enabled()
+        else:
+            expect(button, label).to_be_disabled()
+
+    instances.terminate(world.db, world.operator, made)
+    action(row(page, "seed_manual"), "Unpublish").click()
+    expect(status_of(page, "seed_manual")).to_have_text("Offline")
 
 
 def test_details_show_both_versions_with_the_differences(
