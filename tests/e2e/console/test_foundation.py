@@ -13,10 +13,14 @@ from tests.e2e.console.conftest import PASSWORD, Axe, Console, english_left, key
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-def test_a_page_asks_for_a_login_and_comes_back_to_it(page: Page, console: Console) -> None:
+def test_a_page_asks_for_a_login_and_comes_back_to_it(
+    page: Page, console: Console, axe: Axe
+) -> None:
     console.user("ana")
     page.goto(console.url + "/security?x=1")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fsecurity%3Fx%3D1$"))
+    axe(page)
+    assert keyboard_unreachable(page) == []
     page.locator("#login").fill("ana")
     page.locator("#password").fill("wrong password")
     page.get_by_role("button", name="Log in").click()

@@ -34,6 +34,15 @@ def screenshot(page: Page, name: str) -> None:
         page.screenshot(path=f"docs/screenshots/{name}.png", full_page=False)
 
 
+def tab_to(page: Page, field: Locator, most: int = 4) -> None:
+    """Press Tab until `field` has the focus (a date field takes a stop per part)."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if field.evaluate("e => e === document.activeElement"):
+            return
+    raise AssertionError(f"{most} presses of Tab did not reach {field}")
+
+
 def task_row(page: Page, name: str) -> Locator:
     return page.locator(f'#task-list tr[data-task="{name}"]')
 
@@ -107,12 +116,23 @@ def test_backfill_three_days_in_two_groups_and_see_the_overall_status(
     axe: Axe,
 ) -> None:
     console.log_in(page, path=LIST)
-    task_row(page, "spenders_daily").get_by_role("button", name="Backfill").click()
+    # By keyboard alone: Enter opens the dialog, whose first field takes the focus; Tab moves
+    # on to the next field, Enter in a field starts the backfill.
+    task_row(page, "spenders_daily").get_by_role("button", name="Backfill").focus()
+    page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Backfill spenders_daily")
-    dialog.get_by_label("From data timestamp").fill(days_ago(3))
-    dialog.get_by_label("To data timestamp").fill(days_ago(1))
-    dialog.get_by_label("Parallel groups").fill("2")
-    dialog.get_by_role("button", name="Start backfill").click()
+    expect(dialog.get_by_label("From data timestamp")).to_be_focused()
+    for field, value, following in [
+        ("From", days_ago(3), "To data timestamp"),
+        ("To", days_ago(1), "Parallel groups"),
+    ]:
+        year, month, day = value.split("-")
+        page.keyboard.type(month + day + year)  # a date field's parts, in the locale's order
+        expect(dialog.get_by_label(f"{field} data timestamp")).to_have_value(value)
+        tab_to(page, dialog.get_by_label(following))
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/backfills/\d+$"))
     expect(page.locator("#backfill-status")).to_have_text("Succeeded", timeout=60_000)
     days = page.locator("#backfill tbody tr")
@@ -120,6 +140,7 @@ def test_backfill_three_days_in_two_groups_and_see_the_overall_status(
     expect(days.locator("td:nth-child(2)")).to_have_text(["1", "1", "2"])  # groups
     expect(days.locator(".badge")).to_have_text(["Succeeded"] * 3)
     axe(page)
+    assert keyboard_unreachable(page) == []
     screenshot(page, "backfill")
 
 

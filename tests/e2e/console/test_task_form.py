@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -75,15 +77,32 @@ def open_form(page: Page, console: Console, login: str = "operator", path: str =
     page.wait_for_load_state("load")
 
 
-def idle(page: Page) -> None:
-    """Wait until the form's requests are answered: each choice re-renders the form."""
-    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+@contextmanager
+def rerendered(page: Page, asks: bool = True) -> Iterator[None]:
+    """Wait, after the block's choice, until the form is rendered anew and nothing is asked:
+    the next choice must be made in the new form (a choice made in the old one is lost).
+    `asks`: False for a choice that asks nothing of the server."""
+    page.evaluate("() => { window.tpShown = document.querySelector('#form-area > *') }")
+    yield
+    if asks:
+        page.wait_for_function(
+            "() => document.querySelector('#form-area > *') !== window.tpShown"
+            " && !document.querySelector('.htmx-request')"
+        )
 
 
 def pick(page: Page, label: str, value: str) -> None:
-    """Choose `value` in the select labelled `label`, then let the form re-render."""
-    page.get_by_label(label, exact=True).select_option(value)
-    idle(page)
+    """Choose `value` in the select labelled `label`, then let the form re-render when the
+    choice changes what it offers."""
+    field = page.get_by_label(label, exact=True)
+    with rerendered(page, asks=field.get_attribute("hx-post") is not None):
+        field.select_option(value)
+
+
+def check(page: Page, selector: str) -> None:
+    box = page.locator(selector)
+    with rerendered(page, asks=box.get_attribute("hx-post") is not None):
+        box.check()
 
 
 def choose_target(page: Page, schema: str, table: str | None = None) -> None:
@@ -120,8 +139,7 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
     open_form(page, console)
     fill_basics(page, "vip_to_pg")
     for box in ("#sync_tags", "#tag-city", "#out-city-codename", "#tag-total_spend"):
-        page.locator(box).check()
-        idle(page)
+        check(page, box)
     choose_target(page, world)
     axe(page)
     assert keyboard_unreachable(page) == []
@@ -151,15 +169,15 @@ def test_create_with_tags_and_code_names_create_the_table_in_one_click_and_publi
     screenshot(page, "task-form-mapping")
     page.locator("#main").evaluate("main => window.scrollTo(0, 0)")
     screenshot(page, "task-form")
-    grid.get_by_role("button", name="Same-name mapping").click()
-    idle(page)
+    with rerendered(page):
+        grid.get_by_role("button", name="Same-name mapping").click()
     expect(page.locator("#map-city_codename")).to_have_value("city_codename")
     expect(grid).to_contain_text("Fields are mapped as chosen below")
-    grid.get_by_role("button", name="Purge mapping").click()
-    idle(page)
+    with rerendered(page):
+        grid.get_by_role("button", name="Purge mapping").click()
     expect(page.locator("#map-city_codename")).to_have_value("")
-    grid.get_by_role("button", name="Same-name mapping").click()
-    idle(page)
+    with rerendered(page):
+        grid.get_by_role("button", name="Same-name mapping").click()
     expect(page.locator("#map-total_spend")).to_have_value("total_spend")
     page.locator("#map-total_spend").select_option("")
     page.get_by_role("button", name="Publish").click()
@@ -304,8 +322,7 @@ def test_the_form_in_chinese_shows_no_english_label(
     pick(page, "应用", "demo_app")
     pick(page, "人群", "big_spenders")
     for box in ("#sync_tags", "#tag-city"):
-        page.locator(box).check()
-        idle(page)
+        check(page, box)
     pick(page, "目标数据源", DS)
     pick(page, "模式（Schema）", world)
     expect(page.locator("#mapping-grid")).to_contain_text("请选择或创建目标表")
