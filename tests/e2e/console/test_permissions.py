@@ -1,17 +1,25 @@
 """The permission workflow in a browser: a member requests write permission on a table, the data
 source owner rejects one request (a comment is required) and approves another, the member sees
-the grant with its expiry, filters those expiring soon, and returns it."""
+the grant with its expiry, filters those expiring soon, and returns it; the task list warns
+of a permission that ends within a week, then says when it ended."""
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
+from tagport.services import publication
 from tagport.services.table_permissions import TableRef, grant
+from tagport.services.users import actor_for
+from tagport.store import tables as t
+from tagport.targets.base import ColumnInfo, TableInfo
 from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
+from tests.integration.support import describe_as
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -104,3 +112,26 @@ def test_the_permissions_pages_in_chinese(
     expect(zh_page.get_by_role("heading", level=1)).to_have_text("续期写权限")
     assert english_left(zh_page) == []
     axe(zh_page)
+
+
+def test_the_task_list_warns_a_week_before_a_write_permission_ends_then_says_it_ended(
+    page: Page, console: Console, catalogued: object
+) -> None:
+    task = "杭州会员导出"  # bob's, writing crm_mysql:seed_users (the examples)
+    seed = TableInfo(None, "seed_users", (ColumnInfo("uid", "bigint", False),), ("uid",))
+    console.user("bob")
+    grant(console.db, console.operator, "bob", TableRef("crm_mysql", "", "seed_users"), 3)
+    publication.request_publish(console.db, actor_for(console.db, "bob"), task)
+    publication.complete_publication(console.db, task, describe_as(seed))
+    console.log_in(page, "bob", "/offline-services?mine=1")
+    warning = page.get_by_role("note").filter(has_text="Write permission")
+    expect(warning).to_contain_text("write permission on crm_mysql:seed_users expires on")
+
+    ended = t.utcnow() - timedelta(hours=1)
+    with console.db.uow() as uow:
+        uow.session.execute(update(t.TablePermission).values(expires_at=ended))
+        uow.commit()
+    page.reload()
+    expect(warning).to_contain_text(
+        f"write permission on crm_mysql:seed_users expired on {ended:%Y-%m-%d %H:%M}"
+    )
