@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tagport.domain.states import InstanceStatus
 from tagport.services.task_views import (
     EXPORTING_PERCENT,
     LOADED_PERCENT,
@@ -51,6 +52,14 @@ def test_rerun_once_ended_terminate_while_waiting_or_running(
     assert all(r.rule == "instance_status" for r in found.values())
     if "rerun" in found:
         assert found["rerun"].allowed == ["succeeded", "failed"]
+
+
+@pytest.mark.parametrize("status", [s.value for s in InstanceStatus])
+def test_who_may_not_change_the_task_is_refused_what_the_status_offers(status: str) -> None:
+    offered = set(instance_refusals(status)) ^ {"rerun", "terminate"}
+    refused = instance_refusals(status, changeable=False)
+    assert set(refused) == {"rerun", "terminate"}
+    assert {a for a, r in refused.items() if r.rule == "rights"} == offered
 
 
 def test_progress_counts_rows_against_the_last_success_and_never_claims_the_end() -> None:

@@ -23,7 +23,8 @@ from tagport.domain.states import (
     TaskStatus,
 )
 from tagport.services.instances import viewable_instance
-from tagport.services.permissions import Actor
+from tagport.services.permissions import Actor, memberships
+from tagport.services.tasks import may_change
 from tagport.store import tables as t
 from tagport.store.db import Database
 
@@ -61,15 +62,38 @@ INSTANCE_ACTIONS = {"rerun": InstanceEvent.RERUN, "terminate": InstanceEvent.TER
 """The actions an instance's row offers, by the event each is."""
 
 
-def instance_refusals(status: str) -> dict[str, Refusal]:
+def instance_refusals(status: str, changeable: bool = True) -> dict[str, Refusal]:
     """The refusal of each instance action its status does not allow (rerun: once ended;
-    terminate: while waiting or running); who may act is the service's to say."""
+    terminate: while waiting or running), or the viewer may not take (`changeable`: whether
+    they may change the instance's task, as `changeable_tasks` says)."""
     found: dict[str, Refusal] = {}
     for action, event in INSTANCE_ACTIONS.items():
         statuses = [s.value for s in InstanceStatus if (s, event) in INSTANCE_TRANSITIONS]
         if status not in statuses:
             found[action] = Refusal("instance_status", allowed=statuses)
+        elif not changeable:
+            found[action] = Refusal("rights")
     return found
+
+
+def changeable_tasks(db: Database, actor: Actor, names: set[str]) -> set[str]:
+    """Which of the tasks `names` the actor may change, so act on their instances (rerun,
+    terminate: `publication.authorize_task`'s rule); one query, whatever the page's size."""
+    if actor.is_super_admin:
+        return set(names)
+    with db.uow() as uow:
+        session = uow.session
+        known = memberships(session, actor)
+        found = session.execute(
+            select(
+                t.OfflineService.name, t.OfflineService.owner_id, t.OfflineService.application_id
+            ).where(t.OfflineService.name.in_(names))
+        )
+        return {
+            name
+            for name, owner_id, application_id in found
+            if may_change(session, actor, owner_id, application_id, known)
+        }
 
 
 @dataclass(frozen=True)

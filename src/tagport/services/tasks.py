@@ -230,10 +230,22 @@ def allowed_actions(
     """The actions `actor` may take on `task` now: offered in its status and, beyond looking,
     allowed by the matrix (who may change a task may publish, run and delete it)."""
     offered = task_actions(TaskStatus(task.status), ScheduleType(task.schedule_type))
-    scope = Scope(task.owner_id, applications=frozenset({task.application_id}))
-    if not may(session, actor, rule_for("OfflineService", Action.CHANGE), scope, known):
+    if not may_change(session, actor, task.owner_id, task.application_id, known):
         offered &= VIEW_ACTIONS
     return sorted(a.value for a in offered)
+
+
+def may_change(
+    session: Session,
+    actor: Actor,
+    owner_id: int | None,
+    application_id: int,
+    known: Memberships | None = None,
+) -> bool:
+    """Whether `actor` may change a task of this owner and application, and so publish, run,
+    delete it and act on its instances."""
+    scope = Scope(owner_id, applications=frozenset({application_id}))
+    return may(session, actor, rule_for("OfflineService", Action.CHANGE), scope, known)
 
 
 def _partitioned(ds: t.DataSource) -> bool:

@@ -11,10 +11,13 @@ from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import update
 
 from tagport.runtime.pipeline import executor
 from tagport.runtime.worker import Worker, WorkerConfig
 from tagport.services import instances
+from tagport.services.users import actor_for
+from tagport.store import tables as t
 from tests.e2e.api.demo import demo  # noqa: F401
 from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
 from tests.e2e.console.tasks_world import World, workers, world  # noqa: F401
@@ -201,6 +204,40 @@ def test_instance_lists_filters_jump_to_a_date_rerun_and_terminate(
     waiting.get_by_role("button", name="Terminate").click()
     expect(waiting.locator(".badge")).to_have_text("Failed")
     expect(waiting).to_contain_text("terminated")
+
+
+def test_who_may_only_look_sees_rerun_and_terminate_disabled_with_the_reason(
+    page: Page,
+    console: Console,
+    world: World,  # noqa: F811
+) -> None:
+    db, operator = world.db, world.operator
+    waiting = instances.run(db, operator, "seed_manual", TODAY - timedelta(days=1))
+    ended = instances.run(db, operator, "seed_manual", TODAY - timedelta(days=2))
+    instances.terminate(db, operator, ended)
+    console.user("mia")  # a member of demo_app: may look at the operator's tasks, not change
+    console.log_in(page, "mia", path=f"/instances/{waiting}")
+    facts = page.locator("#instance-facts")
+    expect(facts.get_by_role("button", name="Terminate")).to_be_disabled()
+    facts.get_by_role("button", name="Terminate").hover()
+    expect(facts.get_by_role("tooltip")).to_have_text("You may view this task but not change it")
+
+    page.goto(console.url + LIST + "/seed_manual/instances")
+    row = page.locator(f'#instance-list tr[data-instance="{ended}"]')
+    expect(row.get_by_role("button", name="Rerun")).to_be_disabled()
+    row.get_by_role("button", name="Rerun").locator("xpath=..").focus()
+    expect(row.get_by_role("tooltip")).to_have_text("You may view this task but not change it")
+    with db.uow() as uow:  # the task handed over to her: its instances are hers to act on
+        uow.session.execute(
+            update(t.OfflineService)
+            .where(t.OfflineService.name == "seed_manual")
+            .values(owner_id=actor_for(db, "mia").id)
+        )
+        uow.commit()
+    page.reload()
+    expect(row.get_by_role("button", name="Rerun")).to_be_enabled()
+    page.goto(console.url + f"/instances/{waiting}")
+    expect(facts.get_by_role("button", name="Terminate")).to_be_enabled()
 
 
 def test_the_instance_pages_in_chinese(

@@ -98,13 +98,17 @@ def _list(viewer: Viewer, query: ListQuery, fixed_task: str = "") -> HTMLRespons
     """The instance table (htmx) or the whole page; `fixed_task`: the task's own page."""
     ctx = viewer.ctx
     page = instances.instance_page(ctx.db, ctx.actor, query.instance_filter(), query.paging())
+    changeable = task_views.changeable_tasks(ctx.db, ctx.actor, {row.task for row in page.items})
     values: dict[str, Any] = {
         "rows": page.items,
         "total": page.total,
         "query": query,
         "q": query.as_dict(bool(fixed_task)),
         "fixed_task": fixed_task,
-        "refused": {row.id: task_views.instance_refusals(row.status) for row in page.items},
+        "refused": {
+            row.id: task_views.instance_refusals(row.status, row.task in changeable)
+            for row in page.items
+        },
         "page_size": PAGE_SIZE,
         "statuses": list(InstanceStatus),
         "triggers": TRIGGERS,
@@ -169,7 +173,9 @@ def instance_page(viewer: Page, instance_id: RowId) -> HTMLResponse:
         progress=progress,
         lines=[_line(line) for line in log.lines],
         last_line=log.lines[-1].id if log.lines else 0,
-        refused=task_views.instance_refusals(view.status),
+        refused=task_views.instance_refusals(
+            view.status, bool(task_views.changeable_tasks(ctx.db, ctx.actor, {view.task}))
+        ),
     )
 
 
