@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tagport.domain.tasks import OfflineServiceSpec
-from tagport.services import instances, tasks
+from tagport.services import instances, publication, tasks
 from tagport.store.tables import utcnow
 from tests.e2e.api.demo import demo  # noqa: F401
 from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
@@ -136,16 +136,7 @@ def test_each_action_is_enabled_by_status_and_rights_with_the_reason(
 ) -> None:
     console.log_in(page, path=LIST)
     for name, status in STATUSES.items():
-        for label, statuses in OFFERED.items():
-            wanted = status in statuses and not (
-                (label == "Run" and name in RECURRING)
-                or (label == "Backfill" and name not in RECURRING)
-            )
-            button = action(row(page, name), label)
-            if wanted:
-                expect(button, f"{label} of {name} ({status})").to_be_enabled()
-            else:
-                expect(button, f"{label} of {name} ({status})").to_be_disabled()
+        offers_as_its_status_says(page, name, status)
 
     daily = row(page, "spenders_daily")
     action(daily, "Delete").hover()
@@ -234,7 +225,7 @@ def test_unpublish_then_delete(
     ]
 
 
-def test_unpublishing_while_a_run_runs_fails_with_its_reason_and_may_be_tried_again(
+def test_unpublishing_while_a_run_runs_fails_with_its_reason_then_is_tried_again(
     page: Page,
     console: Console,
     world: World,  # noqa: F811
@@ -248,16 +239,30 @@ def test_unpublishing_while_a_run_runs_fails_with_its_reason_and_may_be_tried_ag
     reasons = page.locator('tr[data-reasons-of="seed_manual"]')
     expect(reasons).to_contain_text("Unpublish failed:")
     expect(reasons).to_contain_text(f"instance {made} is still running; terminate it first")
-    for label, statuses in OFFERED.items():  # a manual task: no backfill
-        button = action(row(page, "seed_manual"), label)
-        if "unpublish_failed" in statuses and label != "Backfill":
-            expect(button, label).to_be_enabled()
-        else:
-            expect(button, label).to_be_disabled()
+    offers_as_its_status_says(page, "seed_manual", "unpublish_failed")
 
+    publication.request_unpublish(world.db, world.operator, "seed_manual")  # tried again
+    page.reload()
+    expect(status_of(page, "seed_manual")).to_have_text("Unpublishing")
+    offers_as_its_status_says(page, "seed_manual", "unpublishing")
     instances.terminate(world.db, world.operator, made)
-    action(row(page, "seed_manual"), "Unpublish").click()
+    publication.complete_unpublication(world.db, "seed_manual")
+    page.reload()
     expect(status_of(page, "seed_manual")).to_have_text("Offline")
+
+
+def offers_as_its_status_says(page: Page, name: str, status: str) -> None:
+    """The task's row offers exactly the actions its status offers (it may change the task)."""
+    for label, statuses in OFFERED.items():
+        recurring = name in RECURRING
+        wanted = status in statuses and not (
+            (label == "Run" and recurring) or (label == "Backfill" and not recurring)
+        )
+        button = action(row(page, name), label)
+        if wanted:
+            expect(button, f"{label} of {name} ({status})").to_be_enabled()
+        else:
+            expect(button, f"{label} of {name} ({status})").to_be_disabled()
 
 
 def test_details_show_both_versions_with_the_differences(
