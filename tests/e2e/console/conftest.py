@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tagport.domain.catalog import Role, UserSpec
 from tagport.services import users
@@ -183,3 +184,30 @@ def keyboard_unreachable(page: Page, limit: int = 400) -> list[str]:
         if mark is not None:
             reached.add(mark)
     return [label for i, label in enumerate(labels) if str(i) not in reached]
+
+
+@contextmanager
+def rerendered(page: Page, asks: bool = True) -> Iterator[None]:
+    """Wait, after the block's choice in the task form, until the form is rendered anew and
+    nothing is asked: the next choice must be made in the new form (one made in the old form
+    is lost, as a person's would be). `asks`: False for a choice that asks nothing."""
+    page.evaluate("() => { window.tpShown = document.querySelector('#form-area > *') }")
+    yield
+    if asks:
+        page.wait_for_function(
+            "() => document.querySelector('#form-area > *') !== window.tpShown"
+            " && !document.querySelector('.htmx-request')"
+        )
+
+
+def choose(page: Page, field: Locator, value: str) -> None:
+    """Choose `value` in a select of the task form; wait for the form when the choice changes
+    what it offers (the select asks the server)."""
+    with rerendered(page, asks=field.get_attribute("hx-post") is not None):
+        field.select_option(value)
+
+
+def tick(page: Page, box: Locator) -> None:
+    """Check a box of the task form, as `choose` chooses."""
+    with rerendered(page, asks=box.get_attribute("hx-post") is not None):
+        box.check()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -27,7 +25,15 @@ from tagport.services.users import actor_for
 from tagport.services.warehouse import build_demo
 from tagport.store.db import Database
 from tests.conftest import PG_URL
-from tests.e2e.console.conftest import Axe, Console, english_left, keyboard_unreachable
+from tests.e2e.console.conftest import (
+    Axe,
+    Console,
+    choose,
+    english_left,
+    keyboard_unreachable,
+    rerendered,
+    tick,
+)
 
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 SHOTS = Path(__file__).parents[3] / "docs" / "screenshots"
@@ -77,32 +83,13 @@ def open_form(page: Page, console: Console, login: str = "operator", path: str =
     page.wait_for_load_state("load")
 
 
-@contextmanager
-def rerendered(page: Page, asks: bool = True) -> Iterator[None]:
-    """Wait, after the block's choice, until the form is rendered anew and nothing is asked:
-    the next choice must be made in the new form (a choice made in the old one is lost).
-    `asks`: False for a choice that asks nothing of the server."""
-    page.evaluate("() => { window.tpShown = document.querySelector('#form-area > *') }")
-    yield
-    if asks:
-        page.wait_for_function(
-            "() => document.querySelector('#form-area > *') !== window.tpShown"
-            " && !document.querySelector('.htmx-request')"
-        )
-
-
 def pick(page: Page, label: str, value: str) -> None:
-    """Choose `value` in the select labelled `label`, then let the form re-render when the
-    choice changes what it offers."""
-    field = page.get_by_label(label, exact=True)
-    with rerendered(page, asks=field.get_attribute("hx-post") is not None):
-        field.select_option(value)
+    """Choose `value` in the select labelled `label` (and let the form re-render)."""
+    choose(page, page.get_by_label(label, exact=True), value)
 
 
 def check(page: Page, selector: str) -> None:
-    box = page.locator(selector)
-    with rerendered(page, asks=box.get_attribute("hx-post") is not None):
-        box.check()
+    tick(page, page.locator(selector))
 
 
 def choose_target(page: Page, schema: str, table: str | None = None) -> None:

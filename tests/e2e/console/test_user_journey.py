@@ -35,7 +35,7 @@ from tagport.store.db import Database
 from tagport.warehouse import demo as demo_data
 from tagport.web.i18n import catalogue
 from tests.conftest import PG_URL
-from tests.e2e.console.conftest import Axe, Console, english_left
+from tests.e2e.console.conftest import Axe, Console, choose, english_left, tick
 from tests.e2e.console.test_task_form import table_comment
 from tests.threads import Threads
 
@@ -160,21 +160,21 @@ def build_audience(page: Page, console: Console, labels: Labels, axe: Axe) -> in
 
 def choose_target(page: Page, labels: Labels, schema: str, table: str | None = None) -> None:
     where = "task_form"
-    page.get_by_label(labels("Target data source type", where)).select_option("postgresql")
-    page.get_by_label(labels("Target data source", where), exact=True).select_option(DS)
-    page.get_by_label(labels("Schema", where), exact=True).select_option(schema)
+    choose(page, page.get_by_label(labels("Target data source type", where)), "postgresql")
+    choose(page, page.get_by_label(labels("Target data source", where), exact=True), DS)
+    choose(page, page.get_by_label(labels("Schema", where), exact=True), schema)
     if table is not None:
         expect(page.get_by_label(labels("Target table", where))).to_contain_text(table)
-        page.get_by_label(labels("Target table", where)).select_option(table)
+        choose(page, page.get_by_label(labels("Target table", where)), table)
 
 
 def fill_basics(page: Page, labels: Labels, name: str, schedule: str) -> None:
     where = "task_form"
     page.get_by_label(labels("Task name", where)).fill(name)
     expect(page.locator("#name-check")).to_have_text(labels("{name} is available.", name=name))
-    page.get_by_label(labels("Application", where)).select_option("demo_app")
-    page.get_by_label(labels("Schedule type", where)).select_option(schedule)
-    page.get_by_label(labels("Audience group", where)).select_option(AUDIENCE)
+    choose(page, page.get_by_label(labels("Application", where)), "demo_app")
+    choose(page, page.get_by_label(labels("Schedule type", where)), schedule)
+    choose(page, page.get_by_label(labels("Audience group", where)), AUDIENCE)
 
 
 def create_daily_task(page: Page, labels: Labels, schema: str, axe: Axe) -> str:
@@ -182,10 +182,9 @@ def create_daily_task(page: Page, labels: Labels, schema: str, axe: Axe) -> str:
     where = "task_form"
     page.goto(page.url.split("/audience-groups")[0] + "/offline-services/new")
     fill_basics(page, labels, DAILY, "recurring")
-    page.get_by_label(labels("Sync tags", where)).check()
-    page.locator("#tag-city").check()
-    page.locator("#out-city-codename").check()
-    page.locator("#tag-total_spend").check()
+    tick(page, page.get_by_label(labels("Sync tags", where)))
+    for box in ("#tag-city", "#out-city-codename", "#tag-total_spend"):
+        tick(page, page.locator(box))
     choose_target(page, labels, schema)
     check_page(page, labels, axe)
     page.get_by_role("button", name=labels("One-click table creation", where), exact=True).click()
@@ -211,8 +210,8 @@ def refused_then_granted(
     table = CRM_TABLE
     switch_user(page, console, labels, "mia", "/offline-services/new")
     fill_basics(page, labels, MANUAL, "manual")
-    page.get_by_label(labels("Sync tags", where)).check()
-    page.locator("#tag-city").check()
+    tick(page, page.get_by_label(labels("Sync tags", where)))
+    tick(page, page.locator("#tag-city"))
     choose_target(page, labels, schema, table)
     page.get_by_role("button", name=labels("Publish", where), exact=True).click()
     expect(page.locator("#publish-failures")).to_contain_text(
