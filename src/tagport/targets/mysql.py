@@ -236,12 +236,15 @@ class _FifoFeeder:
         self.error: BaseException | None = None
         self.started_reading = False
         self.stopped = False
+        self.opened = threading.Event()
+        """Set once the writer's open of the pipe has returned (or failed)."""
         self.thread = threading.Thread(target=self._feed, name="tagport-load-data", daemon=True)
         self.thread.start()
 
     def _feed(self) -> None:
         try:
             with open(self.path, "wb") as pipe:  # blocks until PyMySQL opens the pipe
+                self.opened.set()
                 if self.stopped:
                     return  # opened by finish(): PyMySQL never read, leave the batches unread
                 self.started_reading = True
@@ -250,13 +253,21 @@ class _FifoFeeder:
                     self.meter.add(batch.num_rows)
         except BaseException as exc:
             self.error = exc
+        finally:
+            self.opened.set()
 
     def finish(self) -> None:
         """Unblock the writer if PyMySQL never opened the pipe, and wait for it."""
         if self.thread.is_alive() and not self.started_reading:
             self.stopped = True
+            # A reader held open until the writer's open has returned: one opened and closed
+            # at once would miss a writer not yet in open(), which would then block for ever
+            # (a refused LOAD DATA can come back before the thread gets there).
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-            os.close(fd)  # the writer's open returns; its first write fails: nothing consumed
+            try:
+                self.opened.wait()
+            finally:
+                os.close(fd)
         self.thread.join()
 
 
