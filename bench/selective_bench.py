@@ -233,6 +233,7 @@ def main() -> None:
                 print(f"  round {round_ + 1}: {name}: {times[name][-1]:.2f} s", flush=True)
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS bench_limit")
+            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")  # the shared database stays clean
         psql = min(times["psql \\copy of the output CSV"])
         hand = min(times["hand-made: DuckDB COPY | psql \\copy"])
         print(f"\n| side ({args.repeat} runs) | runs | best | × psql \\copy | × hand-made |")

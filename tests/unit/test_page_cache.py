@@ -5,8 +5,11 @@ identical requests at once."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,6 +17,7 @@ from tagport.api.page_cache import PageCache
 from tagport.store.tables import utcnow
 
 LATER = utcnow() + timedelta(days=1)
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,8 +52,15 @@ def builder(store: Store, changes_at: datetime = LATER, pause: asyncio.Event | N
     return build
 
 
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: a browser test earlier in the same process (the
+    Playwright session) leaves an event loop running in the main thread."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, main).result()
+
+
 def answer(cache: PageCache, store: Store, **kwargs: object) -> bytes:
-    return asyncio.run(cache.answer(store, "page", builder(store, **kwargs)))  # type: ignore[arg-type]
+    return run(cache.answer(store, "page", builder(store, **kwargs)))  # type: ignore[arg-type]
 
 
 def test_a_kept_page_is_answered_until_a_write_through_the_process() -> None:
@@ -90,7 +101,7 @@ def test_a_page_in_the_second_half_of_its_bound_is_answered_while_one_build_repl
         await asyncio.sleep(0)
         return [*during, await cache.answer(store, "page", builder(store))]
 
-    answers = asyncio.run(polling())
+    answers = run(polling())
     assert answers == [b"v0"] * 50 + [b"changed by another process"]
     assert store.builds == ["v0", "changed by another process"]
 
@@ -114,10 +125,10 @@ def test_a_failed_background_build_leaves_the_kept_page_to_its_bound(
         clock.now += 0.5
         return kept
 
-    assert asyncio.run(polling()) == b"v0"
+    assert run(polling()) == b"v0"
     assert "a kept page could not be built again: the database went away" in caplog.text
     with pytest.raises(ValueError, match="went away"):
-        asyncio.run(cache.answer(store, "page", failing))
+        run(cache.answer(store, "page", failing))
 
 
 def test_a_page_whose_time_dependent_values_change_is_not_kept_past_that_moment() -> None:
@@ -147,7 +158,7 @@ def test_identical_requests_at_once_build_the_page_once() -> None:
         pause.set()
         return await asyncio.gather(*waiting)
 
-    assert asyncio.run(fifty()) == [b"v0"] * 50
+    assert run(fifty()) == [b"v0"] * 50
     assert store.builds == ["v0"]
 
 
@@ -164,7 +175,7 @@ def test_a_request_after_a_write_does_not_take_the_page_being_built_before_it() 
         pause.set()
         return await first, await second
 
-    assert asyncio.run(around_a_write()) == (b"v0", b"v1")
+    assert run(around_a_write()) == (b"v0", b"v1")
     assert answer(cache, store) == b"v1"  # and the older page was not kept over it
 
 
@@ -181,11 +192,11 @@ def test_a_failed_build_fails_its_waiters_and_is_tried_again_next_time() -> None
         tasks = [asyncio.create_task(cache.answer(store, "page", failing)) for _ in range(2)]
         return await asyncio.gather(*tasks, return_exceptions=True)
 
-    failures = asyncio.run(two())
+    failures = run(two())
     assert [str(f) for f in failures] == ["the database went away"] * 2
     assert len(calls) == 1
     with pytest.raises(ValueError, match="went away"):
-        asyncio.run(cache.answer(store, "page", failing))
+        run(cache.answer(store, "page", failing))
     assert answer(cache, store) == b"v0"
 
 
@@ -201,5 +212,5 @@ def test_those_waiting_for_a_cancelled_build_build_their_own() -> None:
         first.cancel()
         return await second
 
-    assert asyncio.run(cancelled_first()) == b"v0"
+    assert run(cancelled_first()) == b"v0"
     assert store.builds == ["v0", "v0"]
