@@ -34,6 +34,8 @@ from tests.integration.conftest import (  # noqa: F401  (the metadata fixtures, 
     db,
     db_url,
     operator,
+    pg_store,
+    pg_templates,
     sqlite_templates,
 )
 

@@ -32,6 +32,8 @@ from tests.e2e.api.conftest import (  # noqa: F401  (the served app, the metadat
     db_url,
     leaks,
     operator,
+    pg_store,
+    pg_templates,
     secret,
     settings,
     sqlite_templates,
