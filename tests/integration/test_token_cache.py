@@ -20,6 +20,15 @@ class Clock:
         return self.now
 
 
+def revoke_elsewhere(db: Database, operator: Actor, token_id: int) -> None:
+    """Revoke a token as another process would: its writes move no generation here."""
+    other = Database(db.url, None)
+    try:
+        tokens.revoke_token(other, operator, token_id)
+    finally:
+        other.dispose()
+
+
 def test_a_token_revoked_through_this_process_is_refused_at_once(
     db: Database, operator: Actor
 ) -> None:
@@ -56,11 +65,7 @@ def test_a_token_revoked_by_another_process_is_refused_after_the_bound(
     cache = tokens.TokenCache(2.0, clock=clock)
     cache.authenticate(db, made.token)
     cache.authenticate(db, made.token)
-    other = Database(db.url, None)  # another process: its writes move no generation here
-    try:
-        tokens.revoke_token(other, operator, made.view.id)
-    finally:
-        other.dispose()
+    revoke_elsewhere(db, operator, made.view.id)
     assert cache.cached(db, made.token) == operator  # within the bound (docs/security.md)
     clock.now += 2.0
     assert cache.cached(db, made.token) is None
@@ -99,11 +104,7 @@ def test_a_token_found_revoked_by_a_refresh_is_forgotten_at_once(
     made = tokens.create_token(db, operator, "operator", "ci", 1)
     cache = tokens.TokenCache(60, clock=Clock())
     cache.authenticate(db, made.token)
-    other = Database(db.url, None)  # another process revokes it
-    try:
-        tokens.revoke_token(other, operator, made.view.id)
-    finally:
-        other.dispose()
+    revoke_elsewhere(db, operator, made.view.id)
     with pytest.raises(Unauthenticated):
         cache.authenticate(db, made.token)
     assert cache.cached(db, made.token) is None
