@@ -12,8 +12,10 @@ from sqlalchemy import event, select, update
 
 from tagport.services import instances, scheduling, tasks
 from tagport.services.permissions import Actor
+from tagport.services.table_permissions import TableRef, grant
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.targets.base import ColumnInfo, TableInfo
 from tests.integration.support import publish
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -138,3 +140,50 @@ def test_a_schedule_runs_only_within_its_first_and_last_data_timestamps(
     assert [r.schedule_state for r in rows if r.name == "hz_vip_to_crm"] == [
         "ended with data timestamp 2026-11-18"
     ]
+
+
+MANUAL = "杭州会员导出"  # bob's manual task of the examples, writing crm_mysql:seed_users
+SEED = TableInfo(None, "seed_users", (ColumnInfo("uid", "bigint", False),), ("uid",))
+
+
+def publish_manual(db: Database, operator: Actor) -> None:
+    grant(db, operator, "bob", TableRef("crm_mysql", "", "seed_users"))
+    assert publish(db, operator, MANUAL, SEED).status.value == "published"
+
+
+def test_a_published_manual_task_is_never_scheduled(catalogued: Database, operator: Actor) -> None:
+    publish_manual(catalogued, operator)
+    with catalogued.uow() as uow:  # even with a time of day in its published schedule
+        task = uow.session.scalars(select(t.OfflineService).filter_by(name=MANUAL)).one()
+        assert task.published is not None
+        task.published = task.published | {"schedule": {"type": "manual", "at": "02:00"}}
+        uow.commit()
+    published_at(catalogued, at(1, 0))
+    assert scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 3) == 0
+
+
+def test_two_tasks_due_the_same_day_get_an_instance_each(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    publish_manual(catalogued, operator)
+    with catalogued.uow() as uow:  # the second task made recurring, at the first one's time
+        task = uow.session.scalars(select(t.OfflineService).filter_by(name=MANUAL)).one()
+        assert task.published is not None
+        task.schedule_type = "recurring"
+        task.published = task.published | {"schedule": {"type": "recurring", "at": "02:00"}}
+        uow.commit()
+    published_at(catalogued, at(10, 1))
+    assert scheduling.create_due_instances(catalogued, at(10, 2), SHANGHAI, 3) == 2
+    for name in ("hz_vip_to_crm", MANUAL):
+        [view] = instances.list_instances(catalogued, name)
+        assert (view.bizdate, view.trigger) == (date(2026, 11, 9), "schedule")
+
+
+def test_each_role_keeps_its_own_heartbeat(catalogued: Database) -> None:
+    assert scheduling.last_heartbeat(catalogued, "scheduler") is None
+    scheduling.record_heartbeat(catalogued, "scheduler", at(1, 1))
+    scheduling.record_heartbeat(catalogued, "worker", at(1, 2))
+    scheduling.record_heartbeat(catalogued, "scheduler", at(1, 3))
+    assert scheduling.last_heartbeat(catalogued, "scheduler") == at(1, 3)
+    assert scheduling.last_heartbeat(catalogued, "worker") == at(1, 2)
