@@ -178,6 +178,7 @@ def test_two_tasks_due_the_same_day_get_an_instance_each(
     for name in ("hz_vip_to_crm", MANUAL):
         [view] = instances.list_instances(catalogued, name)
         assert (view.bizdate, view.trigger) == (date(2026, 11, 9), "schedule")
+        assert view.created_at == at(10, 2)  # the tick's moment, not the machine's clock
 
 
 def test_each_role_keeps_its_own_heartbeat(catalogued: Database) -> None:
