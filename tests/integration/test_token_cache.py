@@ -29,6 +29,15 @@ def revoke_elsewhere(db: Database, operator: Actor, token_id: int) -> None:
         other.dispose()
 
 
+def known_token(db: Database, operator: Actor) -> tuple[tokens.NewToken, Clock, tokens.TokenCache]:
+    """A new token of the operator, just authenticated by a cache of 2 s on a test clock."""
+    made = tokens.create_token(db, operator, "operator", "ci", 1)
+    clock = Clock()
+    cache = tokens.TokenCache(2.0, clock=clock)
+    cache.authenticate(db, made.token)
+    return made, clock, cache
+
+
 def test_a_token_revoked_through_this_process_is_refused_at_once(
     db: Database, operator: Actor
 ) -> None:
@@ -60,10 +69,7 @@ def test_a_user_whose_roles_change_is_known_with_the_new_roles(
 def test_a_token_revoked_by_another_process_is_refused_after_the_bound(
     db: Database, operator: Actor
 ) -> None:
-    made = tokens.create_token(db, operator, "operator", "ci", 1)
-    clock = Clock()
-    cache = tokens.TokenCache(2.0, clock=clock)
-    cache.authenticate(db, made.token)
+    made, clock, cache = known_token(db, operator)
     cache.authenticate(db, made.token)
     revoke_elsewhere(db, operator, made.view.id)
     assert cache.cached(db, made.token) == operator  # within the bound (docs/security.md)
@@ -83,10 +89,7 @@ def test_no_token_is_known_when_the_bound_is_zero(db: Database, operator: Actor)
 def test_a_known_token_is_asked_about_again_once_in_the_second_half_of_its_bound(
     db: Database, operator: Actor
 ) -> None:
-    made = tokens.create_token(db, operator, "operator", "ci", 1)
-    clock = Clock()
-    cache = tokens.TokenCache(2.0, clock=clock)
-    cache.authenticate(db, made.token)
+    made, clock, cache = known_token(db, operator)
     clock.now += 0.9
     assert not cache.refresh_due(made.token)
     clock.now += 0.2
