@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
+from tagport.store import crypto
 from tagport.targets.base import ConnectionParams
 from tests.threads import Threads
 
@@ -48,6 +50,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, prefixes in SERVERS.items():
             if any(name.startswith(prefixes) for name in used):
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""argon2id at a low cost: a console test hashes and checks a password or two per user, and
+the real cost (64 MiB, three passes: 0.1 s idle, up to 1 s on a busy machine) buys a test
+nothing. The production parameters are checked in `tests/unit/test_crypto.py`."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[PasswordHasher]:
+    """Passwords hashed cheaply in the test processes (Django's advice for tests, too); yields
+    the real hasher. Processes a test starts (`tagport serve`) keep the real cost."""
+    real = crypto._HASHER
+    crypto._HASHER = CHEAP_HASHER
+    yield real
+    crypto._HASHER = real
 
 
 def server_missing(what: str, error: Exception) -> None:
