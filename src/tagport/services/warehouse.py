@@ -454,16 +454,17 @@ def build_demo(
         raise InvalidInput.one("demo", "rows", "must be at least 1")
     days = list(date_range(today - timedelta(days=2), today - timedelta(days=1)))
     warehouse = open_warehouse(settings)
-    data = demo.build_demo_data(warehouse, rows, days, seed)
-    seed_file = settings.home / "demo" / "crm_seed_users.txt"
-    seed_file.parent.mkdir(parents=True, exist_ok=True)
-    seed_file.write_text("".join(f"{i}\n" for i in demo.seed_ids(rows, seed)), encoding="utf-8")
-    specs = _missing(db, demo.demo_catalog(seed_file, actor.login))
-    catalog.apply(db, actor, [Document(s, f"demo ({s.kind} {s.key})") for s in specs])
-    for table in data.tables:
-        record_sources(db, warehouse, table)
-    groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
-    if any(g.code == "crm_seed_users" for g in groups):
-        import_audience(settings, db, actor, "crm_seed_users")
-    sizes = {g.code: estimate(settings, db, actor, g.code, days[-1]) for g in groups}
+    with warehouse.held():  # a dozen calls: open the warehouse once
+        data = demo.build_demo_data(warehouse, rows, days, seed)
+        seed_file = settings.home / "demo" / "crm_seed_users.txt"
+        seed_file.parent.mkdir(parents=True, exist_ok=True)
+        seed_file.write_text("".join(f"{i}\n" for i in demo.seed_ids(rows, seed)), "utf-8")
+        specs = _missing(db, demo.demo_catalog(seed_file, actor.login))
+        catalog.apply(db, actor, [Document(s, f"demo ({s.kind} {s.key})") for s in specs])
+        for table in data.tables:
+            record_sources(db, warehouse, table)
+        groups = [s for s in specs if isinstance(s, AudienceGroupSpec)]
+        if any(g.code == "crm_seed_users" for g in groups):
+            import_audience(settings, db, actor, "crm_seed_users")
+        sizes = {g.code: estimate(settings, db, actor, g.code, days[-1]) for g in groups}
     return DemoResult(rows, days, data.tables, sizes)

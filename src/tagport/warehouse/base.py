@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -250,6 +251,11 @@ class Warehouse(ABC):
         then skip making a proven-unique partition unique. Returns the partitions recorded; an
         engine that keeps no such record returns 0 and always makes sources unique."""
         return 0
+
+    def held(self) -> AbstractContextManager[None]:
+        """Keep the warehouse open for a batch of calls made in this process (a demo build), for
+        engines that otherwise open it per call. A no-op unless an engine says otherwise."""
+        return nullcontext()
 
     @abstractmethod
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:

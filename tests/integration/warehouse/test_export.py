@@ -18,7 +18,7 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.naming import codename_field
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import Output, TagOutput
-from tagport.errors import Conflict, InvalidInput, TransientError
+from tagport.errors import Conflict, InvalidInput, TerminalError, TransientError
 from tagport.warehouse import duckdb as duckdb_warehouse
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, PartitionRef, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
@@ -326,3 +326,38 @@ def test_an_ordered_export_comes_sorted_by_the_key(warehouse: DuckDBWarehouse) -
     assert 'ORDER BY "uid"' in warehouse.export_sql(plan)
     ids = warehouse.export_reader(plan, batch_size=2).read_all().column("uid").to_pylist()
     assert ids == sorted(ids) == [1, 2, 3, 4, 5]
+
+
+OPENS_FOR_WRITING = (
+    "import duckdb, sys\n"
+    "try:\n    duckdb.connect(sys.argv[1]).close()\n"
+    "except duckdb.Error as error:\n    sys.exit(str(error))\n"
+)
+
+
+def _another_process_may_write(path: Path) -> bool:
+    done = subprocess.run(
+        [sys.executable, "-c", OPENS_FOR_WRITING, str(path)], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+def test_a_held_warehouse_serves_every_call_of_the_process_then_lets_go(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """`held` (a demo build): calls in this process share one open file and see each other's
+    writes; a person's SQL still never runs on a writable connection; afterwards the file is
+    free for another process."""
+    data = pa.table({"uid": [1, 2, 3]})
+    with warehouse.held():
+        another = DuckDBWarehouse(warehouse.path)  # the services open their own: same file
+        reader = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+        another.write_batches("p.fresh", reader, replace=True)
+        with another.held():  # nested: the first hold goes on
+            assert {"fresh", "profile"} <= {t.name for t in warehouse.tables("p")}
+        assert next(t.rows for t in warehouse.tables("p") if t.name == "fresh") == 3
+        assert not _another_process_may_write(warehouse.path)
+        with pytest.raises(TerminalError, match="opening the warehouse"):
+            warehouse.query("SELECT count(*) FROM p.fresh")
+    assert _another_process_may_write(warehouse.path)
+    assert warehouse.query("SELECT count(*) AS n FROM p.fresh").table.to_pylist() == [{"n": 3}]
