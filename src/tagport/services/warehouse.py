@@ -265,7 +265,7 @@ def run_sql(settings: Settings, actor: Actor, sql: str, limit: int = 1000) -> Qu
     through the same allow-list and confined engine as SQL audiences."""
     require_super_admin(actor, "run ad-hoc warehouse SQL")
     query = confine.checked_query(sql, None)
-    return open_warehouse(settings).query(query.sql(dialect=queries.DIALECT), limit)
+    return open_warehouse(settings).query(query.sql(dialect=queries.SQL_DIALECT), limit)
 
 
 # --- audiences ----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -173,7 +173,13 @@ def export_schema(plan: ExportPlan) -> pa.Schema:
 
 
 class Warehouse(ABC):
-    """Where tags live and audiences and exports are computed (DuckDB now, Spark later)."""
+    """Where tags live and audiences and exports are computed (DuckDB or Spark).
+
+    Engines differ only behind this interface: services never ask which one they hold.
+    """
+
+    dialect: ClassVar[str]
+    """The sqlglot dialect the engine's SQL is rendered in (`queries` builds it engine-neutral)."""
 
     @abstractmethod
     def import_table(
@@ -200,7 +206,8 @@ class Warehouse(ABC):
 
     @abstractmethod
     def query(self, sql: str, limit: int = 1000) -> QueryResult:
-        """Run one read-only statement and return at most `limit` rows."""
+        """Run one read-only statement and return at most `limit` rows. The SQL is written in
+        `queries.SQL_DIALECT`, whatever the engine."""
 
     @abstractmethod
     def readiness(self, needed: Sequence[PartitionRef], bizdate: date) -> Readiness:

@@ -68,7 +68,7 @@ AHEAD_SHARED = 2
 
 
 def _render(expression: exp.Expr) -> str:
-    return expression.sql(dialect=queries.DIALECT)
+    return expression.sql(dialect=DuckDBWarehouse.dialect)
 
 
 def _busy(error: duckdb.Error) -> bool:
@@ -97,6 +97,8 @@ def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
 
 class DuckDBWarehouse(Warehouse):
     """The warehouse in a DuckDB file (`<TAGPORT_HOME>/warehouse.duckdb` by default)."""
+
+    dialect = "duckdb"
 
     def __init__(
         self,
