@@ -77,16 +77,20 @@ class SparkConfig:
 # --- the session --------------------------------------------------------------------------------
 
 _LOG4J = """\
-rootLogger.level = error
+rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = stderr
 appender.stderr.type = Console
 appender.stderr.name = stderr
 appender.stderr.target = SYSTEM_ERR
 appender.stderr.layout.type = PatternLayout
 appender.stderr.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
+appender.stderr.filter.threshold.type = ThresholdFilter
+appender.stderr.filter.threshold.level = error
 """
 """Spark's own logging: errors only (its warnings about the host name and native libraries say
-nothing a tagport user can act on); errors reach tagport as exceptions anyway."""
+nothing a tagport user can act on; errors reach tagport as exceptions anyway). The level stays
+at PySpark's default, WARN, filtered at the appender: at any other level PySpark announces on
+stderr that it sets the default."""
 
 
 class _Session:
