@@ -109,9 +109,24 @@ def spark_session(config: SparkConfig) -> SparkSession:
 
 
 def _forget_session() -> None:
-    """Drop a session whose JVM is gone, so that the next operation starts a new one."""
+    """Drop a session whose JVM is gone, so that the next operation starts a new one.
+
+    PySpark keeps the dead session, context and gateway in class attributes and would hand
+    them out again; stopping them cannot reach the JVM, so they are cleared by hand."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
     with _Session.lock:
-        _Session.current = None
+        session, _Session.current = _Session.current, None
+        if session is None:
+            return
+        with suppress(Exception):  # the JVM is gone: stopping it can only half succeed
+            session.stop()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        SparkContext._active_spark_context = None
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
 
 
 def _conf(config: SparkConfig, local: Path) -> dict[str, str]:
@@ -195,24 +210,26 @@ def _message(error: BaseException, views: dict[str, str]) -> str:
 
 
 def _spark_errors() -> tuple[type[BaseException], ...]:
-    """What Spark raises: its own exceptions and py4j's (a lost JVM)."""
+    """What Spark raises: its own exceptions, py4j's, and a refused or broken connection to
+    the JVM (py4j lets those through when the JVM has died)."""
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 
-    return (PySparkException, Py4JError)
+    return (PySparkException, Py4JError, ConnectionError)
 
 
 def _translate(error: BaseException, doing: str, views: dict[str, str]) -> TagportError:
     """A Spark error as the tagport error a person can act on."""
-    from py4j.protocol import Py4JJavaError, Py4JNetworkError
+    from py4j.protocol import Py4JError, Py4JJavaError
     from pyspark.errors import ParseException
 
     message = _message(error, views)
     if isinstance(error, ParseException):
         return InvalidInput.one("sql", "", message)
-    if isinstance(error, Py4JNetworkError) or (
-        not isinstance(error, Py4JJavaError) and "Py4J" in type(error).__name__
-    ):
+    lost = isinstance(error, ConnectionError) or (
+        isinstance(error, Py4JError) and not isinstance(error, Py4JJavaError)
+    )
+    if lost:
         _forget_session()
         return TransientError(f"{doing}: the Spark session was lost: {message}")
     if "FILE_NOT_EXIST" in message or "FileNotFoundException" in message:
