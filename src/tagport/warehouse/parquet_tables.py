@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tagport.errors import InvalidInput
+from tagport.errors import InvalidInput, TransientError
 
 META = "_tagport.json"
 VERSIONS = ".versions"
@@ -230,12 +230,16 @@ class ParquetTables:
             self._sweep(table, keep=version)
         return written
 
-    def write_partition(self, table: str, column: str, value: str, data: pa.Table) -> int:
-        """Replace one partition of an existing table partitioned by `column`, at once."""
+    def write_partition(
+        self, table: str, column: str, value: str, data: pa.Table, expected: TableMeta
+    ) -> int:
+        """Replace one partition of an existing table partitioned by `column`, at once. The
+        table must still be as `expected` (what `data` was checked against)."""
         with self._locked(table):
             version = self.version(table)
             meta = self.meta(table, version)
-            assert version is not None and meta is not None and meta.partition == column
+            if version is None or meta != expected or column != expected.partition:
+                raise TransientError(f"table {table} changed while it was imported into; again")
             stored = pa.schema([f for f in meta.schema if f.name != column])
             folder = version / PARTS / f"{column}={escape(value)}.{_new_id()}"
             folder.mkdir(parents=True)

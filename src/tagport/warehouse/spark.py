@@ -402,8 +402,10 @@ class SparkWarehouse(Warehouse):
         expected = meta.schema if into and meta is not None else None
         skip = partition_column if partition_value is not None else None
         data = files.read_table_file(file, expected, skip=skip, allow_empty=allow_empty)
-        if into and partition_value is not None:
-            return self.tables_store.write_partition(table, partition_column, partition_value, data)
+        if into and partition_value is not None and meta is not None:
+            return self.tables_store.write_partition(
+                table, partition_column, partition_value, data, meta
+            )
         if partition_value is not None:
             value = pa.array([partition_value] * data.num_rows, pa.string())
             data = data.append_column(partition_column, value)

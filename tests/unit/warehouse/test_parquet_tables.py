@@ -4,13 +4,14 @@ after each write, and after a write that fails."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from tagport.errors import InvalidInput
+from tagport.errors import InvalidInput, TransientError
 from tagport.warehouse.parquet_tables import ParquetTables, escape, unescape
 
 
@@ -55,8 +56,10 @@ def test_a_table_is_replaced_whole_and_its_old_files_go(tmp_path: Path) -> None:
 def test_a_partition_is_replaced_alone(tmp_path: Path) -> None:
     tables = ParquetTables(tmp_path)
     tables.write("p.t", _reader(uid=[1, 2], ds=["d1", "d2"]), partition="ds")
-    assert tables.write_partition("p.t", "ds", "d2", pa.table({"uid": [5, 6]})) == 2
-    assert tables.write_partition("p.t", "ds", "d3", pa.table({"uid": [7]})) == 1
+    meta = tables.meta("p.t")
+    assert meta is not None
+    assert tables.write_partition("p.t", "ds", "d2", pa.table({"uid": [5, 6]}), meta) == 2
+    assert tables.write_partition("p.t", "ds", "d3", pa.table({"uid": [7]}), meta) == 1
     assert _rows(tables, "p.t") == sorted(
         [
             {"uid": 1, "ds": "d1"},
@@ -75,8 +78,16 @@ def test_a_failed_write_leaves_the_table_as_it_was(tmp_path: Path) -> None:
     tables = ParquetTables(tmp_path)
     tables.write("p.t", _reader(uid=[1], ds=["d1"]), partition="ds")
     before = _files(tmp_path)
+    meta = tables.meta("p.t")
+    assert meta is not None
     with pytest.raises(pa.ArrowInvalid):
-        tables.write_partition("p.t", "ds", "d1", pa.table({"uid": ["not a number"]}))
+        tables.write_partition("p.t", "ds", "d1", pa.table({"uid": ["not a number"]}), meta)
+    tables.write("p.t", _reader(uid=[1], ds=["d1"]), partition="ds")  # replaced meanwhile
+    before = _files(tmp_path)
+    with pytest.raises(TransientError, match="changed while it was imported into"):
+        tables.write_partition(
+            "p.t", "ds", "d1", pa.table({"uid": [5]}), replace(meta, comment="x")
+        )
 
     def failing() -> pa.RecordBatchReader:
         good = pa.record_batch({"uid": [2], "ds": ["d2"]})
