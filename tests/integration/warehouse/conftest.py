@@ -8,7 +8,6 @@ from pathlib import Path
 import pyspark  # noqa: F401  (in the dev extra: without it collection fails here, loudly)
 import pytest
 
-from tagport.warehouse.spark import SparkConfig, spark_session
 from tests.integration.warehouse.engines import ENGINES
 
 
@@ -21,14 +20,6 @@ def db_url(tmp_path: Path) -> str:
 def engine(request: pytest.FixtureRequest) -> str:
     """Each engine in turn, a module's tests at a time."""
     return str(request.param)
-
-
-@pytest.fixture(scope="session")
-def spark_config(tmp_path_factory: pytest.TempPathFactory) -> SparkConfig:
-    """The Spark session of the test process, started once and shared by every test."""
-    config = SparkConfig(local_dir=tmp_path_factory.mktemp("spark-local"))
-    spark_session(config)
-    return config
 
 
 @pytest.fixture
