@@ -206,6 +206,29 @@ def test_a_run_on_the_spark_warehouse_exports_into_postgresql(
     assert not spark_demo.warehouse_path.exists()  # nothing went to a DuckDB file
 
 
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_project_target_is_refused_on_the_spark_warehouse_naming_why(
+    db: Database, operator: Actor, tmp_path: Path, spark_demo: Settings
+) -> None:
+    """Project targets write DuckDB tables, which a Spark warehouse would never read: the
+    publication fails saying so, rather than exporting where nobody looks."""
+    target = {"datasource": "wh", "table": "big_spenders"}
+    spenders = task("spenders_to_wh", "big_spenders", target, tags=False)
+    apply(db, operator, tmp_path, APPLICATION, WH_DATASOURCE, spenders)
+    assert publication.request_publish(db, operator, "spenders_to_wh") is TaskStatus.PUBLISHING
+    describe = targets.TargetAccess(spark_demo).describe
+    result = publication.complete_publication(db, "spenders_to_wh", describe)
+    assert result.status is TaskStatus.PUBLISH_FAILED
+    assert any(
+        "data source wh: project targets write DuckDB warehouse tables; the spark warehouse "
+        "cannot take them yet" in problem
+        for problem in result.problems
+    ), result.problems
+    assert not spark_demo.warehouse_path.exists()
+
+
 def test_a_run_after_a_crash_between_the_renames_recovers_the_target(
     db: Database,
     operator: Actor,

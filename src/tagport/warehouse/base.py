@@ -258,6 +258,12 @@ class Warehouse(ABC):
         engine that keeps no such record returns 0 and always makes sources unique."""
         return 0
 
+    def project_database(self) -> Path | None:
+        """The DuckDB file a project target writes its tables into (`targets/project.py`), when
+        the engine keeps its tables in one; None when it does not, and project targets cannot
+        write where this warehouse reads."""
+        return None
+
     @abstractmethod
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:
         """Write batches into `PROJECT.TABLE` (created or replaced); used by the demo builder."""

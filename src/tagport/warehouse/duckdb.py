@@ -121,6 +121,9 @@ class DuckDBWarehouse(Warehouse):
         self.trust_all = unique_sources
         self.chunk_rows = chunk_rows
 
+    def project_database(self) -> Path:
+        return self.path
+
     # --- connections ----------------------------------------------------------------------------
 
     @property
