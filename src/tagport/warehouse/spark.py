@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,8 @@ Explain = Callable[[BaseException, dict[str, str]], TagportError]
 tagport error a person reads."""
 EXPORTS = ".exports"
 """Under the warehouse root: each export's result, written by Spark and read back in batches."""
+EXPORT_LEFTOVER_SECONDS = 24 * 3600
+"""An export's files older than this were left by a process that died reading them."""
 PARTITION_COLUMN = "ds"
 """A text column of this name partitions a table written whole (`write_batches`, an import
 without a partition value), as the partition column of tag sources does by default."""
@@ -521,6 +524,7 @@ class SparkWarehouse(Warehouse):
         query = queries.export_query(plan, unique=self.unique)
         out = self.root / EXPORTS / uuid.uuid4().hex
         out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_exports(out.parent, time.time() - EXPORT_LEFTOVER_SECONDS)
         doing = f"exporting audience group {plan.audience.code}"
         try:
             explain = self._explainer(plan.scope, plan.audience, doing)
@@ -533,6 +537,14 @@ class SparkWarehouse(Warehouse):
         batches = _read_back(out, schema, batch_size)
         weakref.finalize(batches, shutil.rmtree, out, True)
         return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def sweep_exports(folder: Path, before: float) -> None:
+    """Delete exports' files last changed before `before` (a dead process's leftovers)."""
+    for leftover in folder.iterdir():
+        with suppress(OSError):  # another process may be deleting it too
+            if leftover.stat().st_mtime < before:
+                shutil.rmtree(leftover)
 
 
 def _partition_of(schema: pa.Schema, column: str) -> str | None:

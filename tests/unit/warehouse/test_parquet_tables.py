@@ -13,6 +13,7 @@ import pytest
 
 from tagport.errors import InvalidInput, TransientError
 from tagport.warehouse.parquet_tables import ParquetTables, escape, unescape
+from tagport.warehouse.spark import sweep_exports
 
 
 def _reader(**columns: list[object]) -> pa.RecordBatchReader:
@@ -129,3 +130,13 @@ def test_a_type_spark_cannot_read_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="tags: type: list<item: int64> cannot be stored"):
         tables.write("p.t", _reader(uid=[1], tags=[[1, 2]]), partition=None)
     assert tables.names() == []
+
+
+def test_exports_left_by_a_dead_process_are_swept_and_running_ones_kept(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    for folder in (old, new):
+        folder.mkdir()
+        (folder / "part-0.parquet").write_bytes(b"")
+    os.utime(old, (1_000, 1_000))
+    sweep_exports(tmp_path, before=2_000)
+    assert [p.name for p in tmp_path.iterdir()] == ["new"]
