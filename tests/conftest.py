@@ -139,7 +139,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty TAGPORT_HOME; the environment points at it for the test's duration."""
     path = tmp_path / "home"
     monkeypatch.setenv("TAGPORT_HOME", str(path))
-    for name in ("TAGPORT_DATABASE_URL", "TAGPORT_SECRET_KEY", "TAGPORT_USER"):
+    for name in ("TAGPORT_DATABASE_URL", "TAGPORT_SECRET_KEY", "TAGPORT_USER", "TAGPORT_WAREHOUSE"):
         monkeypatch.delenv(name, raising=False)
     return path
 

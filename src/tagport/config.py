@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +19,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tagport.errors import ConfigError
 
 SECRET_KEY_FILE = "secret.key"
+
+
+class WarehouseEngine(StrEnum):
+    """The engine that holds tags and computes audiences (`TAGPORT_WAREHOUSE`)."""
+
+    DUCKDB = "duckdb"
+    """One embedded DuckDB file in the home: nothing to install or run."""
+    SPARK = "spark"
+    """Parquet tables in the home, queried by a Spark session (the `tagport[spark]` extra)."""
 
 
 class Settings(BaseSettings):
@@ -53,6 +63,15 @@ class Settings(BaseSettings):
     """How long an API process may answer from memory what another process changed: a token
     revoked elsewhere, a page of the task list (0: never; docs/security.md). A write through
     the process itself is seen at once."""
+    warehouse: WarehouseEngine = WarehouseEngine.DUCKDB
+    """Which engine holds the warehouse; each keeps its own data in the home."""
+    spark_master: str = Field(default="local[2]", min_length=1)
+    """`spark.master` of the Spark warehouse's session (one per process)."""
+    spark_driver_memory: str = Field(default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$")
+    """`spark.driver.memory`: the heap of the JVM a local session runs in."""
+    spark_shuffle_partitions: int = Field(default=4, ge=1, le=10_000)
+    """`spark.sql.shuffle.partitions`: Spark's default (200) is made for clusters; a few suit
+    local mode, where each costs a task per join or aggregate."""
 
     @field_validator("home")
     @classmethod
@@ -85,6 +104,11 @@ class Settings(BaseSettings):
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def spark_warehouse_path(self) -> Path:
+        """The Spark warehouse's directory: a directory per project, Parquet per table."""
+        return self.home / "warehouse.spark"
 
     def ensure_home(self) -> Path:
         """Create the home directory (private to its owner) if it is missing."""

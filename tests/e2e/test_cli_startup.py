@@ -22,6 +22,8 @@ HEAVY = (
     "pgpq",
     "fastapi",
     "uvicorn",
+    "pyspark",
+    "py4j",
 )
 PROBE = """
 import sys

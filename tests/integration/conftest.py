@@ -20,6 +20,7 @@ from tagport.services import catalog, config_as_code
 from tagport.services.permissions import Actor
 from tagport.services.users import actor_for, init_operator
 from tagport.store.db import Database
+from tagport.warehouse.spark import SparkConfig, spark_session
 
 SECRET = b"test-secret-key"
 CATALOGUED_STORES: set[str] = set()
@@ -138,3 +139,12 @@ def catalogued(db: Database, operator: Actor) -> Database:
     if not db.url.startswith("sqlite") and db.url not in CATALOGUED_STORES:
         apply_examples(db, operator)
     return db
+
+
+@pytest.fixture(scope="session")
+def spark_config(tmp_path_factory: pytest.TempPathFactory) -> SparkConfig:
+    """The Spark session of the test process, started once and shared by every Spark test (a
+    Spark warehouse made later in the process, by a service too, gets this one)."""
+    config = SparkConfig(local_dir=tmp_path_factory.mktemp("spark-local"))
+    spark_session(config)
+    return config

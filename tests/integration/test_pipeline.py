@@ -16,7 +16,7 @@ import pymysql
 import pytest
 import yaml
 
-from tagport.config import Settings
+from tagport.config import Settings, WarehouseEngine
 from tagport.domain.states import TaskStatus
 from tagport.domain.values import IdType
 from tagport.runtime.pipeline import executor
@@ -30,6 +30,7 @@ from tagport.warehouse import partition_stats
 from tagport.warehouse.base import PartitionRef
 from tagport.warehouse.duckdb import DuckDBWarehouse
 from tagport.warehouse.queries import Scan
+from tagport.warehouse.spark import SparkConfig
 from tests.integration.support import MYSQL_DATASOURCE, PG_DATASOURCE, WH_DATASOURCE
 
 TODAY = date.today()
@@ -108,20 +109,18 @@ def expected_rows(
     return {tuple(row.values()) for row in table.to_pylist()}
 
 
+APPLICATION = {
+    "kind": "Application",
+    "name": "demo_app",
+    "project": "tag_prod",
+    "services": ["audience_offline"],
+    "admins": ["operator"],
+}
+
+
 @pytest.fixture
 def app(db: Database, operator: Actor, tmp_path: Path, demo: Settings) -> None:
-    apply(
-        db,
-        operator,
-        tmp_path,
-        {
-            "kind": "Application",
-            "name": "demo_app",
-            "project": "tag_prod",
-            "services": ["audience_offline"],
-            "admins": ["operator"],
-        },
-    )
+    apply(db, operator, tmp_path, APPLICATION)
 
 
 def test_export_to_postgresql_with_one_click_table(
@@ -168,6 +167,66 @@ def test_export_to_postgresql_with_one_click_table(
     with psycopg.connect(pg_url) as conn:
         count = conn.execute(f'SELECT count(*) FROM "{pg_schema}".active_women').fetchone()
     assert count is not None and count[0] == len(want)
+
+
+@pytest.fixture
+def spark_demo(
+    db: Database, operator: Actor, tmp_path: Path, spark_config: SparkConfig
+) -> Settings:
+    """The demo in a home whose warehouse is Spark (on the test process's session)."""
+    settings = Settings(home=tmp_path / "home", warehouse=WarehouseEngine.SPARK)
+    warehouse.build_demo(settings, db, operator, 3000, TODAY)
+    return settings
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
+def test_a_run_on_the_spark_warehouse_exports_into_postgresql(
+    db: Database, operator: Actor, tmp_path: Path, spark_demo: Settings, pg_url: str, pg_schema: str
+) -> None:
+    """The same run as above with TAGPORT_WAREHOUSE=spark: readiness, export and load through
+    the worker, the rows the export query gives."""
+    target = {"datasource": "pg", "schema": pg_schema, "table": "active_women"}
+    women = task("women_to_pg", "active_women_hz_sh", target)
+    apply(db, operator, tmp_path, APPLICATION, PG_DATASOURCE, women)
+    targets.create_table(db, spark_demo, operator, "women_to_pg")
+    run_to_completion(db, spark_demo, operator, "women_to_pg")
+    with psycopg.connect(pg_url) as conn:
+        got = {
+            tuple(r)
+            for r in conn.execute(
+                f"SELECT user_id, city, city_codename, gender_codename, age, is_vip, total_spend, "
+                f'signup_time, last_order_date FROM "{pg_schema}".active_women'
+            )
+        }
+    want = expected_rows(db, spark_demo, "active_women_hz_sh", True)
+    assert got == want and len(got) > 10
+    assert (spark_demo.home / "warehouse.spark" / "tag_prod" / "user_profile").is_symlink()
+    assert not spark_demo.warehouse_path.exists()  # nothing went to a DuckDB file
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_project_target_is_refused_on_the_spark_warehouse_naming_why(
+    db: Database, operator: Actor, tmp_path: Path, spark_demo: Settings
+) -> None:
+    """Project targets write DuckDB tables, which a Spark warehouse would never read: the
+    publication fails saying so, rather than exporting where nobody looks."""
+    target = {"datasource": "wh", "table": "big_spenders"}
+    spenders = task("spenders_to_wh", "big_spenders", target, tags=False)
+    apply(db, operator, tmp_path, APPLICATION, WH_DATASOURCE, spenders)
+    assert publication.request_publish(db, operator, "spenders_to_wh") is TaskStatus.PUBLISHING
+    describe = targets.TargetAccess(spark_demo).describe
+    result = publication.complete_publication(db, "spenders_to_wh", describe)
+    assert result.status is TaskStatus.PUBLISH_FAILED
+    assert any(
+        "data source wh: project targets write DuckDB warehouse tables; the spark warehouse "
+        "cannot take them yet" in problem
+        for problem in result.problems
+    ), result.problems
+    assert not spark_demo.warehouse_path.exists()
 
 
 def test_a_run_after_a_crash_between_the_renames_recovers_the_target(

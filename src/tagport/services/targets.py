@@ -26,7 +26,7 @@ from tagport.domain.naming import codename_field
 from tagport.domain.states import ScheduleType, TaskAction, TaskStatus, require_task_action
 from tagport.domain.tasks import FieldMapping, OfflineServiceSpec, Output
 from tagport.domain.values import IdType, ValueType
-from tagport.errors import InvalidInput, PermissionDenied, TerminalError
+from tagport.errors import ConfigError, InvalidInput, PermissionDenied, TerminalError
 from tagport.services import catalog
 from tagport.services.datasources import find_datasource, password_of, require_connectable
 from tagport.services.permissions import Actor
@@ -71,9 +71,13 @@ class TargetAccess:
     def params(self, session: Session, ds: t.DataSource, schema: str | None) -> ConnectionParams:
         if ds.type == DataSourceType.PROJECT.value:
             assert ds.project is not None
-            return ConnectionParams(
-                database=str(self.settings.warehouse_path), schema=ds.project.name
-            )
+            database = open_warehouse(self.settings).project_database()
+            if database is None:
+                raise ConfigError(
+                    f"data source {ds.name}: project targets write DuckDB warehouse tables; "
+                    f"the {self.settings.warehouse} warehouse cannot take them yet"
+                )
+            return ConnectionParams(database=str(database), schema=ds.project.name)
         require_connectable(ds, self.settings)
         return ConnectionParams(
             host=ds.host,

@@ -7,7 +7,7 @@ specs; the warehouse never sees the metadata store.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tagport.config import Settings
+from tagport.config import Settings, WarehouseEngine
 from tagport.domain.catalog import AudienceGroupSpec, Spec
 from tagport.domain.dates import PartitionFormat, date_range
 from tagport.domain.naming import CODE, IDENTIFIER
@@ -63,9 +63,33 @@ BATCH_ROWS = 50_000
 
 
 def open_warehouse(settings: Settings) -> Warehouse:
-    """The home's warehouse (the embedded DuckDB file)."""
+    """The home's warehouse, on the engine the settings choose (`TAGPORT_WAREHOUSE`): the one
+    place that knows which engines exist."""
     settings.ensure_home()
+    return _ENGINES[settings.warehouse](settings)
+
+
+def _duckdb(settings: Settings) -> Warehouse:
     return DuckDBWarehouse(settings.warehouse_path, memory_limit=MEMORY_LIMIT)
+
+
+def _spark(settings: Settings) -> Warehouse:
+    """Imported here: Spark is an optional extra, and loading it costs every other command."""
+    from tagport.warehouse.spark import SparkConfig, SparkWarehouse
+
+    config = SparkConfig(
+        master=settings.spark_master,
+        driver_memory=settings.spark_driver_memory,
+        shuffle_partitions=settings.spark_shuffle_partitions,
+        local_dir=settings.home / "warehouse.spark.tmp",
+    )
+    return SparkWarehouse(settings.spark_warehouse_path, config)
+
+
+_ENGINES: dict[WarehouseEngine, Callable[[Settings], Warehouse]] = {
+    WarehouseEngine.DUCKDB: _duckdb,
+    WarehouseEngine.SPARK: _spark,
+}
 
 
 # --- reading the catalog ------------------------------------------------------------------------
@@ -265,7 +289,7 @@ def run_sql(settings: Settings, actor: Actor, sql: str, limit: int = 1000) -> Qu
     through the same allow-list and confined engine as SQL audiences."""
     require_super_admin(actor, "run ad-hoc warehouse SQL")
     query = confine.checked_query(sql, None)
-    return open_warehouse(settings).query(query.sql(dialect=queries.DIALECT), limit)
+    return open_warehouse(settings).query(query.sql(dialect=queries.SQL_DIALECT), limit)
 
 
 # --- audiences ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -174,7 +174,13 @@ def export_schema(plan: ExportPlan) -> pa.Schema:
 
 
 class Warehouse(ABC):
-    """Where tags live and audiences and exports are computed (DuckDB now, Spark later)."""
+    """Where tags live and audiences and exports are computed (DuckDB or Spark).
+
+    Engines differ only behind this interface: services never ask which one they hold.
+    """
+
+    dialect: ClassVar[str]
+    """The sqlglot dialect the engine's SQL is rendered in (`queries` builds it engine-neutral)."""
 
     @abstractmethod
     def import_table(
@@ -201,7 +207,8 @@ class Warehouse(ABC):
 
     @abstractmethod
     def query(self, sql: str, limit: int = 1000) -> QueryResult:
-        """Run one read-only statement and return at most `limit` rows."""
+        """Run one read-only statement and return at most `limit` rows. The SQL is written in
+        `queries.SQL_DIALECT`, whatever the engine."""
 
     @abstractmethod
     def readiness(self, needed: Sequence[PartitionRef], bizdate: date) -> Readiness:
@@ -256,6 +263,12 @@ class Warehouse(ABC):
         """Keep the warehouse open for a batch of calls made in this process (a demo build), for
         engines that otherwise open it per call. A no-op unless an engine says otherwise."""
         return nullcontext()
+
+    def project_database(self) -> Path | None:
+        """The DuckDB file a project target writes its tables into (`targets/project.py`), when
+        the engine keeps its tables in one; None when it does not, and project targets cannot
+        write where this warehouse reads."""
+        return None
 
     @abstractmethod
     def write_batches(self, table: str, batches: pa.RecordBatchReader, *, replace: bool) -> int:

@@ -6,7 +6,8 @@ scope or `PROJECT.TABLE` of a project the reader may read. Anything else (table 
 file paths or URLs as tables, system catalogs, settings functions, statements other than one
 SELECT) is refused, each refusal naming the construct and where it stands in the SQL. What the
 warehouse then runs is rendered from this checked tree, never the original text. The engine is
-confined as well (see `DuckDBWarehouse.connect`), so a gap here is not a breach.
+confined as well (see `DuckDBWarehouse.connect`), so a gap here is not a breach; Spark cannot
+be, so `SparkWarehouse` applies this list itself and reads only views of warehouse tables.
 """
 
 from __future__ import annotations

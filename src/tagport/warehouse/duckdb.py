@@ -74,7 +74,7 @@ _HELD_LOCK = threading.Lock()
 
 
 def _render(expression: exp.Expr) -> str:
-    return expression.sql(dialect=queries.DIALECT)
+    return expression.sql(dialect=DuckDBWarehouse.dialect)
 
 
 def _busy(error: duckdb.Error) -> bool:
@@ -104,6 +104,8 @@ def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
 class DuckDBWarehouse(Warehouse):
     """The warehouse in a DuckDB file (`<TAGPORT_HOME>/warehouse.duckdb` by default)."""
 
+    dialect = "duckdb"
+
     def __init__(
         self,
         path: Path,
@@ -124,6 +126,9 @@ class DuckDBWarehouse(Warehouse):
         self.threads = threads
         self.trust_all = unique_sources
         self.chunk_rows = chunk_rows
+
+    def project_database(self) -> Path:
+        return self.path
 
     # --- connections ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Audience and export SQL, built as sqlglot expressions so any engine's dialect can render them.
+"""Audience and export SQL, built as sqlglot expressions so any engine's dialect can render them
+(`Warehouse.dialect`: DuckDB and Spark render the same trees).
 
 Members of a rule audience are the entities present (by key) in any source of the entity's tags at
 the bizdate. Conditions use two-valued logic: a condition on a missing or NULL value is false
@@ -39,7 +40,10 @@ from tagport.domain.values import IdType, ValueKind, ValueType
 from tagport.errors import InvalidInput
 from tagport.warehouse.base import AudienceScope, ExportPlan, KeyRange, PartitionRef, TagRef
 
-DIALECT = "duckdb"
+SQL_DIALECT = "duckdb"
+"""The dialect SQL people write is read in (SQL audiences, ad-hoc warehouse SQL), whatever the
+engine: each warehouse renders the parsed tree in its own `Warehouse.dialect`, so a saved SQL
+audience runs unchanged on DuckDB and on Spark."""
 ID = "__id"
 AUDIENCE_SCHEMA = "tagport_audiences"
 """Schema of the stored IDs of import audience groups, one table per group."""
@@ -166,7 +170,11 @@ class Source:
 
 
 def _one(value: exp.Expr, dedupe: bool) -> exp.Expr:
-    return exp.AnyValue(this=value) if dedupe else value
+    """A source row's value, or any non-NULL one of the key's rows when they are grouped.
+
+    DuckDB's ANY_VALUE skips NULLs by itself (and is rendered without the clause); Spark's
+    needs IGNORE NULLS to mean the same."""
+    return exp.AnyValue(this=exp.IgnoreNulls(this=value)) if dedupe else value
 
 
 def _source_key(source: TagSource) -> tuple[str, str, str | None, PartitionFormat]:
@@ -618,7 +626,7 @@ def bad_id_query(
             ),
         )
     )
-    typed = exp.TryCast(this=_col("v", "r"), to=id_sql_type(scope.entity.id_type))
+    typed = exp.TryCast(this=_col("v", "r"), to=id_sql_type(scope.entity.id_type), safe=True)
     return (
         exp.select(_col("n", "r"), exp.cast(_col("v", "r"), exp.DataType.build("varchar")))
         .from_(numbered.subquery("r"))
@@ -714,7 +722,7 @@ def marked(sql: str) -> Marked:
 def parse_statement(sql: str) -> exp.Query:
     """One read-only SELECT (or set operation), else InvalidInput saying what it is instead."""
     try:
-        statements = [s for s in parse(sql, read=DIALECT) if s is not None]
+        statements = [s for s in parse(sql, read=SQL_DIALECT) if s is not None]
     except ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
         raise InvalidInput.one("sql", "", f"not valid SQL: {first}") from None

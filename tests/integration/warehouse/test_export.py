@@ -3,6 +3,7 @@ partition format, plus imports, SQL audiences, readiness and a busy warehouse fi
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from datetime import date, datetime
@@ -20,8 +21,16 @@ from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import Output, TagOutput
 from tagport.errors import Conflict, InvalidInput, TerminalError, TransientError
 from tagport.warehouse import duckdb as duckdb_warehouse
-from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, PartitionRef, TagRef
+from tagport.warehouse.base import (
+    AudienceScope,
+    ExportColumn,
+    ExportPlan,
+    PartitionRef,
+    TagRef,
+    Warehouse,
+)
 from tagport.warehouse.duckdb import DuckDBWarehouse
+from tests.integration.warehouse.engines import ENGINES, make_warehouse
 
 BIZDATE = date(2024, 5, 2)
 DS = "20240502"
@@ -71,11 +80,36 @@ EVERYONE = AudienceGroupSpec(
 )
 
 
-@pytest.fixture(params=["unrecorded", "recorded", "duplicated"])
-def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> DuckDBWarehouse:
-    """The sources as loaded (made unique by every query), recorded as unique (read by plain
-    scans), and with every row twice, recorded (made unique again): the same export each way."""
+LOADS = {"duckdb": ["unrecorded", "recorded", "duplicated"], "spark": ["duplicated"]}
+"""How the sources are loaded: as they are (made unique by every query), recorded as unique
+(read by plain scans), and with every row twice, recorded (made unique again). Spark records
+nothing, so every query makes its sources unique: the sources with every row twice check that,
+and sources loaded once would run the very same SQL again (a Spark query costs seconds)."""
+
+
+@pytest.fixture(
+    params=[
+        pytest.param((engine.values[0], load), id=f"{engine.id}-{load}", marks=engine.marks)
+        for engine in ENGINES
+        for load in LOADS[str(engine.values[0])]
+    ]
+)
+def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Warehouse:
+    """The sources and an import audience, loaded as `LOADS` says, on each engine: the same
+    export each way."""
+    engine, load = request.param
+    return _loaded(make_warehouse(engine, tmp_path, request, busy_timeout=1), load)
+
+
+@pytest.fixture(params=LOADS["duckdb"])
+def duckdb_house(tmp_path: Path, request: pytest.FixtureRequest) -> DuckDBWarehouse:
+    """`warehouse` on DuckDB only, for what is DuckDB's own (its file, its SQL)."""
     house = DuckDBWarehouse(tmp_path / "warehouse.duckdb", busy_timeout=1)
+    _loaded(house, request.param)
+    return house
+
+
+def _loaded(house: Warehouse, load: str) -> Warehouse:
     profile = pa.table(
         {
             "uid": [r[0] for r in PROFILE],
@@ -95,11 +129,11 @@ def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> DuckDBWarehouse
         }
     )
     for name, table in (("p.profile", profile), ("p.orders", orders)):
-        if request.param == "duplicated":
+        if load == "duplicated":
             table = pa.concat_tables([table, table])
         reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
         house.write_batches(name, reader, replace=True)
-        if request.param != "unrecorded":
+        if load != "unrecorded":
             house.record_partitions(name, "uid", "ds")
     house.store_audience("picked", pa.array([1, 4, 7], pa.int64()))
     return house
@@ -135,7 +169,7 @@ FORMATS = [None, *PartitionFormat]
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.value if f else "no-partition")
 @pytest.mark.parametrize("audience", ["rule", "import"])
 def test_export_matches_reference(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
     outputs: list[Output],
     fmt: PartitionFormat | None,
     audience: str,
@@ -193,7 +227,7 @@ def test_export_matches_reference(
     assert rows == expected
 
 
-def test_export_is_unique_on_key_with_duplicate_source_rows(warehouse: DuckDBWarehouse) -> None:
+def test_export_is_unique_on_key_with_duplicate_source_rows(warehouse: Warehouse) -> None:
     dup = pa.table({"uid": [1, 1, 2], "city_code": ["571", "571", "21"], "ds": [DS] * 3})
     warehouse.write_batches(
         "p.profile", pa.RecordBatchReader.from_batches(dup.schema, dup.to_batches()), replace=True
@@ -218,7 +252,7 @@ def test_export_is_unique_on_key_with_duplicate_source_rows(warehouse: DuckDBWar
     assert sorted(r["user_id"] for r in rows) == [1, 2]
 
 
-def test_sql_audience_binds_bizdate_and_refuses_writes(warehouse: DuckDBWarehouse) -> None:
+def test_sql_audience_binds_bizdate_and_refuses_writes(warehouse: Warehouse) -> None:
     scope = AudienceScope(ENTITY, TAGS, {})
     spec = AudienceGroupSpec(
         code="q",
@@ -240,7 +274,7 @@ def test_sql_audience_binds_bizdate_and_refuses_writes(warehouse: DuckDBWarehous
         warehouse.estimate(scope, bad, BIZDATE)
 
 
-def test_readiness_names_missing_partitions(warehouse: DuckDBWarehouse) -> None:
+def test_readiness_names_missing_partitions(warehouse: Warehouse) -> None:
     needed = [
         PartitionRef("p.profile", "ds", DS),
         PartitionRef("p.profile", "ds", "20240503"),
@@ -252,7 +286,7 @@ def test_readiness_names_missing_partitions(warehouse: DuckDBWarehouse) -> None:
 
 
 def test_import_table_partition_is_atomic_and_idempotent(
-    warehouse: DuckDBWarehouse, tmp_path: Path
+    warehouse: Warehouse, tmp_path: Path
 ) -> None:
     csv = tmp_path / "day.csv"
     csv.write_text("uid,score\n1,5\n2,7\n")
@@ -286,7 +320,7 @@ class SleepingClock:
 
 
 def test_busy_file_waits_then_says_so(
-    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+    duckdb_house: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = subprocess.Popen(
         [
@@ -294,7 +328,7 @@ def test_busy_file_waits_then_says_so(
             "-c",
             "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
             "time.sleep(30)",
-            str(warehouse.path),
+            str(duckdb_house.path),
         ],
         stdout=subprocess.PIPE,
     )
@@ -303,7 +337,7 @@ def test_busy_file_waits_then_says_so(
         clock = SleepingClock()
         monkeypatch.setattr(duckdb_warehouse, "time", clock)
         with pytest.raises(TransientError, match=r"is busy: another process.*waited 1 s"):
-            warehouse.tables()
+            duckdb_house.tables()
         # It retried, backing off, for the whole busy timeout (1 s) and not longer.
         assert len(clock.sleeps) > 2 and clock.sleeps == sorted(clock.sleeps)
         assert 1.0 <= clock.now < 1.0 + clock.sleeps[-1] + 1e-9
@@ -312,7 +346,7 @@ def test_busy_file_waits_then_says_so(
         holder.wait()
 
 
-def test_an_ordered_export_comes_sorted_by_the_key(warehouse: DuckDBWarehouse) -> None:
+def test_an_ordered_export_comes_sorted_by_the_key(duckdb_house: DuckDBWarehouse) -> None:
     """For targets clustered on the key (InnoDB), the export is sorted by it."""
     plan = ExportPlan(
         audience=EVERYONE,
@@ -323,8 +357,8 @@ def test_an_ordered_export_comes_sorted_by_the_key(warehouse: DuckDBWarehouse) -
         key=["uid"],
         ordered=True,
     )
-    assert 'ORDER BY "uid"' in warehouse.export_sql(plan)
-    ids = warehouse.export_reader(plan, batch_size=2).read_all().column("uid").to_pylist()
+    assert 'ORDER BY "uid"' in duckdb_house.export_sql(plan)
+    ids = duckdb_house.export_reader(plan, batch_size=2).read_all().column("uid").to_pylist()
     assert ids == sorted(ids) == [1, 2, 3, 4, 5]
 
 
@@ -343,21 +377,49 @@ def _another_process_may_write(path: Path) -> bool:
 
 
 def test_a_held_warehouse_serves_every_call_of_the_process_then_lets_go(
-    warehouse: DuckDBWarehouse,
+    duckdb_house: DuckDBWarehouse,
 ) -> None:
     """`held` (a demo build): calls in this process share one open file and see each other's
     writes; a person's SQL still never runs on a writable connection; afterwards the file is
     free for another process."""
     data = pa.table({"uid": [1, 2, 3]})
-    with warehouse.held():
-        another = DuckDBWarehouse(warehouse.path)  # the services open their own: same file
+    with duckdb_house.held():
+        another = DuckDBWarehouse(duckdb_house.path)  # the services open their own: same file
         reader = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
         another.write_batches("p.fresh", reader, replace=True)
         with another.held():  # nested: the first hold goes on
-            assert {"fresh", "profile"} <= {t.name for t in warehouse.tables("p")}
-        assert next(t.rows for t in warehouse.tables("p") if t.name == "fresh") == 3
-        assert not _another_process_may_write(warehouse.path)
+            assert {"fresh", "profile"} <= {t.name for t in duckdb_house.tables("p")}
+        assert next(t.rows for t in duckdb_house.tables("p") if t.name == "fresh") == 3
+        assert not _another_process_may_write(duckdb_house.path)
         with pytest.raises(TerminalError, match="opening the warehouse"):
-            warehouse.query("SELECT count(*) FROM p.fresh")
-    assert _another_process_may_write(warehouse.path)
-    assert warehouse.query("SELECT count(*) AS n FROM p.fresh").table.to_pylist() == [{"n": 3}]
+            duckdb_house.query("SELECT count(*) FROM p.fresh")
+    assert _another_process_may_write(duckdb_house.path)
+    assert duckdb_house.query("SELECT count(*) AS n FROM p.fresh").table.to_pylist() == [{"n": 3}]
+
+
+def test_an_ordered_export_of_many_members_comes_sorted_by_the_key(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Sorted across all of its batches, with members enough to span several of the engine's
+    partitions, ranges or files (and in no order as loaded)."""
+    house = make_warehouse(engine, tmp_path, request)
+    uids = random.Random(5).sample(range(-(10**9), 10**9), 5_000)
+    ages = pa.array([u % 90 for u in uids], pa.int32())
+    table = pa.table({"uid": uids, "age": ages, "ds": [DS] * len(uids)})
+    house.write_batches(
+        "p.profile",
+        pa.RecordBatchReader.from_batches(table.schema, table.to_batches()),
+        replace=True,
+    )
+    scope = AudienceScope(ENTITY, {"age": TAGS["age"]}, {})
+    plan = ExportPlan(
+        audience=EVERYONE,
+        scope=scope,
+        bizdate=BIZDATE,
+        tags=[TagOutput(tag="age")],
+        columns=[ExportColumn("age", "age"), ExportColumn("uid", "user_id")],
+        key=["uid"],
+        ordered=True,
+    )
+    rows = house.export_reader(plan, batch_size=300).read_all().to_pylist()
+    assert rows == [{"age": u % 90, "uid": u} for u in sorted(uids)]

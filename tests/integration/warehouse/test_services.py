@@ -107,7 +107,7 @@ def test_non_select_sql_is_refused(db: Database, operator: Actor, tmp_path: Path
 
 
 def test_cli_demo_estimate_members_and_warehouse_commands(
-    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["init"]) == 0
     assert run(["demo", "data", "--rows", "2000"]) == 0
@@ -137,7 +137,7 @@ def test_cli_demo_estimate_members_and_warehouse_commands(
 
 
 def test_import_audience_is_stored_and_reloaded_when_its_file_changes(
-    db: Database, operator: Actor, tmp_path: Path, home: Path
+    db: Database, operator: Actor, tmp_path: Path, engine_home: Path
 ) -> None:
     ids = tmp_path / "ids.txt"
     ids.write_text("1\n2\n2\n")
@@ -159,7 +159,7 @@ def test_import_audience_is_stored_and_reloaded_when_its_file_changes(
 
 
 def test_service_export_of_the_demo_streams_the_planned_columns(
-    home: Path, capsys: pytest.CaptureFixture[str]
+    engine_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["init"]) == 0
     assert run(["demo", "data", "--rows", "3000"]) == 0
