@@ -115,12 +115,12 @@ def test_manual_and_unpublished_tasks_are_not_scheduled(
 ) -> None:
     assert scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 3) == 0
     publish(catalogued, operator, "hz_vip_to_crm")
-    with catalogued.uow() as uow:
-        uow.session.execute(update(t.OfflineService).values(status="unpublishing"))
-        uow.commit()
-    assert (
-        scheduling.create_due_instances(catalogued, at(20, 3) + timedelta(days=1), SHANGHAI, 3) == 0
-    )
+    published_at(catalogued, at(1, 0))  # days are due at the moment below …
+    for status, due in (("unpublishing", 0), ("offline", 0), ("published", 4)):
+        with catalogued.uow() as uow:  # … while the published version is live, only
+            uow.session.execute(update(t.OfflineService).values(status=status))
+            uow.commit()
+        assert scheduling.create_due_instances(catalogued, at(20, 3), SHANGHAI, 3) == due, status
 
 
 def test_a_schedule_runs_only_within_its_first_and_last_data_timestamps(
