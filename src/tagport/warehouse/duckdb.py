@@ -428,17 +428,7 @@ class DuckDBWarehouse(Warehouse):
                     continue
                 if ref.column is None or ref.value is None:
                     continue
-                probe = (
-                    exp.select(exp.Literal.number(1))
-                    .from_(queries.table_of(ref.table))
-                    .where(
-                        exp.EQ(
-                            this=exp.column(ref.column, quoted=True),
-                            expression=exp.Literal.string(ref.value),
-                        )
-                    )
-                    .limit(1)
-                )
+                probe = queries.partition_probe(ref.table, ref.column, ref.value)
                 if not con.execute(_render(probe)).fetchall():
                     missing.append(ref)
         return Readiness(bizdate, list(needed), missing)

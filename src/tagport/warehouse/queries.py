@@ -639,6 +639,16 @@ def bad_id_query(
 # --- readiness ----------------------------------------------------------------------------------
 
 
+def partition_probe(table: str, column: str, value: str) -> exp.Select:
+    """One row of `table`'s partition `column = value` if it holds any (readiness)."""
+    return (
+        exp.select(exp.Literal.number(1))
+        .from_(table_of(table))
+        .where(exp.EQ(this=exp.column(column, quoted=True), expression=exp.Literal.string(value)))
+        .limit(1)
+    )
+
+
 def needed_partitions(
     scope: AudienceScope,
     audience: AudienceGroupSpec,

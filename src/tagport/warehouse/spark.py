@@ -464,17 +464,7 @@ class SparkWarehouse(Warehouse):
         if meta.partition == ref.column:
             folder = version / f"{ref.column}={escape(ref.value)}"
             return folder.is_dir() and self.tables_store.rows(folder) > 0
-        probe = (
-            exp.select(exp.Literal.number(1))
-            .from_(queries.table_of(ref.table))
-            .where(
-                exp.EQ(
-                    this=exp.column(ref.column, quoted=True),
-                    expression=exp.Literal.string(ref.value),
-                )
-            )
-            .limit(1)
-        )
+        probe = queries.partition_probe(ref.table, ref.column, ref.value)
         with self._reads("checking source partitions") as reads:
             return bool(reads.frame(probe).collect())
 
