@@ -37,6 +37,11 @@ SERVERS = {
 server: it gets the marker of the same name."""
 
 
+BROWSER_FIXTURES = {"browser", "context", "page", "zh_page", "journey"}
+"""A test using one of these drives chromium: it gets the `browser` marker (a `pytestmark` in
+a conftest marks nothing)."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the servers they use, so `-m "not mysql"` selects without a list to keep.
 
@@ -50,6 +55,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for marker, prefixes in SERVERS.items():
             if any(name.startswith(prefixes) for name in used):
                 item.add_marker(getattr(pytest.mark, marker))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
 
 
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

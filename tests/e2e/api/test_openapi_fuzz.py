@@ -26,6 +26,8 @@ from tagport.services import catalog, config_as_code, tokens, users
 from tagport.store.db import Database
 from tests.integration.conftest import EXAMPLES, SECRET
 
+pytestmark = pytest.mark.slow  # about 3.5 minutes of test time: in `make test`, not test-fast
+
 EXAMPLES_PER_OPERATION = int(os.environ.get("TAGPORT_FUZZ_EXAMPLES", "10"))
 """Cases per operation (each sent as both callers). The cases are derandomized, the same in
 every run: 10 keep the suite's fuzz to about a minute of CPU (25 took 3.5); a deeper run:

@@ -52,8 +52,6 @@ CHROMIUM_ARGS = [
 AXE = Path(__file__).parents[3] / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "console-test-password"
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
