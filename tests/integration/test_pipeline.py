@@ -148,14 +148,7 @@ def test_export_to_postgresql_with_one_click_table(
     created = targets.create_table(db, demo, operator, "women_to_pg")
     assert [m.target for m in created.mapping][:3] == ["user_id", "city", "city_codename"]
     instance_id = run_to_completion(db, demo, operator, "women_to_pg")
-    with psycopg.connect(pg_url) as conn:
-        got = {
-            tuple(r)
-            for r in conn.execute(
-                f"SELECT user_id, city, city_codename, gender_codename, age, is_vip, total_spend, "
-                f'signup_time, last_order_date FROM "{pg_schema}".active_women'
-            )
-        }
+    got = women_rows(pg_url, pg_schema)
     want = expected_rows(db, demo, "active_women_hz_sh", True)
     assert got == want and len(got) > 10
     assert any(isinstance(r[6], Decimal) for r in got)
@@ -167,6 +160,18 @@ def test_export_to_postgresql_with_one_click_table(
     with psycopg.connect(pg_url) as conn:
         count = conn.execute(f'SELECT count(*) FROM "{pg_schema}".active_women').fetchone()
     assert count is not None and count[0] == len(want)
+
+
+def women_rows(pg_url: str, schema: str) -> set[tuple[object, ...]]:
+    """The rows of the active_women target table, as `expected_rows` gives them."""
+    with psycopg.connect(pg_url) as conn:
+        return {
+            tuple(r)
+            for r in conn.execute(
+                f"SELECT user_id, city, city_codename, gender_codename, age, is_vip, total_spend, "
+                f'signup_time, last_order_date FROM "{schema}".active_women'
+            )
+        }
 
 
 @pytest.fixture
@@ -192,14 +197,7 @@ def test_a_run_on_the_spark_warehouse_exports_into_postgresql(
     apply(db, operator, tmp_path, APPLICATION, PG_DATASOURCE, women)
     targets.create_table(db, spark_demo, operator, "women_to_pg")
     run_to_completion(db, spark_demo, operator, "women_to_pg")
-    with psycopg.connect(pg_url) as conn:
-        got = {
-            tuple(r)
-            for r in conn.execute(
-                f"SELECT user_id, city, city_codename, gender_codename, age, is_vip, total_spend, "
-                f'signup_time, last_order_date FROM "{pg_schema}".active_women'
-            )
-        }
+    got = women_rows(pg_url, pg_schema)
     want = expected_rows(db, spark_demo, "active_women_hz_sh", True)
     assert got == want and len(got) > 10
     assert (spark_demo.home / "warehouse.spark" / "tag_prod" / "user_profile").is_symlink()
