@@ -14,17 +14,25 @@ from tagport.cli.options import JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, errors, print_json, print_table
 from tagport.context import Context
-from tagport.domain.documents import KINDS, dump_spec, kind_named
 from tagport.errors import INTERNAL_ERROR_EXIT, InvalidInput, TagportError, exit_code
 
 if TYPE_CHECKING:
     from tagport import config
+    from tagport.domain import documents
     from tagport.services import catalog, config_as_code, home
 else:  # loaded at first use: `tagport --help` needs none of them
     config = lazy_module("tagport.config")
+    documents = lazy_module("tagport.domain.documents")
     catalog = lazy_module("tagport.services.catalog")
     config_as_code = lazy_module("tagport.services.config_as_code")
     home = lazy_module("tagport.services.home")
+
+KIND_NAMES = (
+    "User, Project, SecuritySettings, DataSource, Entity, LookupTable, Tag, AudienceGroup, "
+    "Application, OfflineService"
+)
+"""`documents.KINDS` in order, written out so that help needs no model (a unit test compares)."""
+KIND_HELP = f"One of {KIND_NAMES}."
 
 app = typer.Typer(
     name="tagport",
@@ -161,16 +169,16 @@ def _kind(name: str) -> str:
         candidates.append(name[:-1])
     for candidate in candidates[1:]:
         try:
-            return kind_named(candidate).kind
+            return documents.kind_named(candidate).kind
         except InvalidInput:
             continue
-    return kind_named(name).kind
+    return documents.kind_named(name).kind
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
     as_json: JsonOption = False,
 ) -> None:
     """List the objects of one kind."""
@@ -178,23 +186,23 @@ def list_(
     st = state(ctx)
     pairs = catalog.list_objects(st.db, kind, actor=st.actor)
     if as_json:
-        print_json([dump_spec(spec) | details for spec, details in pairs])
+        print_json([documents.dump_spec(spec) | details for spec, details in pairs])
         return
-    rows = [_flat(dump_spec(spec), details) for spec, details in pairs]
+    rows = [_flat(documents.dump_spec(spec), details) for spec, details in pairs]
     print_table(kind, LIST_COLUMNS[kind], rows)
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
     name: Annotated[str, typer.Argument(help="The object's name or code.")],
     as_json: JsonOption = False,
 ) -> None:
     """Show one object: its configuration and status."""
     st = state(ctx)
     spec, details = catalog.show(st.db, _kind(kind), name, actor=st.actor)
-    document = dump_spec(spec) | details
+    document = documents.dump_spec(spec) | details
     if as_json:
         print_json(document)
         return
@@ -204,7 +212,7 @@ def show(
 @app.command()
 def delete(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help=f"One of {', '.join(KINDS)}.")],
+    kind: Annotated[str, typer.Argument(help=KIND_HELP)],
     name: Annotated[str, typer.Argument(help="The object's name or code.")],
 ) -> None:
     """Delete one object; refused while anything still uses it."""

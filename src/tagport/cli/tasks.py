@@ -19,15 +19,16 @@ from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
 from tagport.context import Context as State
 from tagport.domain.dates import default_bizdate, parse_date
-from tagport.domain.documents import dump_spec
 from tagport.domain.states import InstanceStatus, TaskStatus
 from tagport.errors import Conflict, InvalidInput, Problem, TerminalError
 
 if TYPE_CHECKING:
+    from tagport.domain import documents
     from tagport.runtime import pipeline
     from tagport.runtime import worker as workers
     from tagport.services import catalog, instances, publication, targets, tasks
 else:  # loaded at first use: `tagport --help` needs none of them
+    documents = lazy_module("tagport.domain.documents")
     pipeline = lazy_module("tagport.runtime.pipeline")
     workers = lazy_module("tagport.runtime.worker")
     catalog = lazy_module("tagport.services.catalog")
@@ -123,7 +124,7 @@ def task_show(ctx: typer.Context, name: Name, as_json: JsonOption = False) -> No
     draft changes in the published version."""
     st = state(ctx)
     spec, details = catalog.show(st.db, "OfflineService", name, actor=st.actor)
-    document = dump_spec(spec) | details
+    document = documents.dump_spec(spec) | details
     if as_json:
         print_json(document)
         return

@@ -12,13 +12,14 @@ from tagport.cli.lazy import lazy_module
 from tagport.cli.options import MAX_ID, JsonOption
 from tagport.cli.options import context as state
 from tagport.cli.output import console, print_json, print_table
-from tagport.domain.catalog import Role, UserSpec
-from tagport.domain.documents import dump_spec, parse_spec
 from tagport.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from tagport.domain import catalog, documents
     from tagport.services import tokens, users
 else:  # loaded at first use: `tagport --help` needs none of them
+    catalog = lazy_module("tagport.domain.catalog")
+    documents = lazy_module("tagport.domain.documents")
     tokens = lazy_module("tagport.services.tokens")
     users = lazy_module("tagport.services.users")
 
@@ -34,8 +35,11 @@ DataSourceAdmin = Annotated[
 ]
 
 
-def _roles(super_admin: bool, datasource_admin: bool) -> list[Role]:
-    flags = {Role.SUPER_ADMIN: super_admin, Role.DATASOURCE_ADMIN: datasource_admin}
+def _roles(super_admin: bool, datasource_admin: bool) -> list[catalog.Role]:
+    flags = {
+        catalog.Role.SUPER_ADMIN: super_admin,
+        catalog.Role.DATASOURCE_ADMIN: datasource_admin,
+    }
     return [role for role, wanted in flags.items() if wanted]
 
 
@@ -55,8 +59,8 @@ def user_add(
         "display_name": display_name,
         "roles": _roles(super_admin, datasource_admin),
     }
-    spec = parse_spec(document, f"User {login}")
-    assert isinstance(spec, UserSpec)
+    spec = documents.parse_spec(document, f"User {login}")
+    assert isinstance(spec, catalog.UserSpec)
     users.add_user(st.db, st.actor, spec)
     console.print(f"added user {login}")
 
@@ -86,7 +90,7 @@ def user_list(
     """List users, or find them by keyword (owner search)."""
     found = users.search(state(ctx).db, search)
     if as_json:
-        print_json([dump_spec(u) for u in found])
+        print_json([documents.dump_spec(u) for u in found])
         return
     rows = [u.model_dump(mode="json") for u in found]
     print_table("Users", ["name", "display_name", "roles"], rows)

@@ -61,7 +61,7 @@ Format = Annotated[PartitionFormat, BeforeValidator(_lenient_format)]
 class Model(BaseModel):
     """Base of configuration models: unknown fields are refused, instances are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def field_error(field: str, message: str) -> ValueError:

@@ -7,13 +7,13 @@ rest → TerminalError), never as themselves.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DataError,
@@ -198,8 +198,11 @@ def insert_ignoring_duplicates(
 ) -> int:
     """Insert `rows`, skipping those whose `unique` column value exists; return how many were
     new. One statement per 1,000 rows; safe against concurrent inserters (ON CONFLICT)."""
+    # The dialect's own module: importing PostgreSQL's (and asyncio with it) for every command
+    # on SQLite cost 40 ms of the CLI's start.
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    module = importlib.import_module(f"sqlalchemy.dialects.{dialect}")
+    insert: Any = module.insert
     statement = insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.id)
     created = 0
     for start in range(0, len(rows), 1000):
