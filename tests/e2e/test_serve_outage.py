@@ -1,6 +1,6 @@
 """`tagport serve` through a metadata database outage: every loop carries on.
 
-The metadata database (PostgreSQL) is reached through a TCP proxy that the test cuts for ~10 s
+The metadata database (PostgreSQL) is reached through a TCP proxy that the test cuts for ~5 s
 while `serve` runs; due instances are created (directly, not through the proxy) during the cut.
 Once the proxy is restored, every due instance runs exactly once and `serve` is still alive.
 """
@@ -23,10 +23,10 @@ from tests.e2e.proxy import TcpProxy
 from tests.e2e.test_cli_tasks import TASKS
 from tests.e2e.test_serve import TAGPORT, tagport
 
-pytestmark = pytest.mark.slow  # real processes through a 30-second outage
+pytestmark = pytest.mark.slow  # real processes through a 5-second outage
 
 YESTERDAY = date.today() - timedelta(days=1)
-OUTAGE = 10.0
+OUTAGE = 5.0  # serve polls every second or two: it meets the cut several times
 
 
 def wait_for(what: str, check: object, timeout: float) -> None:
