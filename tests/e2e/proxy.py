@@ -1,4 +1,5 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut and restore: a database outage on demand.
+"""A TCP proxy (on 127.0.0.1 unless told) that a test can cut and restore: a database outage on
+demand, or the way into this machine's servers from another network namespace.
 
 Cut, it resets every open connection and closes each new one as soon as it is accepted (what a
 client sees when a database restarts); restored, it forwards again.
@@ -13,11 +14,11 @@ from types import TracebackType
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` (chosen free) to `upstream`; see the module docstring."""
+    """Forwards `listen`:`port` (chosen free) to `upstream`; see the module docstring."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int], listen: str = "127.0.0.1") -> None:
         self.upstream = upstream
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server((listen, 0))
         self.port: int = self.listener.getsockname()[1]
         self.forwarded = 0
         """Connections forwarded so far."""
