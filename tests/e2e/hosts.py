@@ -113,9 +113,13 @@ class Hosts:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        for name in self.names:
+        for index, name in enumerate(self.names):
             self._kill(name)
+            # A dead host's sockets (its link down, their close never answered) keep its
+            # namespace, and the veth pair in it, alive for minutes: delete the pair itself.
             with contextlib.suppress(subprocess.CalledProcessError):
-                _ip("netns", "del", self.namespace(name))  # its veth pair goes with it
+                _ip("link", "del", self._veth(index))
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _ip("netns", "del", self.namespace(name))
         with contextlib.suppress(subprocess.CalledProcessError):
             _ip("link", "del", f"tp{self.token}br")
