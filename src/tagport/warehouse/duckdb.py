@@ -10,7 +10,6 @@ hold the file open instead (`held`): each call then takes a cursor of the held c
 from __future__ import annotations
 
 import atexit
-import math
 import queue
 import re
 import threading
@@ -57,8 +56,6 @@ CHUNK_ROWS = 250_000
 """Members per export query (see `DuckDBWarehouse.export_readers`): two such queries at once
 (two export streams) fit a 100MB memory limit on 9 columns."""
 MAX_CHUNKS = 64
-SAMPLE_SIZE = 10_000
-"""IDs sampled to place the chunk boundaries."""
 AHEAD = 8
 """Batches a lone export stream keeps ready (400,000 rows of 50,000): enough to bridge the next
 range's joins, before its first row, so a fast target (PostgreSQL COPY) never waits: 4.4–4.8 s
@@ -589,14 +586,9 @@ class DuckDBWarehouse(Warehouse):
         """ID ranges splitting the export into chunks of about `chunk_rows` members."""
         if plan.id_column() is None:
             return [None]
-        sample = queries.key_sample_query(plan, SAMPLE_SIZE)
+        sample = queries.key_sample_query(plan, queries.SAMPLE_SIZE)
         rows, ids = con.execute(_render(sample)).fetchall()[0]
-        parts = min(MAX_CHUNKS, math.ceil(int(rows) / self.chunk_rows), len(ids or ()))
-        if parts <= 1:
-            return [None]
-        cuts = sorted({ids[len(ids) * i // parts] for i in range(1, parts)})
-        edges: list[str | int | None] = [None, *cuts, None]
-        return list(pairwise(edges))
+        return queries.id_ranges(int(rows), ids, self.chunk_rows, MAX_CHUNKS)
 
 
 class _RunAhead(Iterator[pa.RecordBatch]):
