@@ -376,7 +376,9 @@ def load(
         if partition_field
         else None
     )
-    streams = target_class(kind).capabilities.load_streams
+    # As many streams as the setting asks (else the target type's default) and the target
+    # takes at once: the export cuts that many ID ranges, the write loads them side by side.
+    streams = target_class(kind).capabilities.streams(settings.load_streams)
     with ExitStack() as cleanup:
         exports = export_readers(settings, plan, streams)
         sizes = [0] * len(exports)  # a slot per stream: streams are read on threads of their own
