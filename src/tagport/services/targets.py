@@ -313,6 +313,8 @@ class LoadResult:
     """Arrow bytes of the exported batches (the size of the data, not of its encoding)."""
     mode: str
     seconds: float
+    streams: int = 1
+    """How many streams (ID ranges, a target connection each) the rows were loaded through."""
 
 
 Progress = Callable[[LoadProgress], None]
@@ -399,7 +401,12 @@ def load(
             db, open_warehouse(settings), f"{params.schema}.{table.name}", partition_field, value
         )
     return LoadResult(
-        result.table, result.rows, sum(sizes), result.mode, time.monotonic() - started
+        result.table,
+        result.rows,
+        sum(sizes),
+        result.mode,
+        time.monotonic() - started,
+        len(exports),
     )
 
 
