@@ -207,9 +207,10 @@ def child(home: Path, task: str, streams: int | None = None) -> dict[str, float]
         [sys.executable, __file__, "--child", task, "--home", str(home)],
         capture_output=True,
         text=True,
-        check=True,
         env=env,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"{task} (streams {streams}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 

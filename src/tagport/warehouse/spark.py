@@ -517,6 +517,7 @@ class SparkWarehouse(Warehouse):
     # --- export ---------------------------------------------------------------------------------
 
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
+        """The export as one stream (see `export_readers`)."""
         return self.export_readers(plan, 1, batch_size)[0]
 
     def export_readers(
@@ -565,7 +566,7 @@ class SparkWarehouse(Warehouse):
         frame = reads.frame(query, queries.lane_parameters(ranges)).toDF(*names, "lane")
         frame.write.partitionBy("lane").parquet(str(out))
         folders = [out / f"lane={i}" for i in range(len(ranges))]
-        return [f for f in folders if f.is_dir()] or folders[:1]
+        return [f for f in folders if f.is_dir()] or [out]  # no rows: no lane folder
 
     def _ranges(self, reads: _Reads, plan: ExportPlan, count: int) -> list[KeyRange | None]:
         """At most `count` ID ranges of at least about `chunk_rows` members each."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tagport.config import load_settings
+from tagport.domain.rules import parse_rule
 from tagport.errors import ConfigError
 from tagport.targets.base import Target
 from tagport.warehouse.base import Warehouse
@@ -69,6 +70,18 @@ def test_streams_are_contiguous_id_blocks_in_order(house: Warehouse, ordered: bo
     assert max(ids[0]) < min(ids[1]) and max(ids[1]) < min(ids[2])
     if ordered:
         assert all(block == sorted(block) for block in ids)
+    if isinstance(house, SparkWarehouse):
+        assert not list((house.root / EXPORTS).iterdir())
+
+
+def test_an_audience_without_members_is_read_as_no_rows(house: Warehouse) -> None:
+    """The sample places ranges, but no member falls in any: the streams hold nothing (Spark
+    then writes no lane folder at all)."""
+    export = plan()
+    nobody = parse_rule({"tag": "age", "op": "<", "value": -1})
+    export = replace(export, audience=export.audience.model_copy(update={"rule": nobody}))
+    readers = house.export_readers(export, 4, batch_size=500)
+    assert sum(r.read_all().num_rows for r in readers) == 0
     if isinstance(house, SparkWarehouse):
         assert not list((house.root / EXPORTS).iterdir())
 
