@@ -8,14 +8,21 @@ measured on the same rows: the target table dumped to CSV, then `psql \\copy` /
 alternate `--repeat` times; the best and the median of each are compared. Then the same rows go
 through the usual alternatives (ADBC `adbc_ingest`, `pandas.to_sql`, dlt; load only).
 
+With `--streams 1,2,4` the same full export runs with each of those stream counts
+(`TAGPORT_LOAD_STREAMS`) instead, alternating the counts and the CLI limit `--repeat` times, and
+`--engine spark` computes it with the Spark warehouse (`local[2]`; the session is started before
+the clock starts, as a long-running worker holds it).
+
     .venv/bin/python bench/export_bench.py --rows 5000000 [--repeat 3] [--only pg|mysql]
         [--slow-rows 200000 | --slow-rows 0]
+    .venv/bin/python bench/export_bench.py --rows 5000000 --streams 1,2,4 [--engine spark]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +37,9 @@ import pymysql
 import yaml
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+Contender = tuple[str, Callable[[Path], float], Callable[[Path], None] | None]
+"""A task, the CLI load of its CSV (the limit) and what dumps that CSV (None: the limit's own
+step does)."""
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 BIZDATE = date.today() - timedelta(days=1)
 TAGS = [
@@ -65,7 +75,8 @@ def catalog(task_target: dict[str, object], name: str, datasource: dict[str, obj
 
 
 def setup(home: Path, rows: int) -> None:
-    """The demo warehouse, an everyone-audience, and one task per target with its table."""
+    """The demo warehouse, an everyone-audience, and one task per target with its table (on
+    the engine `TAGPORT_WAREHOUSE` names)."""
     from tagport.config import Settings
     from tagport.services import catalog as cat
     from tagport.services import config_as_code, targets, warehouse
@@ -154,22 +165,84 @@ def run_load(home: Path, task: str) -> None:
     db = homes.open_database(settings)
     spec, _ = cat.show(db, "OfflineService", task)
     assert isinstance(spec, OfflineServiceSpec)
+    warm_up(settings)
     result = targets.load(db, settings, spec, BIZDATE)
     # VmHWM, not ru_maxrss: Linux carries a parent's ru_maxrss into its children.
     status = Path("/proc/self/status").read_text()
     peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
     peak //= 1024
-    print(json.dumps({"rows": result.rows, "seconds": result.seconds, "peak_mb": peak}))
+    print(
+        json.dumps(
+            {
+                "rows": result.rows,
+                "seconds": result.seconds,
+                "peak_mb": peak,
+                "streams": result.streams,
+            }
+        )
+    )
 
 
-def child(home: Path, task: str) -> dict[str, float]:
+def warm_up(settings: object) -> None:
+    """Start the Spark session before the clock starts (a worker keeps its session; starting
+    the JVM, 10-25 s here, is not the export's cost). Nothing to do for DuckDB."""
+    from tagport.config import Settings, WarehouseEngine
+    from tagport.services.warehouse import open_warehouse
+
+    assert isinstance(settings, Settings)
+    if settings.warehouse is WarehouseEngine.SPARK:
+        from tagport.warehouse.spark import SparkWarehouse, spark_session
+
+        house = open_warehouse(settings)
+        assert isinstance(house, SparkWarehouse)
+        spark_session(house.config).sql("SELECT 1").collect()
+
+
+def child(home: Path, task: str, streams: int | None = None) -> dict[str, float]:
+    """One full export in a fresh process; `streams` sets TAGPORT_LOAD_STREAMS."""
+    env = dict(os.environ)
+    if streams is not None:
+        env["TAGPORT_LOAD_STREAMS"] = str(streams)
     done = subprocess.run(
         [sys.executable, __file__, "--child", task, "--home", str(home)],
         capture_output=True,
         text=True,
-        check=True,
+        env=env,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"{task} (streams {streams}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def stream_counts(
+    home: Path, scratch: Path, contenders: list[Contender], counts: list[int], repeat: int
+) -> None:
+    """The full export with each stream count, alternating the counts and the CLI limit
+    `repeat` times so that drift hits them alike; best, median and peak RSS of each."""
+    for task, limit, dump in contenders:
+        child(home, task)  # a first run to populate, so the measured ones swap a full table
+        csv = scratch / f"{task}.csv"
+        if dump is not None:
+            dump(csv)
+        runs: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+        theirs: list[float] = []
+        for _ in range(repeat):
+            for n in counts:
+                runs[n].append(child(home, task, n))
+                got = runs[n][-1]
+                print(f"  {task} {n} asked, {got['streams']:.0f} used: {got['seconds']:.2f} s")
+            theirs.append(limit(csv))
+        theirs.sort()
+        print(f"{task}: CLI limit {', '.join(f'{s:.2f}' for s in theirs)} s", flush=True)
+        for n in counts:
+            seconds = sorted(r["seconds"] for r in runs[n])
+            peak = max(r["peak_mb"] for r in runs[n])
+            print(
+                f"{task} streams={n}: {', '.join(f'{s:.2f}' for s in seconds)} s, best "
+                f"{seconds[0] / theirs[0]:.2f}x / median {median(seconds) / median(theirs):.2f}x "
+                f"the limit, peak RSS {peak:.0f} MB",
+                flush=True,
+            )
 
 
 def pg_limit(csv: Path) -> float:
@@ -371,45 +444,57 @@ def main() -> None:
     parser.add_argument(
         "--slow-rows", type=int, default=200_000, help="rows for pandas and dlt (0: skip them all)"
     )
+    parser.add_argument("--streams", help="stream counts to compare, e.g. 1,2,4")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--child")
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
     if args.child:
         run_load(args.home, args.child)
         return
-    contenders = [("to_pg", pg_limit, None), ("to_mysql", mysql_limit, mysql_csv)]
+    os.environ["TAGPORT_WAREHOUSE"] = args.engine  # this process's setup and every child's
+    contenders: list[Contender] = [("to_pg", pg_limit, None), ("to_mysql", mysql_limit, mysql_csv)]
     if args.only:
         contenders = [c for c in contenders if c[0] == f"to_{args.only}"]
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch) / "home"
         setup(home, args.rows)
-        for task, limit, dump in contenders:
-            child(home, task)  # a first run to populate, so the measured ones swap a full table
-            csv = Path(scratch) / f"{task}.csv"
-            if dump is not None:
-                dump(csv)
-            # Alternate the two sides so that drift on this machine hits both alike.
-            ours: list[dict[str, float]] = []
-            theirs: list[float] = []
-            for _ in range(args.repeat):
-                ours.append(child(home, task))
-                theirs.append(limit(csv))
-            seconds = sorted(r["seconds"] for r in ours)
-            theirs.sort()
-            rows = int(ours[0]["rows"])
-            peak = max(r["peak_mb"] for r in ours)
-            print(
-                f"{task}: {rows:,} rows; tagport full export "
-                f"{', '.join(f'{s:.1f}' for s in seconds)} s (peak RSS {peak:.0f} MB); "
-                f"CLI load of the same rows {', '.join(f'{s:.1f}' for s in theirs)} s; "
-                f"ratio of the best {seconds[0] / theirs[0]:.2f}, "
-                f"of the medians {median(seconds) / median(theirs):.2f}",
-                flush=True,
-            )
-        if args.slow_rows and not args.only:
-            print("the same rows through the usual alternatives (load only):", flush=True)
-            alternatives(args.slow_rows)
+        if args.streams:
+            counts = [int(n) for n in args.streams.split(",")]
+            stream_counts(home, Path(scratch), contenders, counts, args.repeat)
+        else:
+            against_limit(home, Path(scratch), contenders, args.repeat)
+            if args.slow_rows and not args.only:
+                print("the same rows through the usual alternatives (load only):", flush=True)
+                alternatives(args.slow_rows)
     drop_tables()
+
+
+def against_limit(home: Path, scratch: Path, contenders: list[Contender], repeat: int) -> None:
+    """Each target's full export (its default streams) against the CLI limit, alternating."""
+    for task, limit, dump in contenders:
+        child(home, task)  # a first run to populate, so the measured ones swap a full table
+        csv = scratch / f"{task}.csv"
+        if dump is not None:
+            dump(csv)
+        # Alternate the two sides so that drift on this machine hits both alike.
+        ours: list[dict[str, float]] = []
+        theirs: list[float] = []
+        for _ in range(repeat):
+            ours.append(child(home, task))
+            theirs.append(limit(csv))
+        seconds = sorted(r["seconds"] for r in ours)
+        theirs.sort()
+        rows = int(ours[0]["rows"])
+        peak = max(r["peak_mb"] for r in ours)
+        print(
+            f"{task}: {rows:,} rows; tagport full export "
+            f"{', '.join(f'{s:.1f}' for s in seconds)} s (peak RSS {peak:.0f} MB); "
+            f"CLI load of the same rows {', '.join(f'{s:.1f}' for s in theirs)} s; "
+            f"ratio of the best {seconds[0] / theirs[0]:.2f}, "
+            f"of the medians {median(seconds) / median(theirs):.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

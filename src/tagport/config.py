@@ -19,6 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tagport.errors import ConfigError
 
 SECRET_KEY_FILE = "secret.key"
+MAX_LOAD_STREAMS = 16
+"""The largest `TAGPORT_LOAD_STREAMS`: each stream holds a warehouse connection, a thread and a
+target connection."""
 
 
 class WarehouseEngine(StrEnum):
@@ -69,6 +72,10 @@ class Settings(BaseSettings):
     """`spark.master` of the Spark warehouse's session (one per process)."""
     spark_driver_memory: str = Field(default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$")
     """`spark.driver.memory`: the heap of the JVM a local session runs in."""
+    load_streams: int | None = Field(default=None, ge=1, le=MAX_LOAD_STREAMS)
+    """How many streams an export is cut into and loaded through at once (contiguous ID
+    ranges, a target connection each); unset: the target type's default (MySQL 2, others 1).
+    A target that takes only one (project, Oracle) gets one whatever this says."""
     spark_shuffle_partitions: int = Field(default=4, ge=1, le=10_000)
     """`spark.sql.shuffle.partitions`: Spark's default (200) is made for clusters; a few suit
     local mode, where each costs a task per join or aggregate."""

@@ -162,6 +162,32 @@ def test_export_to_postgresql_with_one_click_table(
     assert count is not None and count[0] == len(want)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the store is not the point here
+def test_the_load_streams_setting_cuts_a_run_into_that_many_streams(
+    db: Database,
+    operator: Actor,
+    tmp_path: Path,
+    demo: Settings,
+    app: None,
+    pg_url: str,
+    pg_schema: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """TAGPORT_LOAD_STREAMS=3 into PostgreSQL (whose default is one stream): the run cuts its
+    export into three ID ranges (of 300 members at least here), loads them as three streams and
+    leaves the rows the export query gives."""
+    settings = Settings(home=demo.home, load_streams=3)
+    small = lambda s: DuckDBWarehouse(s.warehouse_path, chunk_rows=300)  # noqa: E731
+    monkeypatch.setitem(warehouse._ENGINES, WarehouseEngine.DUCKDB, small)
+    target = {"datasource": "pg", "schema": pg_schema, "table": "active_women"}
+    apply(db, operator, tmp_path, PG_DATASOURCE, task("women_to_pg", "active_women_hz_sh", target))
+    targets.create_table(db, settings, operator, "women_to_pg")
+    instance_id = run_to_completion(db, settings, operator, "women_to_pg")
+    log = [m for *_, m in instances.log_lines(db, instance_id)]
+    assert any(m.startswith("replaced active_women") and "3 load stream(s)" in m for m in log)
+    assert women_rows(pg_url, pg_schema) == expected_rows(db, settings, "active_women_hz_sh", True)
+
+
 def women_rows(pg_url: str, schema: str) -> set[tuple[object, ...]]:
     """The rows of the active_women target table, as `expected_rows` gives them."""
     with psycopg.connect(pg_url) as conn:

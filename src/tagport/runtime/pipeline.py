@@ -78,7 +78,7 @@ def executor(settings: Settings, db: Database) -> Execute:
         result = targets.load(db, settings, config, run.claim.bizdate, progress)
         run.log(
             f"replaced {result.table} ({result.mode}): {result.rows:,} rows in "
-            f"{result.seconds:.1f} s"
+            f"{result.seconds:.1f} s, {result.streams} load stream(s)"
         )
         return instances.Outcome(rows=result.rows, bytes=result.bytes)
 

@@ -313,6 +313,8 @@ class LoadResult:
     """Arrow bytes of the exported batches (the size of the data, not of its encoding)."""
     mode: str
     seconds: float
+    streams: int = 1
+    """How many streams (ID ranges, a target connection each) the rows were loaded through."""
 
 
 Progress = Callable[[LoadProgress], None]
@@ -376,7 +378,9 @@ def load(
         if partition_field
         else None
     )
-    streams = target_class(kind).capabilities.load_streams
+    # As many streams as the setting asks (else the target type's default) and the target
+    # takes at once: the export cuts that many ID ranges, the write loads them side by side.
+    streams = target_class(kind).capabilities.streams(settings.load_streams)
     with ExitStack() as cleanup:
         exports = export_readers(settings, plan, streams)
         sizes = [0] * len(exports)  # a slot per stream: streams are read on threads of their own
@@ -397,7 +401,12 @@ def load(
             db, open_warehouse(settings), f"{params.schema}.{table.name}", partition_field, value
         )
     return LoadResult(
-        result.table, result.rows, sum(sizes), result.mode, time.monotonic() - started
+        result.table,
+        result.rows,
+        sum(sizes),
+        result.mode,
+        time.monotonic() - started,
+        len(exports),
     )
 
 

@@ -18,6 +18,7 @@ from typing import TypeAlias
 
 import pyarrow as pa
 
+from tagport.config import MAX_LOAD_STREAMS
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import IdType, ValueType
 from tagport.errors import Conflict, NotFound, TerminalError
@@ -68,8 +69,16 @@ class Capabilities:
     sorted_load: bool = False
     """The table is clustered on its primary key: rows sorted by the key load much faster."""
     load_streams: int = 1
-    """Bulk loads run on this many connections at once, each fed its own contiguous key
-    range (see `Batches`)."""
+    """How many streams a load uses unless `TAGPORT_LOAD_STREAMS` says otherwise: bulk loads
+    on as many connections at once, each fed its own contiguous key range (see `Batches`)."""
+    max_load_streams: int = MAX_LOAD_STREAMS
+    """The most streams a write loads at once (1: the target cannot take several; more are
+    chained into the last one)."""
+
+    def streams(self, asked: int | None = None) -> int:
+        """How many streams a load into this target uses: as many as `asked` (the setting),
+        else `load_streams`, never more than `max_load_streams`."""
+        return max(1, min(asked or self.load_streams, self.max_load_streams))
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,9 @@ class ProgressMeter:
 Batches: TypeAlias = "pa.RecordBatchReader | Sequence[pa.RecordBatchReader]"
 """What a write loads: one stream of batches, or several streams of the same columns holding
 disjoint rows — contiguous key ranges in key order, each sorted when the export is — which a
-target with `load_streams` > 1 loads at once and any other loads one after another."""
+target loads at once, each on a connection of its own, up to `max_load_streams` of them (a
+target that takes one loads them one after another). The caller chooses how many
+(`Capabilities.streams`)."""
 
 
 def streams_of(batches: Batches) -> list[pa.RecordBatchReader]:

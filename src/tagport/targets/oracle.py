@@ -38,6 +38,7 @@ ORACLE_CAPABILITIES = Capabilities(
     atomic_multi_rename=False,
     identifier_max_length=128,
     bulk_path="executemany with array binds (INSERT /*+ APPEND_VALUES */)",
+    max_load_streams=1,  # a direct-path insert locks the table: streams would queue
 )
 BATCH_ROWS = 50_000
 INITIAL_PARTITION = "p_init"

@@ -48,6 +48,7 @@ PROJECT_CAPABILITIES = Capabilities(
     atomic_multi_rename=True,
     identifier_max_length=128,
     bulk_path="DuckDB INSERT … SELECT from an Arrow RecordBatchReader",
+    max_load_streams=1,  # one writer: the DuckDB file the export reads
 )
 
 

@@ -284,13 +284,14 @@ class SqlTarget(Target):
         streams: Sequence[pa.RecordBatchReader],
         meter: ProgressMeter,
     ) -> None:
-        """Load several streams: at once, on a connection each, up to `load_streams` of them.
+        """Load several streams: at once, on a connection each, up to `max_load_streams` of
+        them (the caller chose how many streams to hand over; extra ones are chained).
 
         One bulk load keeps one server backend busy; disjoint key blocks loaded side by side
         use more of the server (see docs/targets.md). Every stream runs to its end; the first
         error is raised, and the caller drops the staging table.
         """
-        width = self.capabilities.load_streams
+        width = self.capabilities.max_load_streams
         if width > 1 and len(streams) > width:  # fold the extra streams into the last lane
             streams = [*streams[: width - 1], chained(streams[width - 1 :])]
         if width <= 1 or len(streams) == 1:

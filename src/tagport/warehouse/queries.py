@@ -13,11 +13,13 @@ recorded when the partition was loaded) is read by a plain scan instead, without
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 
 from sqlglot import ParseError, exp, parse
 
@@ -539,10 +541,11 @@ def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select
 
 def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
     """`(rows, ids)`: the row count of the entity's largest source at the bizdate, and `size`
-    of its IDs (a hash-chosen sample of every source's IDs), sorted.
+    of its IDs (a hash-chosen sample of every source's IDs), in no particular order.
 
-    The split points of a chunked export: cheap (a scan of the ID columns, a top-N) and the
-    same on every run of the same data.
+    The split points of a chunked export (`id_ranges`): cheap (a scan of the ID columns, a
+    top-N) and the same on every run of the same data. An unordered aggregate, so that DuckDB
+    and Spark render it alike; `id_ranges` sorts the sample.
     """
     compiler = AudienceCompiler(plan.scope, plan.bizdate, unique=everything_unique)
     sources = compiler.entity_sources()
@@ -562,11 +565,73 @@ def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
         .order_by(exp.func("HASH", _col(ID)))
         .limit(size)
     )
-    ordered = exp.select(
-        exp.func("LIST", exp.Order(this=_col(ID), expressions=[exp.Ordered(this=_col(ID))]))
-    ).from_(sample.subquery("s"))
+    gathered = exp.select(exp.ArrayAgg(this=_col(ID))).from_(sample.subquery("s"))
     rows = counts[0] if len(counts) == 1 else exp.func("GREATEST", *counts)
-    return query.select(exp.alias_(rows, "rows"), exp.alias_(exp.Subquery(this=ordered), "ids"))
+    return query.select(
+        exp.alias_(rows, "row_count"), exp.alias_(exp.Subquery(this=gathered), "ids")
+    )
+
+
+def id_ranges(
+    rows: int, sample: Sequence[str | int] | None, chunk_rows: int, most: int
+) -> list[KeyRange | None]:
+    """The export's ID ranges, in ID order: about `chunk_rows` members each and at most `most`,
+    cut at quantiles of a sample of the IDs (`key_sample_query`); `[None]` (everything at once)
+    when the export is too small to split.
+
+    Ranges are half-open and the outer ends open, so together they hold every member exactly
+    once, however the sample falls. Python orders IDs as both engines do (integers by value,
+    text by code point, which is UTF-8 byte order).
+    """
+    ids = sorted(sample or ())
+    parts = min(most, math.ceil(rows / chunk_rows), len(ids))
+    if parts <= 1:
+        return [None]
+    cuts = sorted({ids[len(ids) * i // parts] for i in range(1, parts)})
+    edges: list[str | int | None] = [None, *cuts, None]
+    return list(pairwise(edges))
+
+
+SAMPLE_SIZE = 10_000
+"""IDs sampled to place the boundaries of an export's ID ranges."""
+LANE = "__lane"
+"""The column `laned_export_query` adds: the index of the ID range a row falls in."""
+
+
+def laned_export_query(
+    plan: ExportPlan, lanes: int, *, unique: Unique = nothing_unique
+) -> exp.Select:
+    """The export with a column `__lane`, the index of the ID range (of `lanes`, bounded by the
+    parameters `lane_parameters` binds) each row's ID falls in; a sorted plan sorted by lane,
+    then key.
+
+    One query for an engine that writes the whole export at once and hands it out in streams
+    by lane (Spark): each lane a contiguous block of IDs, the ranges `id_ranges` places.
+    """
+    column = plan.id_column()
+    if column is None:
+        raise InvalidInput.one("columns", "", "an export split by ID must export the ID")
+    query = export_query(replace(plan, ordered=False), unique=unique)
+    ident = _col(column, "x")
+    lane: exp.Case = exp.Case()
+    for index in range(lanes - 1):
+        bound = exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=f"{UPTO}{index}"))
+        lane = lane.when(bound, exp.Literal.number(index))
+    lane = lane.else_(exp.Literal.number(lanes - 1))
+    outer = exp.select(
+        *(_col(c.name, "x") for c in plan.output_columns()), exp.alias_(lane, LANE)
+    ).from_(query.subquery("x"))
+    if plan.ordered and plan.key:
+        keys = [exp.column(k, quoted=True) for k in plan.key]
+        outer = outer.order_by(exp.column(LANE), *keys)
+    return outer
+
+
+def lane_parameters(ranges: Sequence[KeyRange | None]) -> dict[str, str | int]:
+    """The values `laned_export_query` binds for `ranges` (from `id_ranges`): each range's
+    upper end but the last's, which is open."""
+    ends = [r[1] for r in ranges[:-1] if r is not None and r[1] is not None]
+    return {f"{UPTO}{index}": end for index, end in enumerate(ends)}
 
 
 def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:

@@ -42,6 +42,7 @@ from tagport.warehouse import confine, files, queries
 from tagport.warehouse.base import (
     AudienceScope,
     ExportPlan,
+    KeyRange,
     PartitionRef,
     QueryResult,
     Readiness,
@@ -61,6 +62,9 @@ EXPORTS = ".exports"
 """Under the warehouse root: each export's result, written by Spark and read back in batches."""
 EXPORT_LEFTOVER_SECONDS = 24 * 3600
 """An export's files older than this were left by a process that died reading them."""
+STREAM_ROWS = 250_000
+"""An export is cut into streams of about this many members at least (as DuckDB's chunks): a
+smaller one is not worth a connection to the target of its own."""
 PARTITION_COLUMN = "ds"
 """A text column of this name partitions a table written whole (`write_batches`, an import
 without a partition value), as the partition column of tag sources does by default."""
@@ -280,13 +284,14 @@ class _Reads:
         self.views: dict[str, str] = {}
         """`PROJECT.TABLE` -> the view reading it."""
 
-    def frame(self, query: exp.Expr) -> DataFrame:
-        """`query` in Spark, every `PROJECT.TABLE` read through a view of its Parquet."""
+    def frame(self, query: exp.Expr, args: dict[str, str | int] | None = None) -> DataFrame:
+        """`query` in Spark, every `PROJECT.TABLE` read through a view of its Parquet; `args`
+        bound to its named parameters."""
         tree = query.copy()
         for table in list(tree.find_all(exp.Table)):
             if table.db and not table.catalog and isinstance(table.this, exp.Identifier):
                 self._read_through_view(table)
-        return self.session.sql(tree.sql(dialect=SparkWarehouse.dialect))
+        return self.session.sql(tree.sql(dialect=SparkWarehouse.dialect), args=args or None)
 
     def _read_through_view(self, table: exp.Table) -> None:
         qualified = f"{table.db}.{table.name}"
@@ -322,11 +327,18 @@ class SparkWarehouse(Warehouse):
     dialect = "spark"
 
     def __init__(
-        self, root: Path, config: SparkConfig | None = None, *, unique_sources: bool = False
+        self,
+        root: Path,
+        config: SparkConfig | None = None,
+        *,
+        unique_sources: bool = False,
+        chunk_rows: int = STREAM_ROWS,
     ) -> None:
         """`unique_sources`: trust every tag source to hold one row per key and partition and
-        skip the per-source GROUP BY (as `DuckDBWarehouse(unique_sources=True)`)."""
+        skip the per-source GROUP BY (as `DuckDBWarehouse(unique_sources=True)`);
+        `chunk_rows`: the fewest members an export stream is cut for."""
         self.root = root
+        self.chunk_rows = chunk_rows
         self.config = config or SparkConfig()
         self.tables_store = ParquetTables(root)
         self.unique: queries.Unique = (
@@ -505,28 +517,72 @@ class SparkWarehouse(Warehouse):
     # --- export ---------------------------------------------------------------------------------
 
     def export_reader(self, plan: ExportPlan, batch_size: int = 100_000) -> pa.RecordBatchReader:
-        """The export, computed by Spark into Parquet files under the warehouse's `.exports`
-        (one per task, in order: a sorted export stays sorted) and read back in batches, so
-        the driver holds one batch at a time, whatever the audience's size. The files go when
-        the reader is exhausted or dropped."""
+        """The export as one stream (see `export_readers`)."""
+        return self.export_readers(plan, 1, batch_size)[0]
+
+    def export_readers(
+        self, plan: ExportPlan, count: int, batch_size: int = 100_000
+    ) -> list[pa.RecordBatchReader]:
+        """The export, computed by Spark into Parquet files under the warehouse's `.exports` and
+        read back in batches, so the driver holds one batch a stream at a time, whatever the
+        audience's size. The files go when the readers are exhausted or dropped.
+
+        With `count` > 1 the export is cut into at most `count` ID ranges placed as DuckDB
+        places its chunks (`queries.id_ranges`, from a sample of the IDs) and written in one
+        job, a folder per range (`laned_export_query`): each stream reads one folder, a
+        contiguous block of IDs, in ID order; a sorted export stays sorted (its files come in
+        order).
+        """
         schema = export_schema(plan)
         self._check_sql(plan.scope, plan.audience)
-        query = queries.export_query(plan, unique=self.unique)
         out = self.root / EXPORTS / uuid.uuid4().hex
         out.parent.mkdir(parents=True, exist_ok=True)
         sweep_exports(out.parent, time.time() - EXPORT_LEFTOVER_SECONDS)
         doing = f"exporting audience group {plan.audience.code}"
         try:
-            explain = self._explainer(plan.scope, plan.audience, doing)
-            with self._reads(doing, explain) as reads:
-                frame = reads.frame(query)
-                frame.toDF(*(f"c{i}" for i in range(len(schema)))).write.parquet(str(out))
+            with self._reads(doing, self._explainer(plan.scope, plan.audience, doing)) as reads:
+                folders = self._write_export(reads, plan, count, len(schema), out)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise
-        batches = _read_back(out, schema, batch_size)
-        weakref.finalize(batches, shutil.rmtree, out, True)
-        return pa.RecordBatchReader.from_batches(schema, batches)
+        spool = _Spool(out)
+        return [
+            pa.RecordBatchReader.from_batches(schema, _read_back(f, schema, batch_size, spool))
+            for f in folders
+        ]
+
+    def _write_export(
+        self, reads: _Reads, plan: ExportPlan, count: int, width: int, out: Path
+    ) -> list[Path]:
+        """Run the export into `out`; the folders of its streams, in ID order (those of ranges
+        that hold no row left out, one at least)."""
+        names = [f"c{i}" for i in range(width)]
+        ranges = self._ranges(reads, plan, count) if count > 1 else [None]
+        if len(ranges) == 1:
+            query = queries.export_query(plan, unique=self.unique)
+            reads.frame(query).toDF(*names).write.parquet(str(out))
+            return [out]
+        query = queries.laned_export_query(plan, len(ranges), unique=self.unique)
+        frame = reads.frame(query, queries.lane_parameters(ranges)).toDF(*names, "lane")
+        frame.write.partitionBy("lane").parquet(str(out))
+        folders = [out / f"lane={i}" for i in range(len(ranges))]
+        return [f for f in folders if f.is_dir()] or [out]  # no rows: no lane folder
+
+    def _ranges(self, reads: _Reads, plan: ExportPlan, count: int) -> list[KeyRange | None]:
+        """At most `count` ID ranges of at least about `chunk_rows` members each."""
+        if plan.id_column() is None:
+            return [None]
+        sample = reads.frame(queries.key_sample_query(plan, queries.SAMPLE_SIZE)).collect()
+        rows, ids = sample[0][0], sample[0][1]
+        return queries.id_ranges(int(rows or 0), ids, self.chunk_rows, count)
+
+
+class _Spool:
+    """An export's folder, deleted once no stream reads it any more (each stream's generator
+    holds this object until it ends or is dropped)."""
+
+    def __init__(self, folder: Path) -> None:
+        weakref.finalize(self, shutil.rmtree, folder, True)
 
 
 def sweep_exports(folder: Path, before: float) -> None:
@@ -543,14 +599,18 @@ def _partition_of(schema: pa.Schema, column: str) -> str | None:
     return column if index >= 0 and pa.types.is_string(schema.field(index).type) else None
 
 
-def _read_back(out: Path, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Spark's result files in order, as batches of the export's schema; deleted at the end."""
+def _read_back(
+    folder: Path, schema: pa.Schema, batch_size: int, spool: _Spool
+) -> Iterator[pa.RecordBatch]:
+    """Spark's result files in `folder` in order, as batches of the export's schema; the folder
+    is deleted at the end, the export's whole folder with the last stream (`spool`)."""
     try:
-        for file in data_files(out):
+        for file in data_files(folder):
             for batch in pq.ParquetFile(file).iter_batches(batch_size):
                 yield _shaped(batch, schema)
     finally:
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        del spool
 
 
 def _shaped(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

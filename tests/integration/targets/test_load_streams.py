@@ -1,4 +1,5 @@
-"""Several export streams into one write: MySQL loads them at once, the others in turn."""
+"""Several export streams into one write: loaded at once, a connection each (the project
+target, one writer, takes them in turn)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,33 @@ def test_mysql_runs_the_streams_at_once(mysql_target: Target, mysql_params: dict
     finally:
         watcher.close()
     assert max(running) == 2
+
+
+def test_postgres_runs_as_many_copies_as_it_is_given_streams(
+    pg_target: Target, pg_url: str
+) -> None:
+    """Its default is one stream, but four streams handed over are four COPYs at once (what
+    TAGPORT_LOAD_STREAMS=4 asks), not four in turn."""
+    import psycopg
+
+    schema = pg_target.params.schema
+    pg_target.create_table(
+        f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
+    )
+    running: list[int] = []
+    with psycopg.connect(pg_url, autocommit=True) as watcher:
+
+        def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
+                "AND query LIKE 'COPY %%' AND state = 'active'"
+            ).fetchone()
+            running.append(int(row[0]) if row else 0)
+
+        blocks = [range(i * 100_000, (i + 1) * 100_000) for i in range(4)]
+        result = pg_target.write("members", [stream(b) for b in blocks], progress=look)
+    assert result.rows == 400_000
+    assert max(running) == 4
 
 
 def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tagport.warehouse.base import Warehouse
-from tagport.warehouse.duckdb import DuckDBWarehouse
+from tagport.warehouse.duckdb import CHUNK_ROWS, DuckDBWarehouse
 from tagport.warehouse.spark import SparkWarehouse
 
 ENGINES = [
@@ -28,11 +28,17 @@ def make_warehouse(
     request: pytest.FixtureRequest,
     *,
     unique_sources: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
     **duckdb_options: Any,
 ) -> Warehouse:
-    """A warehouse of `engine` kept in `folder` (DuckDB takes `duckdb_options` too)."""
+    """A warehouse of `engine` kept in `folder`, cutting exports into ranges of `chunk_rows`
+    members at least (DuckDB takes `duckdb_options` too)."""
     if engine == "duckdb":
         path = folder / "warehouse.duckdb"
-        return DuckDBWarehouse(path, unique_sources=unique_sources, **duckdb_options)
+        return DuckDBWarehouse(
+            path, unique_sources=unique_sources, chunk_rows=chunk_rows, **duckdb_options
+        )
     config = request.getfixturevalue("spark_config")
-    return SparkWarehouse(folder / "warehouse.spark", config, unique_sources=unique_sources)
+    return SparkWarehouse(
+        folder / "warehouse.spark", config, unique_sources=unique_sources, chunk_rows=chunk_rows
+    )

@@ -84,7 +84,7 @@ def test_docs_show_each_types_capabilities(kind: DataSourceType) -> None:
         str(c.identifier_max_length),
         yes(c.distributed_by),
         yes(c.sorted_load),
-        str(c.load_streams),
+        f"{c.load_streams} / {c.max_load_streams}",
         c.bulk_path,
     ]
     assert f"| {' | '.join(cells)} |" in DOCS.read_text()
