@@ -122,4 +122,4 @@ def test_db_upgrade_and_the_installed_console_script(ready: Path) -> None:
         [str(script), "db", "upgrade"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "already at revision 0005" in done.stdout
+    assert "already at revision 0006" in done.stdout

@@ -1,9 +1,10 @@
-"""Workers on two hosts against one PostgreSQL metadata database (docs/scale.md's layout).
+"""`tagport serve` on two hosts against one PostgreSQL metadata database (docs/scale.md).
 
-Two network namespaces are two hosts (`tests/e2e/hosts.py`); each runs `tagport worker`, which
-reaches the metadata database and the target server only through the bridge. Work spreads over
-both hosts, and when one host dies in the middle of a run, the other finishes that run: its
-lease runs out, the attempt is recorded as lost, and the next attempt loads the whole table once.
+Two network namespaces are two hosts (`tests/e2e/hosts.py`); each runs a scheduler and a
+worker, which reach the metadata database and the target server only through the bridge. One
+scheduler leads; work spreads over both workers; and when the leading host dies in the middle
+of a run, the other host finishes that run (its lease runs out, the attempt is recorded as lost,
+the next attempt loads the whole table once) and its scheduler takes over.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 import yaml
+from sqlalchemy import select
 
+from tagport.runtime.scheduler import SCHEDULER
 from tagport.services import instances
+from tagport.store import tables as t
 from tagport.store.db import Database
 from tests.conftest import STRICT
 from tests.e2e import hosts as hosts_module
@@ -29,7 +33,7 @@ from tests.e2e.proxy import TcpProxy
 from tests.e2e.test_serve import TAGPORT, tagport
 from tests.integration.conftest import SECRET
 
-pytestmark = pytest.mark.slow  # real processes on two network namespaces
+pytestmark = pytest.mark.slow  # real processes on two network namespaces, ~40 s
 
 TASKS = ("far_spenders", "far_seed")
 """One task per host: each writes its own table (one writer per target table)."""
@@ -122,11 +126,13 @@ def test_work_spreads_over_two_hosts_and_a_dead_hosts_run_is_finished_by_the_oth
             "PYTHONUNBUFFERED": "1",
         }
         logs = [tmp_path / "host-a.log", tmp_path / "host-b.log"]
-        for name, log in zip(hosts.names, logs, strict=True):
-            hosts.start(name, [TAGPORT, "worker", "--concurrency", "1"], worker_env, log)
-
         db = Database(direct, SECRET)
         try:
+            # `serve` on each host: a scheduler and a worker. host-a starts first and leads.
+            serve = [TAGPORT, "serve", "--no-api", "--concurrency", "1"]
+            hosts.start("host-a", serve, worker_env, logs[0])
+            wait_for("host-a to lead", lambda: _leader(db).startswith("host-a:"), 60, logs)
+            hosts.start("host-b", serve, worker_env, logs[1])
             started = _started_by(db, ids)
             wait_for("each host to claim a run", lambda: len(started()) == 2, 60, logs)
             on_host = started()
@@ -137,6 +143,7 @@ def test_work_spreads_over_two_hosts_and_a_dead_hosts_run_is_finished_by_the_oth
             lock.close()  # the locks go: host-b's run ends, then host-a's lease runs out
             finished = _finished(env, ids)
             wait_for("both runs to end", lambda: len(finished()) == 2, 120, logs)
+            assert _leader(db).startswith("host-b:")  # its scheduler took over, too
             assert finished() == dict.fromkeys(TASKS, "succeeded"), logs[1].read_text()
 
             views = {task: instances.show(db, ids[task]) for task in TASKS}
@@ -162,6 +169,13 @@ def _run(env: dict[str, str], task: str) -> int:
     tagport(env, "task", "run", task)
     views = json.loads(tagport(env, "instance", "list", "--json"))
     return max(int(v["id"]) for v in views if v["task"] == task)
+
+
+def _leader(db: Database) -> str:
+    """The scheduler that leads (`host:pid:scheduler`), or "" before any ticked."""
+    with db.uow() as uow:
+        holder = uow.session.scalar(select(t.Heartbeat.holder).where(t.Heartbeat.role == SCHEDULER))
+        return holder or ""
 
 
 def _started_by(db: Database, ids: dict[str, int]) -> Callable[[], dict[str, str]]:

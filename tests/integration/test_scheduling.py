@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, select, update
 
+from tagport.runtime.scheduler import Scheduler, Tick
 from tagport.services import instances, scheduling, tasks
 from tagport.services.permissions import Actor
 from tagport.services.table_permissions import TableRef, grant
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import ColumnInfo, TableInfo
-from tests.integration.support import publish
+from tests.integration.support import HZ_VIP, describe_as, publish
+from tests.threads import Threads
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -182,9 +184,71 @@ def test_two_tasks_due_the_same_day_get_an_instance_each(
 
 
 def test_each_role_keeps_its_own_heartbeat(catalogued: Database) -> None:
+    lease = timedelta(seconds=60)
     assert scheduling.last_heartbeat(catalogued, "scheduler") is None
-    scheduling.record_heartbeat(catalogued, "scheduler", at(1, 1))
-    scheduling.record_heartbeat(catalogued, "worker", at(1, 2))
-    scheduling.record_heartbeat(catalogued, "scheduler", at(1, 3))
+    assert scheduling.lead(catalogued, "scheduler", "a", at(1, 1), lease) == "a"
+    assert scheduling.lead(catalogued, "other", "b", at(1, 2), lease) == "b"
+    assert scheduling.lead(catalogued, "scheduler", "a", at(1, 3), lease) == "a"
     assert scheduling.last_heartbeat(catalogued, "scheduler") == at(1, 3)
-    assert scheduling.last_heartbeat(catalogued, "worker") == at(1, 2)
+    assert scheduling.last_heartbeat(catalogued, "other") == at(1, 2)
+
+
+def test_one_scheduler_leads_and_another_takes_over_once_it_is_silent_for_a_lease(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(10, 1))
+    now = [at(10, 2)]
+    a, b = (
+        Scheduler(
+            catalogued,
+            SHANGHAI,
+            describe_as(HZ_VIP),
+            clock=lambda: now[0],
+            name=name,
+            lease=timedelta(seconds=60),
+        )
+        for name in ("host-a:1:scheduler", "host-b:2:scheduler")
+    )
+    assert (a.tick().created, a.leader) == (1, "host-a:1:scheduler")
+    now[0] = at(10, 2) + timedelta(seconds=59)  # another host starts within a's lease
+    standing = b.tick()
+    assert (standing.created, standing.leader) == (0, "host-a:1:scheduler")
+    now[0] = at(11, 2)  # a fell silent a day ago (the day's instance is due): b takes over
+    taking = b.tick()
+    assert (taking.created, taking.leader) == (1, "host-b:2:scheduler")
+    now[0] = at(11, 2) + timedelta(seconds=30)  # a is back, within b's lease: it stands by
+    assert (a.tick().created, a.leader) == (0, "host-b:2:scheduler")
+    assert bizdates(catalogued) == [date(2026, 11, 9), date(2026, 11, 10)]
+    assert scheduling.last_heartbeat(catalogued, "scheduler") == at(11, 2)
+
+
+def test_of_schedulers_starting_at_once_exactly_one_leads(
+    catalogued: Database, operator: Actor, threads: Threads
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(1, 0))
+    names = [f"host-{n}:{n}:scheduler" for n in range(4)]
+    start = threading.Barrier(len(names))
+    ticks: dict[str, Tick] = {}
+
+    def tick(name: str) -> None:
+        db = Database(catalogued.url, b"test-secret-key")
+        try:
+            scheduler = Scheduler(
+                db, SHANGHAI, describe_as(HZ_VIP), 5, clock=lambda: at(20, 3), name=name
+            )
+            start.wait()  # all four ask at once
+            ticks[name] = scheduler.tick()
+        finally:
+            db.dispose()
+
+    for name in names:
+        threads.start(tick, name)
+    threads.join()
+    leaders = {t.leader for t in ticks.values()}
+    assert len(leaders) == 1 and leaders <= set(names)
+    (leader,) = leaders
+    assert ticks[leader].created == 6  # the leader ticked; the others created nothing
+    assert sum(t.created for t in ticks.values()) == 6
+    assert len(bizdates(catalogued)) == 6

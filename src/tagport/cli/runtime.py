@@ -71,7 +71,8 @@ def api(
 
 
 def scheduler(ctx: typer.Context) -> None:
-    """Run only the scheduler (several may run: instances are created once)."""
+    """Run only the scheduler (one per host if you like: one leads, the others take over
+    within TAGPORT_LEASE_SECONDS of its last tick)."""
     st = state(ctx)
     _logging()
     server.run(st.settings, st.db, scheduler=True, workers=0)

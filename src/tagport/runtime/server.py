@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 
 from tagport.config import Settings
@@ -125,6 +126,7 @@ def threads(
             TargetAccess(settings).describe,
             settings.catch_up_days,
             settings.max_attempts,
+            lease=timedelta(seconds=settings.lease_seconds),
         )
         started.append(threading.Thread(target=role.run_forever, args=(stop,), name="scheduler"))
     execute, config = executor(settings, db), WorkerConfig.of(settings)

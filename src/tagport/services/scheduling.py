@@ -6,11 +6,11 @@ restart mid-day or a replayed tick all insert with ON CONFLICT DO NOTHING.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from tagport.domain.schedule import due_bizdates, parse_at
@@ -95,13 +95,33 @@ def _due(
     return wanted
 
 
-def record_heartbeat(db: Database, role: str, now: datetime) -> None:
-    """Note that `role` is alive at `now` (several schedulers share one row: any will do)."""
+def lead(db: Database, role: str, holder: str, now: datetime, lease: timedelta) -> str | None:
+    """Take or keep `role` for `holder` at `now`; returns who holds it afterwards (`holder` when
+    it leads, else the leader it stands by for).
+
+    The role is a lease in the metadata database, the rule instance claims follow: kept while
+    its holder renews it within `lease`, taken by whoever asks first after that. A holder that
+    dies (its host gone, its connection never closed) loses it in one lease at most, where an
+    advisory lock would stay with its dead session until TCP gives up. One conditional UPDATE:
+    of two asking at once, the database lets one match.
+    """
     with db.uow() as uow:
         session = uow.session
-        insert_ignoring_duplicates(session, t.Heartbeat, "role", [{"role": role, "at": now}])
-        session.execute(update(t.Heartbeat).where(t.Heartbeat.role == role).values(at=now))
+        insert_ignoring_duplicates(
+            session, t.Heartbeat, "role", [{"role": role, "at": now, "holder": None}]
+        )
+        row = t.Heartbeat
+        session.execute(
+            update(row)
+            .where(
+                row.role == role,
+                or_(row.holder == holder, row.holder.is_(None), row.at < now - lease),
+            )
+            .values(holder=holder, at=now)
+        )
+        leader = session.scalar(select(row.holder).where(row.role == role))
         uow.commit()
+        return leader
 
 
 def last_heartbeat(db: Database, role: str) -> datetime | None:

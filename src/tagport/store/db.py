@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # Alembic is loaded only to migrate (see `Database.upgrade`)
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The newest migration's revision (a test keeps it equal to the scripts' head)."""
 SECRET_BOX = "secret_box"
 BOOKKEEPING = "bookkeeping"

@@ -161,13 +161,16 @@ class AuditEntry(Base):
 
 
 class Heartbeat(Base):
-    """The last time a long-running role (the scheduler) proved alive: what /readyz reads."""
+    """The last time a long-running role (the scheduler) proved alive: what /readyz reads; for
+    the scheduler, also which one leads (`scheduling.lead`)."""
 
     __tablename__ = "heartbeats"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     role: Mapped[str] = mapped_column(String(32), unique=True)
     at: Mapped[datetime]
+    holder: Mapped[str | None] = mapped_column(String(128))
+    """The process that holds the role (`host:pid`), while it renews `at` within a lease."""
 
 
 class IdempotencyKey(Base):
