@@ -100,7 +100,20 @@ def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
         return InvalidInput.one("sql", "", message)
     if _busy(error):
         return TransientError(f"{doing}: the warehouse is busy: {message}")
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return TerminalError(
+            f"{doing}: the warehouse ran out of its memory limit ({message}); fewer load "
+            "streams (TAGPORT_LOAD_STREAMS) or fewer runs at once need less"
+        )
     return TerminalError(f"{doing}: {message}")
+
+
+def _not_the_sql(error: duckdb.Error) -> bool:
+    """An error no SQL a person wrote is to blame for: the warehouse busy, the query
+    interrupted, memory exhausted (by this query and whatever ran beside it)."""
+    return _busy(error) or isinstance(
+        error, duckdb.InterruptException | duckdb.OutOfMemoryException
+    )
 
 
 class DuckDBWarehouse(Warehouse):
@@ -251,7 +264,7 @@ class DuckDBWarehouse(Warehouse):
 
         def explain(error: duckdb.Error) -> TagportError:
             groups = [g for g in queries.audiences_run(scope, audience) if g.sql is not None]
-            if not groups or _busy(error) or isinstance(error, duckdb.InterruptException):
+            if not groups or _not_the_sql(error):
                 return _translate(error, doing)
             id_type = scope.entity.id_type.value
             for group in groups:
