@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-from tagport.errors import Conflict, TransientError
+from tagport.errors import ConfigError, Conflict, TransientError
 from tagport.store.db import SCHEMA_REVISION, Database
 from tagport.store.tables import Base, User
 
@@ -93,3 +93,25 @@ def test_a_home_with_data_upgrades_from_the_first_revision(db_url: str) -> None:
     with db.uow() as uow:
         assert uow.session.scalar(select(User).where(User.login == "alice")) is not None
     db.dispose()
+
+
+def test_a_database_a_newer_tagport_migrated_is_refused_with_what_to_do(db_url: str) -> None:
+    """Hosts upgraded one at a time: the ones still on the older tagport meet a schema revision
+    they do not know. They must say so, not fail as a bug of theirs."""
+    from tests.integration.conftest import SECRET
+
+    db = Database(db_url, SECRET)
+    db.upgrade()
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    newer = Database(db_url, SECRET)
+    try:
+        with pytest.raises(
+            ConfigError,
+            match=rf"is at schema revision 0999, newer than this tagport knows "
+            rf"\(up to {SCHEMA_REVISION}\): upgrade tagport here too",
+        ):
+            newer.upgrade()
+    finally:
+        newer.dispose()
+        db.dispose()

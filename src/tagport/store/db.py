@@ -169,10 +169,24 @@ class Database:
         if self._at_schema_revision():
             return False
         from alembic import command
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
 
         try:
-            if self.current_revision() == self.head_revision():
+            script, current = ScriptDirectory(str(MIGRATIONS)), self.current_revision()
+            if current == script.get_current_head():
                 return False
+            try:
+                if current is not None:
+                    script.get_revision(current)
+            except CommandError:
+                # A newer tagport migrated it (another host upgraded first): say so, instead
+                # of Alembic's "Can't locate revision" escaping as a bug of this one.
+                raise ConfigError(
+                    f"metadata database {self.safe_url} is at schema revision {current}, "
+                    f"newer than this tagport knows (up to {script.get_current_head()}): "
+                    "upgrade tagport here too"
+                ) from None
             command.upgrade(_alembic_config(self.engine), "head")
         except OperationalError as exc:
             reason = _reason(exc, make_url(self.url).password)
