@@ -24,9 +24,13 @@ FROM generate_series(1, :rows) g;
 COPY scale_src TO :'file' (FORMAT binary);
 CREATE TABLE scale_copy (LIKE scale_src);
 -- one COPY stream, server side: binary parse, heap insert, WAL (no index: tagport's staging)
+SELECT pg_current_wal_lsn() AS wal_before \gset
 COPY scale_copy FROM :'file' (FORMAT binary);
+SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), :'wal_before')) AS copy_wal;
 -- the index built after the load, as tagport does before the swap
+SELECT pg_current_wal_lsn() AS wal_before \gset
 ALTER TABLE scale_copy ADD PRIMARY KEY (user_id);
+SELECT pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), :'wal_before')) AS key_wal;
 SELECT pg_size_pretty(pg_total_relation_size('scale_copy')) AS table_and_index,
        pg_size_pretty(pg_relation_size('scale_copy')) AS heap;
 -- the same load into a table whose key is maintained during COPY
