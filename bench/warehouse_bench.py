@@ -1,7 +1,7 @@
 """Warehouse bench: audience estimate latency and export throughput / peak RSS on N users.
 
     .venv/bin/python bench/warehouse_bench.py --rows 10000000 [--dir /tmp/tagport-bench]
-        [--engine duckdb|spark] [--memory-limit 160MB] [--unique-sources]
+        [--engine duckdb|spark] [--memory-limit 160MB] [--unique-sources] [--exports 2]
 
 Builds the demo warehouse on the chosen engine (the same generated data on both: the demo
 generator is seeded; reused when present with the same row count), then, each in a fresh
