@@ -76,7 +76,15 @@ _HELD_LOCK = threading.Lock()
 
 
 def _render(expression: exp.Expr) -> str:
-    return expression.sql(dialect=DuckDBWarehouse.dialect)
+    return expression.transform(_any_value_as_is).sql(dialect=DuckDBWarehouse.dialect)
+
+
+def _any_value_as_is(node: exp.Expr) -> exp.Expr:
+    """`ANY_VALUE(x IGNORE NULLS)` (what Spark needs, `queries._one`) as DuckDB's `ANY_VALUE(x)`,
+    which skips NULLs by itself: sqlglot renders it so anyway, warning on stderr each time."""
+    if isinstance(node, exp.IgnoreNulls) and isinstance(node.parent, exp.AnyValue):
+        return node.this
+    return node
 
 
 def _busy(error: duckdb.Error) -> bool:
