@@ -83,7 +83,8 @@ def _any_value_as_is(node: exp.Expr) -> exp.Expr:
     """`ANY_VALUE(x IGNORE NULLS)` (what Spark needs, `queries._one`) as DuckDB's `ANY_VALUE(x)`,
     which skips NULLs by itself: sqlglot renders it so anyway, warning on stderr each time."""
     if isinstance(node, exp.IgnoreNulls) and isinstance(node.parent, exp.AnyValue):
-        return node.this
+        value: exp.Expr = node.this
+        return value
     return node
 
 
