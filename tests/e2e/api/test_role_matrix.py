@@ -278,9 +278,16 @@ def world(catalogued: Database, operator: Actor, monkeypatch: pytest.MonkeyPatch
     return catalogued
 
 
+TIMEOUT = 30
+"""Seconds an answer may take: httpx's default 5 s is a wall-time bound a busy CI machine broke
+(one request of the matrix's ~100 took longer while two test processes shared two cores)."""
+
+
 def _client(api_url: str, db: Database, operator: Actor, login: str) -> httpx.Client:
     token = tokens.create_token(db, operator, login, "matrix", 1).token
-    return httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"})
+    return httpx.Client(
+        base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    )
 
 
 def _as_expected(letter: str, status: int) -> bool:
@@ -321,9 +328,9 @@ def test_anonymous_and_expired_callers_get_401_everywhere(
         uow.commit()
     who = WHO["app_admin"]
     callers = {
-        "anonymous": httpx.Client(base_url=api_url),
+        "anonymous": httpx.Client(base_url=api_url, timeout=TIMEOUT),
         "expired": httpx.Client(
-            base_url=api_url, headers={"Authorization": f"Bearer {expired.token}"}
+            base_url=api_url, headers={"Authorization": f"Bearer {expired.token}"}, timeout=TIMEOUT
         ),
     }
     wrong = []

@@ -72,7 +72,7 @@ def test_a_token_is_shown_once_listed_without_its_value_and_dies_when_revoked(
     listed = carol.get("/api/v1/tokens").json()
     assert {t["name"] for t in listed} == {"test", "ci"}
     assert all("token" not in t for t in listed)
-    with httpx.Client(base_url=str(carol.base_url)) as script:
+    with httpx.Client(base_url=str(carol.base_url), timeout=30) as script:
         script.headers["Authorization"] = f"Bearer {token}"
         assert script.get("/api/v1/session").json()["login"] == "carol"
         assert carol.delete(f"/api/v1/tokens/{made.json()['id']}").json()["revoked"] is True

@@ -94,7 +94,7 @@ def test_the_security_page_in_chinese_shows_no_english_label(
 
 def test_an_unsafe_request_without_the_csrf_token_is_refused(console: Console) -> None:
     console.user("operator")
-    with httpx.Client(base_url=console.url) as http:
+    with httpx.Client(base_url=console.url, timeout=30) as http:
         logged = http.post("/login", data={"login": "operator", "password": PASSWORD})
         assert logged.status_code == 303
         forged = http.post("/security", data={"safe_mode": "true"})
@@ -105,7 +105,7 @@ def test_an_unsafe_request_without_the_csrf_token_is_refused(console: Console) -
 
 def test_a_login_never_sends_the_browser_elsewhere(console: Console) -> None:
     console.user("operator")
-    with httpx.Client(base_url=console.url) as http:
+    with httpx.Client(base_url=console.url, timeout=30) as http:
         answer = http.post(
             "/login",
             data={"login": "operator", "password": PASSWORD, "next": "//evil.example/x"},
