@@ -356,3 +356,25 @@ def test_a_code_name_is_a_string_whatever_its_tags_type(
     result = publish(catalogued, operator, "levels_to_crm", numbers)
     # level_codename carries Bronze or Silver; tier_codename is a tag of its own, a number.
     assert result.problems == ["column level_codename (bigint) cannot hold level_codename (string)"]
+
+
+def test_the_tables_partition_column_is_filled_by_the_export(
+    catalogued: Database, operator: Actor
+) -> None:
+    """A partition column the table declares needs no mapping (the run fills it) even when it is
+    NOT NULL without a default; a partition field the task names must be a column."""
+    partitioned = TableInfo(
+        HZ_VIP.schema,
+        HZ_VIP.name,
+        (*HZ_VIP.columns, ColumnInfo("ds", "date", False)),
+        HZ_VIP.primary_key,
+        ("ds",),
+    )
+    assert publish(catalogued, operator, "hz_vip_to_crm", partitioned).problems == []
+    with catalogued.uow() as uow:
+        task = uow.session.query(t.OfflineService).filter_by(name="hz_vip_to_crm").one()
+        task.draft = task.draft | {"target": task.draft["target"] | {"partition_field": "dt"}}
+        uow.commit()
+    assert publish(catalogued, operator, "hz_vip_to_crm", HZ_VIP).problems == [
+        "partition field dt is not a column of hz_vip"
+    ]
