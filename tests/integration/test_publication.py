@@ -378,3 +378,65 @@ def test_the_tables_partition_column_is_filled_by_the_export(
     assert publish(catalogued, operator, "hz_vip_to_crm", HZ_VIP).problems == [
         "partition field dt is not a column of hz_vip"
     ]
+
+
+def test_a_super_admin_owner_need_not_join_the_target_project(
+    catalogued: Database, operator: Actor, tmp_path: Path
+) -> None:
+    (tmp_path / "task.yaml").write_text(
+        """\
+kind: Project
+name: crm_archive
+type: general
+members: [bob]
+write_through: true
+---
+kind: DataSource
+name: archive
+type: project
+project: crm_archive
+owner: alice
+---
+kind: OfflineService
+name: hz_vip_to_archive
+application: marketing
+owner: alice
+audience: hz_vip
+target: {datasource: archive, table: hz_vip}
+"""
+    )
+    docs, problems = config_as_code.read_documents([tmp_path / "task.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    grant(catalogued, operator, "alice", TableRef("archive", "", "hz_vip"))
+    table = TableInfo("crm_archive", "hz_vip", (ColumnInfo("user_id", "BIGINT", False),), ())
+    # alice (a super admin) is no member of crm_archive: only the safe mode stands in her way.
+    assert publish(catalogued, operator, "hz_vip_to_archive", table).problems == [
+        "cross-project safe mode: a task of project tag_prod may not write to project crm_archive"
+    ]
+
+
+def test_every_mapped_column_is_checked_after_a_missing_one(
+    catalogued: Database, operator: Actor
+) -> None:
+    with catalogued.uow() as uow:
+        task = uow.session.query(t.OfflineService).filter_by(name="hz_vip_to_crm").one()
+        task.draft = task.draft | {
+            "mapping": [
+                {"source": "user_id", "target": "uid"},
+                {"source": "city", "target": "city"},
+                {"source": "city_codename", "target": "city_codename"},
+                {"source": "age", "target": "age"},
+            ]
+        }
+        uow.commit()
+    dated = TableInfo(
+        "public",
+        "hz_vip",
+        (*HZ_VIP.columns[:3], ColumnInfo("age", "date", True)),
+        ("user_id",),
+    )
+    assert publish(catalogued, operator, "hz_vip_to_crm", dated).problems == [
+        "mapped column uid does not exist in hz_vip",
+        "column age (date) cannot hold age (long)",
+        "column user_id is NOT NULL without a default and not mapped",
+    ]
