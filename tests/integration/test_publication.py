@@ -380,7 +380,7 @@ def test_the_tables_partition_column_is_filled_by_the_export(
     ]
 
 
-def test_a_super_admin_owner_need_not_join_the_target_project(
+def test_a_super_admin_owner_and_a_project_without_safe_mode_write_across_projects(
     catalogued: Database, operator: Actor, tmp_path: Path
 ) -> None:
     (tmp_path / "task.yaml").write_text(
@@ -413,6 +413,13 @@ target: {datasource: archive, table: hz_vip}
     assert publish(catalogued, operator, "hz_vip_to_archive", table).problems == [
         "cross-project safe mode: a task of project tag_prod may not write to project crm_archive"
     ]
+    # The task's own project may turn the safe mode off for itself (global: on).
+    (tmp_path / "safe.yaml").write_text(
+        "kind: SecuritySettings\nproject: tag_prod\ncross_project_safe_mode: false\n"
+    )
+    docs, problems = config_as_code.read_documents([tmp_path / "safe.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    assert publish(catalogued, operator, "hz_vip_to_archive", table).problems == []
 
 
 def test_every_mapped_column_is_checked_after_a_missing_one(
