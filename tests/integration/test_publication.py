@@ -447,3 +447,21 @@ def test_every_mapped_column_is_checked_after_a_missing_one(
         "column age (date) cannot hold age (long)",
         "column user_id is NOT NULL without a default and not mapped",
     ]
+
+
+def test_completing_a_publication_twice_reports_the_first_outcome(
+    catalogued: Database, operator: Actor
+) -> None:
+    """The server's tick and `publish --wait` may both complete one request: the second reads
+    the outcome the first recorded, reasons included, and checks nothing again."""
+    missing = NotFound("table", "hz_vip")
+    failed = publish(catalogued, operator, "hz_vip_to_crm", missing)
+    again = publication.complete_publication(catalogued, "hz_vip_to_crm", describe_as(HZ_VIP))
+    assert again == failed
+    assert again == publication.PublicationResult(
+        TaskStatus.PUBLISH_FAILED,
+        ["target table crm_pg:public.hz_vip does not exist; create it first"],
+    )
+    assert publish(catalogued, operator, "hz_vip_to_crm").status is TaskStatus.PUBLISHED
+    done = publication.complete_publication(catalogued, "hz_vip_to_crm", describe_as(missing))
+    assert done == publication.PublicationResult(TaskStatus.PUBLISHED, [])
