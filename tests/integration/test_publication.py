@@ -4,7 +4,7 @@ and the API's `?wait=true` do — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from tagport.domain.catalog import UserSpec
 from tagport.domain.states import TaskStatus
 from tagport.errors import ConfigError, InvalidTransition, NotFound, PermissionDenied
 from tagport.runtime.scheduler import Scheduler
-from tagport.services import catalog, config_as_code, instances, publication
+from tagport.services import catalog, config_as_code, instances, publication, scheduling
 from tagport.services.permissions import Actor
 from tagport.services.table_permissions import TableRef, grant
 from tagport.services.tasks import task_detail
@@ -465,3 +465,21 @@ def test_completing_a_publication_twice_reports_the_first_outcome(
     assert publish(catalogued, operator, "hz_vip_to_crm").status is TaskStatus.PUBLISHED
     done = publication.complete_publication(catalogued, "hz_vip_to_crm", describe_as(missing))
     assert done == publication.PublicationResult(TaskStatus.PUBLISHED, [])
+
+
+def test_a_task_is_scheduled_from_the_moment_it_was_published(
+    catalogued: Database, operator: Actor
+) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    moment = datetime(2026, 11, 10, 1, 0, tzinfo=shanghai)
+    publication.request_publish(catalogued, operator, "hz_vip_to_crm")
+    done = publication.complete_publication(
+        catalogued, "hz_vip_to_crm", describe_as(HZ_VIP), now=moment
+    )
+    assert done.status is TaskStatus.PUBLISHED
+    # Its first run is at 02:00 that day (catch-up window of 3 days: nothing before publication).
+    tick = scheduling.create_due_instances
+    assert tick(catalogued, moment, shanghai, 3) == 0
+    assert tick(catalogued, moment + timedelta(hours=1), shanghai, 3) == 1
+    views = instances.list_instances(catalogued, "hz_vip_to_crm")
+    assert [(v.bizdate, v.trigger) for v in views] == [(date(2026, 11, 9), "schedule")]
