@@ -4,6 +4,7 @@ and the API's `?wait=true` do — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -483,3 +484,18 @@ def test_a_task_is_scheduled_from_the_moment_it_was_published(
     assert tick(catalogued, moment + timedelta(hours=1), shanghai, 3) == 1
     views = instances.list_instances(catalogued, "hz_vip_to_crm")
     assert [(v.bizdate, v.trigger) for v in views] == [(date(2026, 11, 9), "schedule")]
+
+
+def test_a_check_that_crashes_fails_the_publication_and_is_logged(
+    catalogued: Database, operator: Actor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a check (not a TagportError) is named by its class in the reasons, and its
+    traceback goes to the server's log for whoever fixes it."""
+    with caplog.at_level(logging.ERROR, logger="tagport.services.publication"):
+        result = publish(catalogued, operator, "hz_vip_to_crm", KeyError("oops"))
+    assert result == publication.PublicationResult(
+        TaskStatus.PUBLISH_FAILED, ["the checks stopped on an internal error: KeyError: 'oops'"]
+    )
+    crashes = [r for r in caplog.records if r.name == "tagport.services.publication"]
+    assert [r.getMessage() for r in crashes] == ["publication checks crashed"]
+    assert crashes[0].exc_info is not None and crashes[0].exc_info[0] is KeyError
