@@ -10,7 +10,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
+from tagport.config import Settings
 from tagport.domain.catalog import UserSpec
 from tagport.domain.states import TaskStatus
 from tagport.errors import ConfigError, InvalidTransition, NotFound, PermissionDenied
@@ -18,6 +20,7 @@ from tagport.runtime.scheduler import Scheduler
 from tagport.services import catalog, config_as_code, instances, publication, scheduling
 from tagport.services.permissions import Actor
 from tagport.services.table_permissions import TableRef, grant
+from tagport.services.targets import TargetAccess
 from tagport.services.tasks import task_detail
 from tagport.services.users import actor_for, add_user
 from tagport.store import tables as t
@@ -499,3 +502,35 @@ def test_a_check_that_crashes_fails_the_publication_and_is_logged(
     crashes = [r for r in caplog.records if r.name == "tagport.services.publication"]
     assert [r.getMessage() for r in crashes] == ["publication checks crashed"]
     assert crashes[0].exc_info is not None and crashes[0].exc_info[0] is KeyError
+
+
+def test_publication_reaches_a_target_with_a_stored_password(
+    catalogued: Database, operator: Actor, pg_url: str, tmp_path: Path
+) -> None:
+    """The checks describe the real target, connecting with the password the store keeps
+    encrypted (the local server trusts any password)."""
+    document = {
+        "kind": "DataSource",
+        "name": "pg_pw",
+        "type": "postgresql",
+        "host": "127.0.0.1",
+        "database": pg_url.rsplit("/", 1)[-1],
+        "username": "postgres",
+        "password": "kept-encrypted",
+        "owner": "alice",
+    }
+    (tmp_path / "ds.yaml").write_text(yaml.safe_dump(document))
+    docs, problems = config_as_code.read_documents([tmp_path / "ds.yaml"])
+    catalog.apply(catalogued, operator, docs, problems=problems)
+    with catalogued.uow() as uow:
+        task = uow.session.query(t.OfflineService).filter_by(name="hz_vip_to_crm").one()
+        task.draft = task.draft | {
+            "target": {"datasource": "pg_pw", "schema": "public", "table": "no_such_table"}
+        }
+        uow.commit()
+    publication.request_publish(catalogued, operator, "hz_vip_to_crm")
+    describe = TargetAccess(Settings(home=tmp_path / "home")).describe
+    result = publication.complete_publication(catalogued, "hz_vip_to_crm", describe)
+    assert result.problems == [
+        "target table pg_pw:public.no_such_table does not exist; create it first"
+    ]
