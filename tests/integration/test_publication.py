@@ -26,7 +26,7 @@ from tagport.services.users import actor_for, add_user
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets.base import ColumnInfo, TableInfo
-from tests.integration.support import HZ_VIP, describe_as, publish
+from tests.integration.support import HZ_VIP, PG_DATASOURCE, describe_as, publish
 
 UNSET = ConfigError("data source crm_pg: password_env TAGPORT_DS_NOT_SET is not set")
 SEED = TableInfo(None, "seed_users", (ColumnInfo("uid", "bigint", False),), ("uid",))
@@ -509,16 +509,7 @@ def test_publication_reaches_a_target_with_a_stored_password(
 ) -> None:
     """The checks describe the real target, connecting with the password the store keeps
     encrypted (the local server trusts any password)."""
-    document = {
-        "kind": "DataSource",
-        "name": "pg_pw",
-        "type": "postgresql",
-        "host": "127.0.0.1",
-        "database": pg_url.rsplit("/", 1)[-1],
-        "username": "postgres",
-        "password": "kept-encrypted",
-        "owner": "alice",
-    }
+    document = PG_DATASOURCE | {"name": "pg_pw", "password": "kept-encrypted", "owner": "alice"}
     (tmp_path / "ds.yaml").write_text(yaml.safe_dump(document))
     docs, problems = config_as_code.read_documents([tmp_path / "ds.yaml"])
     catalog.apply(catalogued, operator, docs, problems=problems)
