@@ -223,6 +223,26 @@ def test_one_scheduler_leads_and_another_takes_over_once_it_is_silent_for_a_leas
     assert scheduling.last_heartbeat(catalogued, "scheduler") == at(11, 2)
 
 
+def test_a_leader_that_stops_hands_over_at_the_next_tick_not_a_lease_later(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    published_at(catalogued, at(10, 1))
+    now = [at(10, 2)]
+    a, b = (
+        Scheduler(catalogued, SHANGHAI, describe_as(HZ_VIP), clock=lambda: now[0], name=name)
+        for name in ("host-a:1:scheduler", "host-b:2:scheduler")
+    )
+    a.tick()
+    b.stand_down()  # a standby has nothing to give up: a keeps leading
+    now[0] = at(10, 2) + timedelta(seconds=5)
+    assert b.tick().leader == "host-a:1:scheduler"
+    stop = threading.Event()
+    stop.set()
+    a.run_forever(stop)  # stopped at once: a SIGTERM'd serve ends its loop so
+    assert b.tick().leader == "host-b:2:scheduler"  # 5 s after a's last tick, lease 60 s
+
+
 def test_of_schedulers_starting_at_once_exactly_one_leads(
     catalogued: Database, operator: Actor, threads: Threads
 ) -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tagport.domain.states import TaskStatus
-from tagport.runtime.loops import Backoff, keep_running
+from tagport.runtime.loops import Backoff, keep_running, report
 from tagport.runtime.worker import worker_name
 from tagport.services import instances, publication, scheduling
 from tagport.store import tables as t
@@ -112,3 +112,16 @@ class Scheduler:
             return interval
 
         keep_running("scheduler", step, stop, Backoff(first=min(interval, 1.0)))
+        self.stand_down()
+
+    def stand_down(self) -> None:
+        """Give the leadership up when stopping (SIGTERM): a standby takes over at its next
+        tick instead of a lease later. Best effort: a database that cannot take it leaves the
+        lease to run out."""
+        if self.leader != self.name:
+            return
+        try:
+            scheduling.resign(self.db, SCHEDULER, self.name)
+        except Exception as exc:
+            report("scheduler", exc)
+        self.leader = None

@@ -124,6 +124,16 @@ def lead(db: Database, role: str, holder: str, now: datetime, lease: timedelta) 
         return leader
 
 
+def resign(db: Database, role: str, holder: str) -> None:
+    """Give `role` up if `holder` holds it: whoever asks next takes it (`lead`)."""
+    with db.uow() as uow:
+        row = t.Heartbeat
+        uow.session.execute(
+            update(row).where(row.role == role, row.holder == holder).values(holder=None)
+        )
+        uow.commit()
+
+
 def last_heartbeat(db: Database, role: str) -> datetime | None:
     """When `role` last proved alive; None if never."""
     with db.uow() as uow:
