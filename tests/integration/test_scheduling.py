@@ -193,23 +193,24 @@ def test_each_role_keeps_its_own_heartbeat(catalogued: Database) -> None:
     assert scheduling.last_heartbeat(catalogued, "other") == at(1, 2)
 
 
+def two_schedulers(
+    db: Database, operator: Actor, now: list[datetime]
+) -> tuple[Scheduler, Scheduler]:
+    """host-a's and host-b's schedulers (lease 60 s) on a task due daily, at the clock `now[0]`."""
+    publish(db, operator, "hz_vip_to_crm")
+    published_at(db, at(10, 1))
+    a, b = (
+        Scheduler(db, SHANGHAI, describe_as(HZ_VIP), clock=lambda: now[0], name=name)
+        for name in ("host-a:1:scheduler", "host-b:2:scheduler")
+    )
+    return a, b
+
+
 def test_one_scheduler_leads_and_another_takes_over_once_it_is_silent_for_a_lease(
     catalogued: Database, operator: Actor
 ) -> None:
-    publish(catalogued, operator, "hz_vip_to_crm")
-    published_at(catalogued, at(10, 1))
     now = [at(10, 2)]
-    a, b = (
-        Scheduler(
-            catalogued,
-            SHANGHAI,
-            describe_as(HZ_VIP),
-            clock=lambda: now[0],
-            name=name,
-            lease=timedelta(seconds=60),
-        )
-        for name in ("host-a:1:scheduler", "host-b:2:scheduler")
-    )
+    a, b = two_schedulers(catalogued, operator, now)
     assert (a.tick().created, a.leader) == (1, "host-a:1:scheduler")
     now[0] = at(10, 2) + timedelta(seconds=59)  # another host starts within a's lease
     standing = b.tick()
@@ -226,13 +227,8 @@ def test_one_scheduler_leads_and_another_takes_over_once_it_is_silent_for_a_leas
 def test_a_leader_that_stops_hands_over_at_the_next_tick_not_a_lease_later(
     catalogued: Database, operator: Actor
 ) -> None:
-    publish(catalogued, operator, "hz_vip_to_crm")
-    published_at(catalogued, at(10, 1))
     now = [at(10, 2)]
-    a, b = (
-        Scheduler(catalogued, SHANGHAI, describe_as(HZ_VIP), clock=lambda: now[0], name=name)
-        for name in ("host-a:1:scheduler", "host-b:2:scheduler")
-    )
+    a, b = two_schedulers(catalogued, operator, now)
     a.tick()
     b.stand_down()  # a standby has nothing to give up: a keeps leading
     now[0] = at(10, 2) + timedelta(seconds=5)
