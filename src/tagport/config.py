@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     the process itself is seen at once."""
     warehouse: WarehouseEngine = WarehouseEngine.DUCKDB
     """Which engine holds the warehouse; each keeps its own data in the home."""
-    spark_master: str = Field(default="local[2]", min_length=1)
+    spark_master: str = Field(default="local[2,2]", min_length=1)
     """`spark.master` of the Spark warehouse's session (one per process)."""
     spark_driver_memory: str = Field(default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$")
     """`spark.driver.memory`: the heap of the JVM a local session runs in."""

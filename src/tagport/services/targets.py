@@ -39,10 +39,17 @@ from tagport.services.table_permissions import (
     write_refusal,
 )
 from tagport.services.tasks import OfflineServiceKind
-from tagport.services.warehouse import export_plan, export_readers, open_warehouse, record_sources
+from tagport.services.warehouse import (
+    export_plan,
+    export_readers,
+    open_warehouse,
+    record_sources,
+    sliced_export,
+)
 from tagport.store import tables as t
 from tagport.store.db import Database
 from tagport.targets import (
+    Batches,
     ColumnDesign,
     ConnectionParams,
     LoadProgress,
@@ -57,7 +64,7 @@ from tagport.targets import (
     target_class,
 )
 from tagport.targets.ddl import propose_table_name
-from tagport.warehouse.base import ExportColumn
+from tagport.warehouse.base import ExportColumn, ExportPlan
 
 DEFAULT_PARTITION_FIELD = "ds"
 
@@ -378,22 +385,13 @@ def load(
         if partition_field
         else None
     )
-    # As many streams as the setting asks (else the target type's default) and the target
-    # takes at once: the export cuts that many ID ranges, the write loads them side by side.
-    streams = target_class(kind).capabilities.streams(settings.load_streams)
     with ExitStack() as cleanup:
-        exports = export_readers(settings, plan, streams)
-        sizes = [0] * len(exports)  # a slot per stream: streams are read on threads of their own
-        readers = [counted(reader, sizes, i) for i, reader in enumerate(exports)]
-        if kind is DataSourceType.PROJECT:
-            # The project target writes the warehouse file the export reads, and DuckDB admits
-            # one writer or many readers: finish reading (to a spool file) before writing.
-            spool = cleanup.enter_context(TemporaryDirectory(dir=settings.ensure_home()))
-            readers = [spooled(chained(readers), Path(spool) / "export.parquet")]
+        batches, measure = _export_batches(settings, plan, kind, cleanup)
         with open_target(kind, params) as target:
             result = target.write(
-                table.name, readers, schema=schema, partition=partition, progress=progress
+                table.name, batches, schema=schema, partition=partition, progress=progress
             )
+    size, streams = measure()
     if kind is DataSourceType.PROJECT and params.schema:
         # A project table may itself be a tag source: record what the write left in it.
         value = partition.value if partition else None
@@ -401,13 +399,34 @@ def load(
             db, open_warehouse(settings), f"{params.schema}.{table.name}", partition_field, value
         )
     return LoadResult(
-        result.table,
-        result.rows,
-        sum(sizes),
-        result.mode,
-        time.monotonic() - started,
-        len(exports),
+        result.table, result.rows, size, result.mode, time.monotonic() - started, streams
     )
+
+
+def _export_batches(
+    settings: Settings, plan: ExportPlan, kind: DataSourceType, cleanup: ExitStack
+) -> tuple[Batches, Callable[[], tuple[int, int]]]:
+    """What a write of `plan` loads, and what tells its Arrow bytes and streams once loaded.
+
+    As many streams as the setting asks (else the target type's default) and the target takes
+    at once: slices of the export that the warehouse's own tasks load, where the engine does
+    that (Spark) and the target takes them; else streams of ID ranges that the write loads side
+    by side.
+    """
+    capabilities = target_class(kind).capabilities
+    streams = capabilities.streams(settings.load_streams)
+    sliced = sliced_export(settings, plan, streams) if capabilities.slice_loads else None
+    if sliced is not None:
+        return sliced, lambda: (sliced.bytes, sliced.slices)
+    exports = export_readers(settings, plan, streams)
+    sizes = [0] * len(exports)  # a slot per stream: streams are read on threads of their own
+    readers = [counted(reader, sizes, i) for i, reader in enumerate(exports)]
+    if kind is DataSourceType.PROJECT:
+        # The project target writes the warehouse file the export reads, and DuckDB admits
+        # one writer or many readers: finish reading (to a spool file) before writing.
+        spool = cleanup.enter_context(TemporaryDirectory(dir=settings.ensure_home()))
+        readers = [spooled(chained(readers), Path(spool) / "export.parquet")]
+    return readers, lambda: (sum(sizes), len(exports))
 
 
 def counted(reader: pa.RecordBatchReader, sizes: list[int], key: int) -> pa.RecordBatchReader:

@@ -39,6 +39,7 @@ from tagport.services.permissions import (
 from tagport.services.tags import TagService
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.targets.base import SlicedExport
 from tagport.warehouse import confine, demo, imports, queries
 from tagport.warehouse.base import (
     AudienceScope,
@@ -446,9 +447,20 @@ def export_readers(
     settings: Settings, plan: ExportPlan, count: int, batch_size: int = BATCH_ROWS
 ) -> list[pa.RecordBatchReader]:
     """The export of `plan` as at most `count` streams of disjoint ID ranges, in ID order."""
+    return _exporting(settings, plan).export_readers(plan, count, batch_size)
+
+
+def sliced_export(settings: Settings, plan: ExportPlan, count: int) -> SlicedExport | None:
+    """The export of `plan` as one the warehouse's own tasks load into a target in `count`
+    slices, if its engine does that (`Warehouse.sliced_export`)."""
+    return _exporting(settings, plan).sliced_export(plan, count)
+
+
+def _exporting(settings: Settings, plan: ExportPlan) -> Warehouse:
+    """The warehouse, ready to export `plan`: import groups loaded first if not stored yet."""
     warehouse = open_warehouse(settings)
     _ensure_imported(warehouse, plan.scope, plan.audience, set())
-    return warehouse.export_readers(plan, count, batch_size)
+    return warehouse
 
 
 # --- demo ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from types import TracebackType
-from typing import TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import pyarrow as pa
 
@@ -74,6 +74,9 @@ class Capabilities:
     max_load_streams: int = MAX_LOAD_STREAMS
     """The most streams a write loads at once (1: the target cannot take several; more are
     chained into the last one)."""
+    slice_loads: bool = False
+    """A warehouse's own tasks may load slices of an export straight into the staging table,
+    each on a connection of its own, exactly once (`SlicedExport`, `targets.sql.SliceLoader`)."""
 
     def streams(self, asked: int | None = None) -> int:
         """How many streams a load into this target uses: as many as `asked` (the setting),
@@ -239,15 +242,47 @@ class ProgressMeter:
                 self.callback(LoadProgress(self.rows, time.monotonic() - self.started))
 
 
-Batches: TypeAlias = "pa.RecordBatchReader | Sequence[pa.RecordBatchReader]"
+SliceSink = Callable[[str, pa.RecordBatchReader], int]
+"""Loads one slice of an export, named by an ID stable across retries, and returns its rows. It
+pickles, so that a warehouse's tasks call it where they run; a slice already loaded is not
+loaded again."""
+
+
+@runtime_checkable
+class SlicedExport(Protocol):
+    """An export its warehouse loads itself: each of its tasks hands the sink one slice of the
+    rows (`Capabilities.slice_loads`). `load` returns when every slice is loaded, and raises when
+    one could not be; then `slices` and `bytes` (Arrow bytes handed over) say what it loaded."""
+
+    slices: int
+    bytes: int
+
+    @property
+    def schema(self) -> pa.Schema: ...
+
+    def load(self, sink: SliceSink) -> None: ...
+
+
+Batches: TypeAlias = "pa.RecordBatchReader | Sequence[pa.RecordBatchReader] | SlicedExport"
 """What a write loads: one stream of batches, or several streams of the same columns holding
 disjoint rows — contiguous key ranges in key order, each sorted when the export is — which a
 target loads at once, each on a connection of its own, up to `max_load_streams` of them (a
 target that takes one loads them one after another). The caller chooses how many
-(`Capabilities.streams`)."""
+(`Capabilities.streams`). Or, for a target with `slice_loads`, an export that the warehouse's
+own tasks load (`SlicedExport`)."""
+
+
+def schema_of(batches: Batches) -> pa.Schema:
+    """The columns a write's batches carry."""
+    if isinstance(batches, (pa.RecordBatchReader, SlicedExport)):
+        return batches.schema
+    return batches[0].schema
 
 
 def streams_of(batches: Batches) -> list[pa.RecordBatchReader]:
+    """The streams a write loads; a sliced export only reaches targets with `slice_loads`."""
+    if isinstance(batches, SlicedExport):
+        raise TypeError("a sliced export is loaded by its slices (Capabilities.slice_loads)")
     return [batches] if isinstance(batches, pa.RecordBatchReader) else list(batches)
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import pyarrow as pa
@@ -49,6 +49,7 @@ MYSQL_CAPABILITIES = Capabilities(
     bulk_path="LOAD DATA LOCAL INFILE (CSV streamed through a FIFO)",
     sorted_load=True,
     load_streams=2,
+    slice_loads=True,
 )
 INITIAL_PARTITION = "p_init"
 INITIAL_VALUE = "00000000"
@@ -314,23 +315,23 @@ class MySqlTarget(SqlTarget):
     def _translate(self, exc: Exception) -> ExternalError | None:
         return translate_mysql(exc) or translate_arrow(exc)
 
-    def _run(self, statements: Sequence[Statement], *, transaction: bool) -> None:
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         conn = self.conn
-        with conn.cursor() as cur:
-            if not transaction:
-                for s in statements:
-                    cur.execute(s.sql, s.params or None)
-                    ran(s)
-                return
-            conn.begin()
-            try:
-                for s in statements:
-                    cur.execute(s.sql, s.params or None)
-                    ran(s)
-                conn.commit()
-            except BaseException:
+        conn.begin()
+        try:
+            yield
+        except BaseException:
+            with suppress(pymysql.MySQLError):  # a lost connection has rolled back already
                 conn.rollback()
-                raise
+            raise
+        conn.commit()
+
+    def _run(self, statements: Sequence[Statement], *, transaction: bool) -> None:
+        with self._transaction() if transaction else nullcontext(), self.conn.cursor() as cur:
+            for s in statements:
+                cur.execute(s.sql, s.params or None)
+                ran(s)
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._edge(), self.conn.cursor() as cur:

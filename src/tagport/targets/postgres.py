@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pgpq
@@ -41,6 +42,7 @@ PG_CAPABILITIES = Capabilities(
     atomic_multi_rename=True,
     identifier_max_length=63,
     bulk_path="COPY FROM STDIN (FORMAT BINARY) via pgpq",
+    slice_loads=True,
 )
 
 _NUMERIC = re.compile(r"numeric\((\d+),(\d+)\)")
@@ -184,6 +186,11 @@ class PostgresTarget(SqlTarget):
 
     def _translate(self, exc: Exception) -> ExternalError | None:
         return translate_pg(exc) or translate_arrow(exc)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self.conn.transaction():
+            yield
 
     def _run(self, statements: Sequence[Statement], *, transaction: bool) -> None:
         if transaction:

@@ -4,7 +4,8 @@
 what differs. `SqlTarget` runs the algorithm over a DB-API connection that a dialect module opens:
 
     recover leftovers (first: the target itself may be one) → create `{t}_dpfx_b` like `{t}`
-    → bulk load it → replace the target:
+    → bulk load it (streams of batches, or slices that a warehouse's tasks load themselves, each
+      once, recorded in the ledger `{t}_dpfx_slices`: `SliceLoader`) → replace the target:
       * swap      rename `{t}`→`{t}_dpfx_tmp`, `{t}_dpfx_b`→`{t}`, drop `{t}_dpfx_tmp`
       * in_place  (views or foreign keys depend on `{t}`) delete + insert from staging, one tx
       * partition delete the bizdate's rows + upsert from staging, one transaction
@@ -16,8 +17,8 @@ import hashlib
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -31,6 +32,7 @@ from tagport.targets.base import (
     PartitionValue,
     ProgressCallback,
     ProgressMeter,
+    SlicedExport,
     TableDdl,
     TableDesign,
     TableInfo,
@@ -39,6 +41,7 @@ from tagport.targets.base import (
     already_exists,
     chained,
     reached,
+    schema_of,
     streams_of,
 )
 from tagport.targets.ddl import check_create
@@ -46,7 +49,10 @@ from tagport.targets.typemap import PARTITION_TYPES, Family, column_type
 
 STAGING_SUFFIX = "_dpfx_b"
 OLD_SUFFIX = "_dpfx_tmp"
+LEDGER_SUFFIX = "_dpfx_slices"
 LEFTOVER_MARK = "_dpfx_"
+SLICE_PROGRESS_SECONDS = 2.0
+"""How often a sliced load reads its ledger to report progress."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,9 @@ class Dialect:
 
     def old_name(self, table: str) -> str:
         return shorten(table, OLD_SUFFIX, self.capabilities.identifier_max_length)
+
+    def ledger_name(self, table: str) -> str:
+        return shorten(table, LEDGER_SUFFIX, self.capabilities.identifier_max_length)
 
     def literal(self, text: str) -> str:
         """A string literal for DDL, where drivers cannot bind (comments, partition bounds)."""
@@ -208,6 +217,22 @@ class Dialect:
 
     def drop(self, table: str) -> str:
         return f"DROP TABLE IF EXISTS {table}"
+
+    # the ledger of a sliced load (`SliceLoader`)
+    def create_ledger(self, ledger: str) -> str:
+        columns = "slice_id VARCHAR(200) PRIMARY KEY, row_count BIGINT NOT NULL"
+        return f"CREATE TABLE {ledger} ({columns})"
+
+    def slice_lookup(self, ledger: str) -> str:
+        return f"SELECT row_count FROM {ledger} WHERE slice_id = {self.placeholder}"
+
+    def slice_record(self, ledger: str, slice_id: str, rows: int) -> Statement:
+        marks = f"{self.placeholder}, {self.placeholder}"
+        insert = f"INSERT INTO {ledger} (slice_id, row_count) VALUES ({marks})"
+        return Statement(insert, (slice_id, rows))
+
+    def sliced_rows(self, ledger: str) -> str:
+        return f"SELECT COALESCE(SUM(row_count), 0) FROM {ledger}"
 
     def rename(self, schema: str | None, table: str, new_name: str) -> str:
         return f"ALTER TABLE {self.qualify(schema, table)} RENAME TO {self.quote(new_name)}"
@@ -315,6 +340,66 @@ class SqlTarget(Target):
         """Another connection to the same target, for a parallel load stream."""
         return type(self)(self.params)
 
+    def _transaction(self) -> AbstractContextManager[None]:
+        """A transaction on this connection: committed when the block ends, rolled back when
+        it raises. Families whose capabilities offer `slice_loads` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not load slices")
+
+    def _load(
+        self, staging: str, ledger: str, info: TableInfo, batches: Batches, meter: ProgressMeter
+    ) -> None:
+        """Load the write's batches into `staging`: streams here, a sliced export by the
+        warehouse's own tasks, recording each slice in `ledger`."""
+        if isinstance(batches, SlicedExport):
+            self._load_slices(staging, ledger, info, batches, meter)
+        else:
+            self._bulk_load_streams(staging, info, streams_of(batches), meter)
+
+    def _load_slices(
+        self,
+        staging: str,
+        ledger: str,
+        info: TableInfo,
+        export: SlicedExport,
+        meter: ProgressMeter,
+    ) -> None:
+        """Let the warehouse's tasks load `export` into `staging`, each slice once
+        (`SliceLoader`); the ledger of loaded slices tells the progress while they run and the
+        rows once they are done. The ledger goes when the load ends, as the staging table does
+        (at the next run's recovery, if this process dies first)."""
+        d = self.dialect
+        self._run([Statement(d.create_ledger(ledger))], transaction=False)
+        try:
+            loader = SliceLoader(self._sibling(), staging, ledger, info)
+            with ThreadPoolExecutor(1, thread_name_prefix="tagport-slices") as pool:
+                job = pool.submit(export.load, loader)
+                while not wait([job], timeout=SLICE_PROGRESS_SECONDS).done:
+                    self._count_slices(ledger, meter)
+                job.result()
+            self._count_slices(ledger, meter)
+        finally:
+            with suppress(Exception):
+                self._run([Statement(d.drop(ledger))], transaction=False)
+
+    def _count_slices(self, ledger: str, meter: ProgressMeter) -> None:
+        """Tell the meter the rows of the slices loaded so far."""
+        rows = int(str(self._query(self.dialect.sliced_rows(ledger))[0][0]))
+        if rows > meter.rows:
+            meter.add(rows - meter.rows)
+
+    def _load_slice(self, loader: SliceLoader, slice_id: str, batches: pa.RecordBatchReader) -> int:
+        """One slice, in one transaction with its ledger row: loaded and recorded, or, when the
+        ledger has it already (an earlier attempt committed), its recorded rows."""
+        d = self.dialect
+        with self._transaction():
+            done = self._query(d.slice_lookup(loader.ledger), (slice_id,))
+            if done:
+                return int(str(done[0][0]))
+            meter = ProgressMeter(None)
+            self._bulk_load(loader.staging, loader.info, batches, meter)
+            self._run([d.slice_record(loader.ledger, slice_id, meter.rows)], transaction=False)
+        return meter.rows
+
     @abstractmethod
     def _translate(self, exc: Exception) -> ExternalError | None:
         """The tagport error for a driver exception, or None if `exc` is not a driver error."""
@@ -393,7 +478,7 @@ class SqlTarget(Target):
                 # `old` holds the last complete content; put it back.
                 self._run([Statement(self.dialect.rename(schema, old, table))], transaction=False)
                 actions.append(f"restored {table} from {old}")
-            for leftover in (staging, old):
+            for leftover in (staging, old, self.dialect.ledger_name(table)):
                 if self._table_exists(schema, leftover):
                     drop = self.dialect.drop(self.dialect.qualify(schema, leftover))
                     self._run([Statement(drop)], transaction=False)
@@ -410,10 +495,9 @@ class SqlTarget(Target):
         partition: PartitionValue | None = None,
         progress: ProgressCallback | None = None,
     ) -> WriteResult:
-        streams = streams_of(batches)
         schema = self._schema(schema)
         started = time.monotonic()
-        info, loaded = self.prepare_write(table, schema, streams[0].schema.names)
+        info, loaded = self.prepare_write(table, schema, schema_of(batches).names)
         if partition is None and info.partition_columns:
             # Swapping a partitioned table for a plain copy would drop its partitioning.
             raise TerminalError(
@@ -437,7 +521,8 @@ class SqlTarget(Target):
             self._run([Statement(s) for s in create], transaction=False)
             reached("staging_created")
             try:
-                self._bulk_load_streams(staging, loaded, streams, meter)
+                ledger = d.qualify(schema, d.ledger_name(table))
+                self._load(staging, ledger, loaded, batches, meter)
                 reached("staging_loaded")
                 if partition is not None:
                     self._ensure_partition(schema, info, partition)
@@ -458,3 +543,29 @@ class SqlTarget(Target):
                 with suppress(Exception):
                     self._run([Statement(d.drop(staging))], transaction=False)
         return WriteResult(table, meter.rows, mode, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class SliceLoader:
+    """Loads one slice of an export into a write's staging table, exactly once (a `SliceSink`).
+
+    It pickles — it holds an unopened target, not a connection — so that a warehouse's task
+    calls it where the task runs, on a connection of its own. One transaction a slice: look the
+    slice up in the ledger, bulk load it, record it with its rows. A retried task whose earlier
+    attempt died mid-load finds no record and none of its rows (rolled back); one whose earlier
+    attempt committed finds the record and loads nothing. Two attempts at once: the second's
+    record waits on the first's key and fails when it commits, and the task's retry finds it.
+    """
+
+    prototype: SqlTarget
+    staging: str
+    ledger: str
+    info: TableInfo
+
+    def __call__(self, slice_id: str, batches: pa.RecordBatchReader) -> int:
+        target = self.prototype._sibling()
+        try:
+            with target._edge():
+                return target._load_slice(self, slice_id, batches)
+        finally:
+            target.close()

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import ClassVar, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 import pyarrow as pa
 
@@ -21,6 +21,9 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.naming import codename_field
 from tagport.domain.tasks import TagOutput
 from tagport.domain.values import IdType, ValueKind, ValueType
+
+if TYPE_CHECKING:
+    from tagport.targets.base import SlicedExport
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,13 @@ class Warehouse(ABC):
         ID ranges in ID order (each sorted when the plan is), for targets that load several
         streams in parallel. One stream unless an engine splits."""
         return [self.export_reader(plan, batch_size)]
+
+    def sliced_export(self, plan: ExportPlan, count: int = 1) -> SlicedExport | None:
+        """The export as one that this engine's own tasks load into a target in `count`
+        slices of disjoint ID sets, each slice where its task runs (`targets.base.
+        SlicedExport`); None when the engine hands exports over as streams only
+        (`export_readers`). Nothing runs until the export is loaded."""
+        return None
 
     def record_partitions(
         self, table: str, key: str, partition: str | None, value: str | None = None

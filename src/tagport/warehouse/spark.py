@@ -12,15 +12,17 @@ Spark at all: tagport writes the Parquet itself and reads row counts from the fo
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,8 @@ from tagport.warehouse.parquet_tables import ParquetTables, data_files, escape
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from tagport.targets.base import SlicedExport, SliceSink
+
 Explain = Callable[[BaseException, dict[str, str]], TagportError]
 """Turns a Spark error met doing something (and the views the query read, by table) into the
 tagport error a person reads."""
@@ -65,6 +69,9 @@ EXPORT_LEFTOVER_SECONDS = 24 * 3600
 STREAM_ROWS = 250_000
 """An export is cut into streams of about this many members at least (as DuckDB's chunks): a
 smaller one is not worth a connection to the target of its own."""
+TASK_BATCH_ROWS = 50_000
+"""Rows per Arrow batch a Spark task hands its Python worker (Spark's default, 10,000, costs a
+bulk load four times the batches)."""
 PARTITION_COLUMN = "ds"
 """A text column of this name partitions a table written whole (`write_batches`, an import
 without a partition value), as the partition column of tag sources does by default."""
@@ -74,7 +81,9 @@ without a partition value), as the partition column of tag sources does by defau
 class SparkConfig:
     """How the process's Spark session is started (the first warehouse to start it decides)."""
 
-    master: str = "local[2]"
+    master: str = "local[2,2]"
+    """Local mode, two cores, each task tried twice (Spark's `local[N]` tries a task once: a task
+    killed while it loads a target would fail the run)."""
     driver_memory: str = "1g"
     shuffle_partitions: int = 4
     local_dir: Path | None = None
@@ -93,9 +102,14 @@ appender.stderr.layout.type = PatternLayout
 appender.stderr.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 appender.stderr.filter.threshold.type = ThresholdFilter
 appender.stderr.filter.threshold.level = error
+logger.tasks.name = org.apache.spark.executor.Executor
+logger.tasks.level = off
+logger.jobs.name = org.apache.spark.scheduler.TaskSetManager
+logger.jobs.level = off
 """
 """Spark's own logging: errors only (its warnings about the host name and native libraries say
-nothing a tagport user can act on; errors reach tagport as exceptions anyway). The level stays
+nothing a tagport user can act on; errors reach tagport as exceptions anyway). A failed task
+(retried, or failing the job, which tagport reports) is not logged at all. The level stays
 at PySpark's default, WARN, filtered at the appender: at any other level PySpark announces on
 stderr that it sets the default."""
 
@@ -154,6 +168,7 @@ def _conf(config: SparkConfig, local: Path) -> dict[str, str]:
         "spark.sql.ansi.enabled": "true",
         "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(TASK_BATCH_ROWS),
     }
     if config.master.startswith("local"):
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
@@ -167,6 +182,10 @@ def _start(config: SparkConfig) -> SparkSession:
         raise ConfigError("TAGPORT_WAREHOUSE=spark needs pyspark: install tagport[spark]") from None
     from pyspark.errors import PySparkException
 
+    # Tasks that load a target themselves (`_Slices`) run tagport in Spark's Python workers:
+    # this interpreter, with tagport and the drivers installed, unless PYSPARK_PYTHON says
+    # otherwise (PySpark reads only that: `spark.pyspark.python` is spark-submit's).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     local = config.local_dir or Path(_temporary_directory())
     local.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.master(config.master)
@@ -225,11 +244,36 @@ def _spark_errors() -> tuple[type[BaseException], ...]:
     return (PySparkException, Py4JError, ConnectionError)
 
 
+_RAISED_IN_TASK = re.compile(r"^(?:tagport\.errors\.(\w+)|[\w.]+): (.+)$", re.MULTILINE)
+"""The last line of a Python traceback: the exception's class (tagport's own, or another) and
+its message."""
+
+
+def _task_error(error: BaseException, doing: str) -> TagportError | None:
+    """An error raised in a task's Python code (loading a target: `_Slices`) as the error it
+    was there, told by its message rather than Spark's traceback; None for any other error."""
+    from pyspark.errors import PythonException
+
+    text = str(error)
+    if not isinstance(error, PythonException) and "PythonException" not in text:
+        return None
+    raised = _RAISED_IN_TASK.findall(text)
+    if not raised:
+        return None
+    kind, message = raised[-1]
+    if kind == TransientError.__name__:
+        return TransientError(f"{doing}: {message.strip()}")
+    return TerminalError(f"{doing}: {message.strip()}")
+
+
 def _translate(error: BaseException, doing: str, views: dict[str, str]) -> TagportError:
     """A Spark error as the tagport error a person can act on."""
     from py4j.protocol import Py4JError, Py4JJavaError
     from pyspark.errors import ParseException
 
+    in_task = _task_error(error, doing)
+    if in_task is not None:
+        return in_task
     message = _message(error, views)
     if isinstance(error, ParseException):
         return InvalidInput.one("sql", "", message)
@@ -371,6 +415,8 @@ class SparkWarehouse(Warehouse):
             translated = _translate(error, doing, views)
             groups = [g for g in queries.audiences_run(scope, audience) if g.sql is not None]
             if isinstance(translated, TransientError) or not groups:
+                return translated
+            if _task_error(error, doing) is not None:  # a target's error, not the SQL's
                 return translated
             group = audience if audience.sql is not None else groups[0]
             message = _message(error, views)
@@ -551,6 +597,11 @@ class SparkWarehouse(Warehouse):
             for f in folders
         ]
 
+    def sliced_export(self, plan: ExportPlan, count: int = 1) -> SlicedExport:
+        """The export loaded by Spark's own tasks, each into the target over a connection of
+        its own (`_Slices`): no row passes through this process."""
+        return _Slices(self, plan, count)
+
     def _write_export(
         self, reads: _Reads, plan: ExportPlan, count: int, width: int, out: Path
     ) -> list[Path]:
@@ -575,6 +626,78 @@ class SparkWarehouse(Warehouse):
         sample = reads.frame(queries.key_sample_query(plan, queries.SAMPLE_SIZE)).collect()
         rows, ids = sample[0][0], sample[0][1]
         return queries.id_ranges(int(rows or 0), ids, self.chunk_rows, count)
+
+
+class _Slices:
+    """An export whose Spark tasks each load one slice of it into the target
+    (`targets.base.SlicedExport`): rows go from the task to the target over the task's own
+    connection; the driver receives one count per slice.
+
+    The result is cut into `count` slices by ID, as many loads at once as Spark has cores: by
+    hash, or for a sorted export by range, each slice then a contiguous block of IDs sorted.
+    A slice is named by its index, and a retried task recomputes the same rows (a hash is
+    fixed, and a job's ranges are placed once, when it is planned), so the sink recognises a
+    slice loaded before.
+    """
+
+    def __init__(self, warehouse: SparkWarehouse, plan: ExportPlan, count: int) -> None:
+        self.warehouse = warehouse
+        self.plan = plan
+        self.count = max(1, count)
+        self.schema = export_schema(plan)
+        self.slices = 0
+        self.bytes = 0
+
+    def load(self, sink: SliceSink) -> None:
+        warehouse, plan = self.warehouse, self.plan
+        warehouse._check_sql(plan.scope, plan.audience)
+        doing = f"exporting audience group {plan.audience.code}"
+        explain = warehouse._explainer(plan.scope, plan.audience, doing)
+        with warehouse._reads(doing, explain) as reads:
+            frame = self._sliced(reads)
+            loaded = frame.mapInArrow(_slice_task(self.schema, sink), "bytes BIGINT").collect()
+        self.slices, self.bytes = len(loaded), sum(row[0] for row in loaded)
+
+    def _sliced(self, reads: _Reads) -> DataFrame:
+        """The export's rows in `count` partitions, by ID (sorted within each when asked)."""
+        names = [f"c{i}" for i in range(len(self.schema))]
+        query = queries.export_query(
+            replace(self.plan, ordered=False), unique=self.warehouse.unique
+        )
+        frame = reads.frame(query).toDF(*names)
+        id_column = self.plan.id_column()
+        if id_column is None:
+            return frame.repartition(self.count)
+        key = names[self.schema.get_field_index(id_column)]
+        if self.plan.ordered:
+            return frame.repartitionByRange(self.count, key).sortWithinPartitions(key)
+        return frame.repartition(self.count, key)
+
+
+def _slice_task(
+    schema: pa.Schema, sink: SliceSink
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """What each Spark task runs, in Spark's Python worker, on its partition of the export:
+    hand the batches, shaped as the export's columns, to the sink under the slice's name; tell
+    the driver their Arrow bytes."""
+
+    def load(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        name = str(context.partitionId()) if context is not None else "0"
+        size = 0
+
+        def shaped() -> Iterator[pa.RecordBatch]:
+            nonlocal size
+            for batch in batches:
+                size += batch.nbytes
+                yield _shaped(batch, schema)
+
+        sink(name, pa.RecordBatchReader.from_batches(schema, shaped()))
+        yield pa.RecordBatch.from_arrays([pa.array([size], pa.int64())], names=["bytes"])
+
+    return load
 
 
 class _Spool:

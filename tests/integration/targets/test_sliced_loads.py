@@ -1,0 +1,254 @@
+"""An export that the warehouse's own tasks load, slice by slice, into the staging table: each
+slice exactly once, whatever dies when.
+
+Without Spark, an export stands in that hands the sink its slices as a Spark job would, retries
+included; with Spark (local mode, one retry a task), a task is killed mid-write, and after its
+commit, and the target still holds every row once, row for row what DuckDB's export loads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tagport.errors import TerminalError
+from tagport.targets.base import SlicedExport, SliceSink, Target
+from tagport.targets.sql import Statement
+from tagport.warehouse.base import ExportPlan, Warehouse
+from tests.integration.targets.data import design, export_table
+from tests.integration.warehouse.engines import make_warehouse
+from tests.integration.warehouse.mixed_export import fill, plan
+
+TARGETS = ["pg_target", "mysql_target"]
+USERS = 6_000
+
+
+def _rows(target: Target, table: str) -> list[tuple[object, ...]]:
+    qualified = target.dialect.qualify(target.params.schema, table)  # type: ignore[attr-defined]
+    return [tuple(r) for r in target._query(f"SELECT * FROM {qualified} ORDER BY user_id")]  # type: ignore[attr-defined]
+
+
+def _tables(target: Target) -> list[str]:
+    return target.list_tables(target.params.schema)
+
+
+class Slices:
+    """A sliced export of `data` in `count` slices, loaded as a job would: `attempts` calls of
+    the sink per slice (a retry, or an attempt started twice), the first `failing` of them
+    dying after `dies_after` rows."""
+
+    def __init__(
+        self, data: pa.Table, count: int, attempts: int = 1, failing: int = 0, dies_after: int = 0
+    ) -> None:
+        self.data, self.count = data, count
+        self.attempts, self.failing, self.dies_after = attempts, failing, dies_after
+        self.slices = self.bytes = 0
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.data.schema
+
+    def _part(self, index: int) -> pa.Table:
+        size = -(-self.data.num_rows // self.count)
+        return self.data.slice(index * size, size)
+
+    def load(self, sink: SliceSink) -> None:
+        for index in range(self.count):
+            part = self._part(index)
+            for attempt in range(self.attempts):
+                batches = part.to_batches(max_chunksize=100)
+                if attempt < self.failing:
+                    batches = _dying(batches, self.dies_after)
+                try:
+                    sink(str(index), pa.RecordBatchReader.from_batches(part.schema, batches))
+                except _TaskDied:
+                    continue
+        self.slices, self.bytes = self.count, self.data.nbytes
+
+
+class _TaskDied(Exception):
+    pass
+
+
+def _dying(batches: list[pa.RecordBatch], after: int) -> Iterator[pa.RecordBatch]:
+    handed = 0
+    for batch in batches:
+        if handed >= after:
+            raise _TaskDied
+        handed += batch.num_rows
+        yield batch
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+@pytest.mark.parametrize(
+    ("attempts", "failing"),
+    [(1, 0), (2, 0), (2, 1), (3, 2)],
+    ids=["once", "twice-both-whole", "died-then-retried", "died-twice"],
+)
+def test_each_slice_is_loaded_once_whatever_its_attempts(
+    request: pytest.FixtureRequest, fixture: str, attempts: int, failing: int
+) -> None:
+    target: Target = request.getfixturevalue(fixture)
+    table = f"sliced_{attempts}_{failing}"
+    target.create_table(target.create_table_sql(design(table)))
+    data = export_table(2_000, seed=3)
+    progress: list[int] = []
+    export = Slices(data, 4, attempts, failing, dies_after=300)
+    result = target.write(table, export, progress=lambda p: progress.append(p.rows))
+    rows = _rows(target, table)
+    assert result.rows == len(rows) == data.num_rows
+    assert len({r[0] for r in rows}) == data.num_rows
+    assert progress[-1] == data.num_rows
+    assert _tables(target) == [table]  # the staging table and the ledger are gone
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_a_slice_that_fails_every_attempt_leaves_the_target_untouched(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    target: Target = request.getfixturevalue(fixture)
+    table = "sliced_failing"
+    target.create_table(target.create_table_sql(design(table)))
+    before = export_table(50, seed=1)
+    target.write(table, pa.RecordBatchReader.from_batches(before.schema, before.to_batches()))
+
+    class Failing(Slices):
+        def load(self, sink: SliceSink) -> None:
+            super().load(sink)
+            raise TerminalError("exporting audience group g: slice 2 failed 2 times")
+
+    with pytest.raises(TerminalError, match="slice 2 failed 2 times"):
+        target.write(table, Failing(export_table(2_000, seed=3), 4))
+    assert len(_rows(target, table)) == 50
+    assert _tables(target) == [table]
+
+
+# --- Spark ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Killing:
+    """A sink that kills the Spark task's Python worker the first time it loads slice 0: after
+    `after` rows reached the load (mid-write), or after its load committed (`after` None)."""
+
+    sink: SliceSink
+    marker: str
+
+    after: int | None
+
+    def __call__(self, name: str, batches: pa.RecordBatchReader) -> int:
+        first = name == "0" and not os.path.exists(self.marker)
+        if first:
+            Path(self.marker).touch()
+        if first and self.after is not None:
+            batches = pa.RecordBatchReader.from_batches(batches.schema, self._dies(batches))
+        rows = self.sink(name, batches)
+        if first:
+            os._exit(1)
+        return rows
+
+    def _dies(self, batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        handed = 0
+        for batch in batches:
+            for part in pa.Table.from_batches([batch]).to_batches(max_chunksize=100):
+                if self.after is not None and handed >= self.after:
+                    os._exit(1)
+                handed += part.num_rows
+                yield part
+
+
+class KilledOnce:
+    """Spark's sliced export, its slice 0's first attempt killed (see `Killing`)."""
+
+    def __init__(self, export: SlicedExport, marker: Path, after: int | None) -> None:
+        self.export, self.marker, self.after = export, str(marker), after
+        self.slices = self.bytes = 0
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.export.schema
+
+    def load(self, sink: SliceSink) -> None:
+        self.export.load(Killing(sink, self.marker, self.after))
+        self.slices, self.bytes = self.export.slices, self.export.bytes
+
+
+@pytest.fixture(scope="module")
+def houses(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Warehouse]:
+    """The mixed export's sources in DuckDB and in Spark."""
+    found = {}
+    for engine in ("duckdb", "spark"):
+        warehouse = make_warehouse(engine, tmp_path_factory.mktemp(engine), request)
+        fill(warehouse, USERS)
+        found[engine] = warehouse
+    return found
+
+
+def _expected(
+    houses: dict[str, Warehouse], target: Target, export: ExportPlan, table: str
+) -> list[tuple[object, ...]]:
+    target.create_table(target.create_table_sql(design(table)))
+    target.write(table, houses["duckdb"].export_readers(export, 1))
+    return _rows(target, table)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", TARGETS)
+@pytest.mark.parametrize("kill", ["none", "mid-write", "after-commit"])
+def test_spark_tasks_load_the_rows_duckdb_exports_though_one_is_killed(
+    houses: dict[str, Warehouse],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fixture: str,
+    kill: str,
+) -> None:
+    from pyspark import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Spark's workers run `Killing`
+    target: Target = request.getfixturevalue(fixture)
+    export = replace(plan(), ordered=target.capabilities.sorted_load)
+    want = _expected(houses, target, export, f"from_duckdb_{kill.replace('-', '_')}")
+    sliced = houses["spark"].sliced_export(export, 3)
+    assert sliced is not None
+    if kill != "none":
+        sliced = KilledOnce(sliced, tmp_path / "killed", 200 if kill == "mid-write" else None)
+    table = f"from_spark_{kill.replace('-', '_')}"
+    target.create_table(target.create_table_sql(design(table)))
+    result = target.write(table, sliced)
+    assert _rows(target, table) == want
+    assert result.rows == len(want) > USERS // 3
+    assert sliced.slices == 3 and sliced.bytes > 0
+    if kill != "none":
+        assert (tmp_path / "killed").exists()  # the kill happened, and Spark retried the task
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_a_target_error_in_a_spark_task_is_told_in_the_targets_words(
+    houses: dict[str, Warehouse], pg_target: Target
+) -> None:
+    """A value too long for its column fails the task on every attempt: the run's error says
+    what the target said, not Spark's stack, and the target is untouched."""
+    sliced = houses["spark"].sliced_export(plan(), 2)
+    assert sliced is not None
+    pg_target.create_table(pg_target.create_table_sql(design("too_narrow")))
+    qualified = f'"{pg_target.params.schema}"."too_narrow"'
+    pg_target._run(
+        [Statement(f"ALTER TABLE {qualified} ALTER city TYPE varchar(2)")], transaction=False
+    )  # type: ignore[attr-defined]
+    with pytest.raises(TerminalError) as raised:
+        pg_target.write("too_narrow", sliced)
+    assert str(raised.value).startswith("exporting audience group mixed: ")
+    assert "value too long for type character varying(2)" in str(raised.value)
+    assert "Traceback" not in str(raised.value)
+    assert _rows(pg_target, "too_narrow") == []
+    assert _tables(pg_target) == ["too_narrow"]
