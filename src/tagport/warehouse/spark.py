@@ -244,9 +244,9 @@ def _spark_errors() -> tuple[type[BaseException], ...]:
     return (PySparkException, Py4JError, ConnectionError)
 
 
-_RAISED_IN_TASK = re.compile(r"^(?:tagport\.errors\.(\w+)|[\w.]+): (.+)$", re.MULTILINE)
-"""The last line of a Python traceback: the exception's class (tagport's own, or another) and
-its message."""
+_RAISED_IN_TASK = re.compile(r"^(?!org\.|java\.|scala\.)([\w.]+): (.+)$", re.MULTILINE)
+"""The last line of a Python traceback: the exception's class and its message (not a line of a
+JVM stack)."""
 
 
 def _task_error(error: BaseException, doing: str) -> TagportError | None:
@@ -261,8 +261,10 @@ def _task_error(error: BaseException, doing: str) -> TagportError | None:
     if not raised:
         return None
     kind, message = raised[-1]
-    if kind == TransientError.__name__:
+    if kind == f"tagport.errors.{TransientError.__name__}":
         return TransientError(f"{doing}: {message.strip()}")
+    if not kind.startswith("tagport.errors."):  # not one of tagport's: say which it was
+        message = f"{kind.rsplit('.', 1)[-1]}: {message}"
     return TerminalError(f"{doing}: {message.strip()}")
 
 
