@@ -656,6 +656,9 @@ class _Slices:
         doing = f"exporting audience group {plan.audience.code}"
         explain = warehouse._explainer(plan.scope, plan.audience, doing)
         with warehouse._reads(doing, explain) as reads:
+            # `count` slices, not fewer: adaptive execution would merge small slices (down to
+            # Spark's parallelism), which would load fewer streams than the target was given.
+            reads.session.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
             frame = self._sliced(reads)
             loaded = frame.mapInArrow(_slice_task(self.schema, sink), "bytes BIGINT").collect()
         self.slices, self.bytes = len(loaded), sum(row[0] for row in loaded)

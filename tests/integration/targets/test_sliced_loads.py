@@ -217,7 +217,7 @@ def test_spark_tasks_load_the_rows_duckdb_exports_though_one_is_killed(
     target: Target = request.getfixturevalue(fixture)
     export = replace(plan(), ordered=target.capabilities.sorted_load)
     want = _expected(houses, target, export, f"from_duckdb_{kill.replace('-', '_')}")
-    sliced = houses["spark"].sliced_export(export, 3)
+    sliced = houses["spark"].sliced_export(export, 4)
     assert sliced is not None
     if kill != "none":
         sliced = KilledOnce(sliced, tmp_path / "killed", 200 if kill == "mid-write" else None)
@@ -226,7 +226,7 @@ def test_spark_tasks_load_the_rows_duckdb_exports_though_one_is_killed(
     result = target.write(table, sliced)
     assert _rows(target, table) == want
     assert result.rows == len(want) > USERS // 3
-    assert sliced.slices == 3 and sliced.bytes > 0
+    assert sliced.slices == 4 and sliced.bytes > 0  # not merged by adaptive execution
     if kill != "none":
         assert (tmp_path / "killed").exists()  # the kill happened, and Spark retried the task
 
