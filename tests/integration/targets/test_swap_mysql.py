@@ -119,11 +119,13 @@ def test_recovery_restores_a_missing_target(
     _sql(
         mysql_db,
         "CREATE TABLE members_dpfx_b LIKE members",
+        "CREATE TABLE members_dpfx_slices (slice_id VARCHAR(200) PRIMARY KEY, row_count BIGINT)",
         "RENAME TABLE members TO members_dpfx_tmp",
     )
     assert mysql_target.recover("members") == [
         "restored members from members_dpfx_tmp",
         "dropped members_dpfx_b",
+        "dropped members_dpfx_slices",
     ]
     assert _sql(mysql_db, "SELECT count(*) FROM members") == [(1000,)]
 

@@ -128,10 +128,15 @@ def test_recovery_restores_a_missing_target_from_leftovers(
     _sql(
         pg_url,
         f"CREATE TABLE {s}.members_dpfx_b (LIKE {s}.members)",
+        f"CREATE TABLE {s}.members_dpfx_slices (slice_id text PRIMARY KEY, row_count bigint)",
         f"ALTER TABLE {s}.members RENAME TO members_dpfx_tmp",
     )
     actions = pg_target.recover("members")
-    assert actions == ["restored members from members_dpfx_tmp", "dropped members_dpfx_b"]
+    assert actions == [
+        "restored members from members_dpfx_tmp",
+        "dropped members_dpfx_b",
+        "dropped members_dpfx_slices",  # a sliced load's ledger
+    ]
     assert _sql(pg_url, f"SELECT count(*) FROM {s}.members") == [(1000,)]
     assert pg_target.list_tables() == ["members"]
 
