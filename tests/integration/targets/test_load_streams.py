@@ -83,9 +83,11 @@ def test_postgres_runs_as_many_copies_as_it_is_given_streams(
     with psycopg.connect(pg_url, autocommit=True) as watcher:
 
         def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
+            # This test's COPYs only: another test process may be loading at the same time.
             row = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
-                "AND query LIKE 'COPY %%' AND state = 'active'"
+                "AND query LIKE %s AND state = 'active'",
+                (f'COPY "{schema}".%',),
             ).fetchone()
             running.append(int(row[0]) if row else 0)
 
