@@ -54,11 +54,6 @@ from tagport.warehouse.base import (
 from tagport.warehouse.duckdb import DuckDBWarehouse
 
 MAX_PAGE_SIZE = 10_000
-MEMORY_LIMIT = "160MB"
-"""DuckDB's memory budget, shared by a process's connections: joins spill to
-`<home>/warehouse.tmp` beyond it. A full 5M-member export into MariaDB (two export streams and
-two loads at once) peaks at ~445 MB RSS with it, under the 500 MB goal, and still runs at 100MB
-(docs/benchmarks.md)."""
 BATCH_ROWS = 50_000
 """Rows per export batch: 100,000 was as fast and held 25–50 MB more in flight."""
 
@@ -71,7 +66,7 @@ def open_warehouse(settings: Settings) -> Warehouse:
 
 
 def _duckdb(settings: Settings) -> Warehouse:
-    return DuckDBWarehouse(settings.warehouse_path, memory_limit=MEMORY_LIMIT)
+    return DuckDBWarehouse(settings.warehouse_path, memory_limit=settings.duckdb_memory_limit)
 
 
 def _spark(settings: Settings) -> Warehouse:

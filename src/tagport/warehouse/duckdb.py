@@ -111,8 +111,9 @@ def _translate(error: duckdb.Error, doing: str) -> ExternalError | InvalidInput:
         return TransientError(f"{doing}: the warehouse is busy: {message}")
     if isinstance(error, duckdb.OutOfMemoryException):
         return TerminalError(
-            f"{doing}: the warehouse ran out of its memory limit ({message}); fewer load "
-            "streams (TAGPORT_LOAD_STREAMS) or fewer runs at once need less"
+            f"{doing}: the warehouse ran out of its memory limit ({message}); raise "
+            "TAGPORT_DUCKDB_MEMORY_LIMIT, or run fewer load streams (TAGPORT_LOAD_STREAMS) or "
+            "fewer runs at once"
         )
     return TerminalError(f"{doing}: {message}")
 

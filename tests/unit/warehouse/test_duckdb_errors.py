@@ -19,8 +19,8 @@ def test_running_out_of_memory_is_the_warehouses_limit_not_the_sql() -> None:
     assert isinstance(translated, TerminalError)
     assert str(translated) == (
         "exporting audience group everyone: the warehouse ran out of its memory limit (Out of "
-        "Memory Error: failed to allocate data of size 4MB); fewer load streams "
-        "(TAGPORT_LOAD_STREAMS) or fewer runs at once need less"
+        "Memory Error: failed to allocate data of size 4MB); raise TAGPORT_DUCKDB_MEMORY_LIMIT, "
+        "or run fewer load streams (TAGPORT_LOAD_STREAMS) or fewer runs at once"
     )
 
 

@@ -17,6 +17,14 @@ def test_duckdb_is_the_default(tmp_path: Path) -> None:
     house = open_warehouse(Settings(home=tmp_path))
     assert isinstance(house, DuckDBWarehouse) and house.dialect == "duckdb"
     assert house.path == tmp_path / "warehouse.duckdb"
+    assert house.memory_limit == "160MB"
+
+
+def test_duckdbs_memory_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAGPORT_HOME", str(tmp_path))
+    monkeypatch.setenv("TAGPORT_DUCKDB_MEMORY_LIMIT", "2GiB")
+    house = open_warehouse(load_settings())
+    assert isinstance(house, DuckDBWarehouse) and house.memory_limit == "2GiB"
 
 
 def test_spark_is_chosen_with_its_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,6 +49,8 @@ def test_spark_is_chosen_with_its_settings(tmp_path: Path, monkeypatch: pytest.M
         ("TAGPORT_WAREHOUSE", "oracle"),
         ("TAGPORT_SPARK_SHUFFLE_PARTITIONS", "0"),
         ("TAGPORT_SPARK_DRIVER_MEMORY", "lots"),
+        ("TAGPORT_DUCKDB_MEMORY_LIMIT", "160"),
+        ("TAGPORT_DUCKDB_MEMORY_LIMIT", "0MB"),
     ],
 )
 def test_a_bad_engine_setting_names_its_variable(
