@@ -460,3 +460,147 @@ def test_lost_leases_use_up_exactly_the_attempts_allowed(
     view = instances.show(catalogued, instance_id)
     assert (view.attempts, view.error) == (2, "attempt 2 lost: lease of w2 expired")
     assert instances.claim(catalogued, "w3", start + timedelta(minutes=5), lease) is None
+
+
+def _lines(db: Database, instance_id: int) -> list[tuple[int, str, str]]:
+    return [
+        (attempt, level, message)
+        for _, attempt, level, message in instances.log_lines(db, instance_id)
+    ]
+
+
+def test_an_attempt_records_its_times_rows_bytes_and_log(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start = t.utcnow()
+    claim = instances.claim(catalogued, "w1", start, timedelta(minutes=1))
+    assert claim is not None
+    running = instances.show(catalogued, instance_id)
+    assert (running.status, running.started_at, running.ended_at, running.seconds) == (
+        "running",
+        start,
+        None,
+        None,
+    )
+    end = start + timedelta(seconds=90)
+    outcome = instances.Outcome(rows=1234, bytes=56789)
+    assert instances.finish(catalogued, claim, "w1", outcome, end) == "succeeded"
+    view = instances.show(catalogued, instance_id)
+    assert (view.started_at, view.ended_at, view.seconds) == (start, end, 90.0)
+    assert (view.rows, view.bytes, view.error, view.attempts) == (1234, 56789, None, 1)
+    assert _lines(catalogued, instance_id) == [
+        (0, "info", "run requested by operator for 2026-11-23"),
+        (1, "info", "attempt 1 started by w1"),
+        (1, "info", "succeeded: 1,234 rows"),
+    ]
+
+
+def test_a_transient_failure_waits_exactly_its_backoff_and_a_lasting_one_fails_at_once(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    lease, broken = timedelta(minutes=1), instances.Outcome(error="deadlock", transient=True)
+    moment = t.utcnow()
+    for attempt, backoff in ((1, 30), (2, 60)):
+        claim = instances.claim(catalogued, "w1", moment, lease)
+        assert claim is not None and claim.attempt == attempt
+        running = instances.show(catalogued, instance_id)
+        assert (running.started_at, running.ended_at, running.error) == (moment, None, None)
+        moment += timedelta(seconds=5)
+        assert instances.finish(catalogued, claim, "w1", broken, moment) == "waiting"
+        waiting = instances.show(catalogued, instance_id)
+        assert (waiting.status, waiting.ended_at, waiting.error) == ("waiting", None, "deadlock")
+        # Runnable at the very end of its backoff, not a microsecond before.
+        moment += timedelta(seconds=backoff)
+        assert instances.claim(catalogued, "w1", moment - timedelta(microseconds=1), lease) is None
+    claim = instances.claim(catalogued, "w1", moment, lease)
+    assert claim is not None and claim.attempt == 3
+    assert instances.finish(catalogued, claim, "w1", broken, moment) == "failed"
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.ended_at, view.error) == ("failed", moment, "deadlock")
+    assert _lines(catalogued, instance_id)[1:] == [
+        (1, "info", "attempt 1 started by w1"),
+        (1, "warning", "attempt 1 failed, retrying in 30 s: deadlock"),
+        (2, "info", "attempt 2 started by w1"),
+        (2, "warning", "attempt 2 failed, retrying in 60 s: deadlock"),
+        (3, "info", "attempt 3 started by w1"),
+        (3, "error", "failed: deadlock"),
+    ]
+    # An error that is not transient fails the first attempt.
+    other = instances.run(catalogued, operator, name, date(2026, 11, 22))
+    claim = instances.claim(catalogued, "w1", moment, lease)
+    assert claim is not None and claim.instance_id == other
+    lasting = instances.Outcome(error="no such column: uid")
+    assert instances.finish(catalogued, claim, "w1", lasting, moment) == "failed"
+    assert instances.show(catalogued, other).error == "no such column: uid"
+
+
+def test_only_the_attempt_holding_the_lease_renews_or_finishes_it(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start, lease = t.utcnow(), timedelta(seconds=30)
+    first = instances.claim(catalogued, "w1", start, lease)
+    assert first is not None
+    assert instances.heartbeat(catalogued, first, "w2", start, lease) is False
+    # A heartbeat 20 s in moves the lease's end from 30 s to 50 s.
+    assert instances.heartbeat(catalogued, first, "w1", start + timedelta(seconds=20), lease)
+    assert instances.expire_leases(catalogued, start + timedelta(seconds=50)) == []
+    later = start + timedelta(seconds=50, microseconds=1)
+    assert instances.expire_leases(catalogued, later) == [instance_id]
+    # The same worker claims it again: its first attempt no longer holds it.
+    second = instances.claim(catalogued, "w1", later, lease)
+    assert second is not None and second.attempt == 2
+    assert instances.heartbeat(catalogued, first, "w1", later, lease) is False
+    assert instances.finish(catalogued, first, "w1", instances.Outcome(rows=1), later) is None
+    instances.terminate(catalogued, operator, instance_id)
+    assert instances.heartbeat(catalogued, second, "w1", later, lease) is False
+    assert instances.finish(catalogued, second, "w1", instances.Outcome(rows=1), later) is None
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error, view.rows) == ("failed", "terminated", None)
+    # Termination frees the target table for the task's next instance.
+    other = instances.run(catalogued, operator, name, date(2026, 11, 22))
+    claimed = instances.claim(catalogued, "w1", later, lease)
+    assert claimed is not None and claimed.instance_id == other
+
+
+def test_a_rerun_starts_afresh_and_needs_a_published_task(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    now, lease = t.utcnow(), timedelta(minutes=1)
+    claim = instances.claim(catalogued, "w1", now, lease)
+    assert claim is not None
+    broken = instances.Outcome(error="deadlock", transient=True)
+    day = timedelta(days=1)
+    assert instances.finish(catalogued, claim, "w1", broken, now, backoff=day) == "waiting"
+    instances.terminate(catalogued, operator, instance_id)
+    terminated = instances.show(catalogued, instance_id)
+    assert (terminated.status, terminated.error) == ("failed", "terminated")
+    assert terminated.ended_at is not None and terminated.ended_at >= now
+    instances.rerun(catalogued, operator, instance_id)
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error, view.ended_at) == ("waiting", None, None)
+    # The backoff of its last attempt went with it: it runs at once.
+    again = instances.claim(catalogued, "w1", now, lease)
+    assert again is not None and again.attempt == 2
+    assert instances.finish(catalogued, again, "w1", instances.Outcome(rows=3), now) == "succeeded"
+    assert _lines(catalogued, instance_id)[-4:] == [
+        (1, "warning", "terminated by operator"),
+        (1, "info", "rerun requested by operator"),
+        (2, "info", "attempt 2 started by w1"),
+        (2, "info", "succeeded: 3 rows"),
+    ]
+    publication.request_unpublish(catalogued, operator, name)
+    assert publication.complete_unpublication(catalogued, name) is TaskStatus.OFFLINE
+    with pytest.raises(InvalidTransition) as refused:
+        instances.rerun(catalogued, operator, instance_id)
+    assert str(refused.value) == (
+        f"cannot rerun instance {instance_id}: task {name} is offline "
+        "(only tasks with a published version run)"
+    )
