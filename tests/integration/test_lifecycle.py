@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -604,3 +605,58 @@ def test_a_rerun_starts_afresh_and_needs_a_published_task(
         f"cannot rerun instance {instance_id}: task {name} is offline "
         "(only tasks with a published version run)"
     )
+
+
+def test_today_is_the_day_in_the_callers_time_zone(catalogued: Database, operator: Actor) -> None:
+    name = manual_task_published(catalogued, operator)
+    publish(catalogued, operator, "hz_vip_to_crm")
+    shanghai, december = ZoneInfo("Asia/Shanghai"), date(2026, 12, 1)
+    future = "2026-12-01 is in the future (today is 2026-11-30); data timestamps run up to today"
+    t.set_clock(lambda: datetime(2026, 11, 30, 20, tzinfo=UTC))  # 1 December, 04:00 in Shanghai
+    try:
+        with pytest.raises(InvalidInput) as refused:
+            instances.run(catalogued, operator, name, december)
+        assert str(refused.value) == f"task {name}: bizdate: {future}"
+        for first, field in ((december, "from"), (date(2026, 11, 30), "to")):
+            with pytest.raises(InvalidInput) as refused:
+                instances.backfill(catalogued, operator, "hz_vip_to_crm", first, december)
+            assert str(refused.value) == f"task hz_vip_to_crm: {field}: {future}"
+        instances.run(catalogued, operator, name, december, shanghai)
+        instances.backfill(
+            catalogued, operator, "hz_vip_to_crm", date(2026, 11, 30), december, tz=shanghai
+        )
+    finally:
+        t.set_clock(None)
+    views = instances.list_instances(catalogued)
+    assert sorted((v.task, v.bizdate.day) for v in views) == [
+        ("hz_vip_to_crm", 1),
+        ("hz_vip_to_crm", 30),
+        (name, 1),
+    ]
+
+
+def test_a_backfill_is_refused_beyond_its_limits_and_accepted_up_to_them(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    last = date(2026, 11, 1)
+    refusals = [
+        (last, last - timedelta(days=1), 1, "to: 2026-10-31 is before 2026-11-01"),
+        (last, last, 0, "groups: must be 1-12"),
+        (last - timedelta(days=3660), last, 12, "from: at most 3660 days"),
+    ]
+    for first, end, groups, message in refusals:
+        with pytest.raises(InvalidInput) as refused:
+            instances.backfill(catalogued, operator, "hz_vip_to_crm", first, end, groups=groups)
+        assert str(refused.value) == f"backfill hz_vip_to_crm: {message}"
+    assert instances.list_instances(catalogued) == []
+    first = last - timedelta(days=3659)
+    longest = instances.backfill(catalogued, operator, "hz_vip_to_crm", first, last, groups=12)
+    view = instances.backfill_view(catalogued, operator, longest)
+    assert (view.first_bizdate, view.last_bizdate, view.groups) == (first, last, 12)
+    assert len(view.instances) == 3660
+    assert [v.backfill_group for v in view.instances[::305]] == list(range(1, 13))
+    # More groups than days: one group a day.
+    single = instances.backfill(catalogued, operator, "hz_vip_to_crm", last, last, groups=5)
+    days = instances.backfill_view(catalogued, operator, single).instances
+    assert [(v.bizdate, v.backfill_group, v.trigger) for v in days] == [(last, 1, "backfill")]
