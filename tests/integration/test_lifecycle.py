@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from tagport.config import Settings
 from tagport.domain.states import TaskStatus
@@ -33,6 +33,7 @@ from tagport.services.table_permissions import TableRef, grant
 from tagport.services.users import actor_for
 from tagport.store import tables as t
 from tagport.store.db import Database
+from tagport.store.paging import PageRequest
 from tagport.targets.base import ColumnInfo, TableInfo
 from tests.integration.support import HZ_VIP, describe_as, publish
 
@@ -660,3 +661,69 @@ def test_a_backfill_is_refused_beyond_its_limits_and_accepted_up_to_them(
     single = instances.backfill(catalogued, operator, "hz_vip_to_crm", last, last, groups=5)
     days = instances.backfill_view(catalogued, operator, single).instances
     assert [(v.bizdate, v.backfill_group, v.trigger) for v in days] == [(last, 1, "backfill")]
+
+
+def test_a_backfill_day_waits_only_for_the_earlier_days_of_its_own_group(
+    catalogued: Database, operator: Actor
+) -> None:
+    publish(catalogued, operator, "hz_vip_to_crm")
+    instances.backfill(
+        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 4), groups=2
+    )
+    now, lease = t.utcnow(), timedelta(minutes=5)
+    broken = instances.Outcome(error="deadlock", transient=True)
+    order = []
+    while (claim := instances.claim(catalogued, "w1", now, lease)) is not None:
+        order.append(claim.bizdate.day)
+        outcome = broken if claim.bizdate.day == 1 else instances.Outcome(rows=1)
+        instances.finish(catalogued, claim, "w1", outcome, now)  # day 1 backs off 30 s
+    # Group 2 (days 3, 4) goes on while day 2 waits for day 1 of group 1.
+    assert order == [1, 3, 4]
+    now += timedelta(seconds=30)
+    while (claim := instances.claim(catalogued, "w1", now, lease)) is not None:
+        order.append(claim.bizdate.day)
+        instances.finish(catalogued, claim, "w1", instances.Outcome(rows=1), now)
+    assert order == [1, 3, 4, 1, 2]
+
+
+def test_a_worker_overtaken_on_a_target_table_claims_its_next_candidate(
+    catalogued: Database, operator: Actor
+) -> None:
+    """The race made deterministic: another worker claims an instance writing the table of
+    this worker's first candidate after this one listed its candidates and before it took one.
+    It must go on to its next candidate (another table): neither give up nor run a table twice.
+    (PostgreSQL locks the listed candidates, so the other worker takes the table's next
+    instance and this one's update hits the one-writer-per-table key; SQLite locks nothing, so
+    the other takes the candidate itself.)"""
+    name = manual_task_published(catalogued, operator)
+    publish(catalogued, operator, "hz_vip_to_crm")
+    instances.run(catalogued, operator, name, date(2026, 11, 21))
+    instances.backfill(catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 1))
+    instances.run(catalogued, operator, name, date(2026, 11, 22))
+    now, lease = t.utcnow(), timedelta(minutes=5)
+    slow, fast = (Database(catalogued.url, b"test-secret-key") for _ in range(2))
+    overtaken: list[instances.Claim | None] = []
+
+    def overtake(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        listed = statement.lstrip().upper().startswith("SELECT") and "not_before" in statement
+        if listed and not overtaken:
+            overtaken.append(instances.claim(fast, "fast", now, lease))
+
+    event.listen(slow.engine, "after_cursor_execute", overtake)
+    try:
+        claimed = instances.claim(slow, "slow", now, lease, limit=2)
+    finally:
+        event.remove(slow.engine, "after_cursor_execute", overtake)
+        slow.dispose()
+        fast.dispose()
+    assert len(overtaken) == 1 and overtaken[0] is not None and overtaken[0].task == name
+    assert claimed is not None
+    assert (claimed.task, claimed.bizdate, claimed.attempt) == (
+        "hz_vip_to_crm",
+        date(2026, 11, 1),
+        1,
+    )
+    running = instances.instance_page(
+        catalogued, operator, instances.InstanceFilter(status="running"), PageRequest()
+    ).items
+    assert sorted((v.task, v.attempts) for v in running) == [("hz_vip_to_crm", 1), (name, 1)]
