@@ -727,3 +727,16 @@ def test_a_worker_overtaken_on_a_target_table_claims_its_next_candidate(
         catalogued, operator, instances.InstanceFilter(status="running"), PageRequest()
     ).items
     assert sorted((v.task, v.attempts) for v in running) == [("hz_vip_to_crm", 1), (name, 1)]
+
+
+def test_a_terminated_instance_stays_failed_once_its_lease_runs_out(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start, lease = t.utcnow(), timedelta(seconds=30)
+    assert instances.claim(catalogued, "w1", start, lease) is not None
+    instances.terminate(catalogued, operator, instance_id)
+    assert instances.expire_leases(catalogued, start + timedelta(minutes=1)) == []
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.error, view.attempts) == ("failed", "terminated", 1)
