@@ -554,6 +554,8 @@ def test_only_the_attempt_holding_the_lease_renews_or_finishes_it(
     assert instances.expire_leases(catalogued, start + timedelta(seconds=50)) == []
     later = start + timedelta(seconds=50, microseconds=1)
     assert instances.expire_leases(catalogued, later) == [instance_id]
+    lost = (1, "warning", "attempt 1 lost: lease of w1 expired")
+    assert _lines(catalogued, instance_id)[-1] == lost
     # The same worker claims it again: its first attempt no longer holds it.
     second = instances.claim(catalogued, "w1", later, lease)
     assert second is not None and second.attempt == 2
