@@ -497,6 +497,12 @@ def test_an_attempt_records_its_times_rows_bytes_and_log(
         (1, "info", "attempt 1 started by w1"),
         (1, "info", "succeeded: 1,234 rows"),
     ]
+    # A run that reports no row count logs 0 rows.
+    other = instances.run(catalogued, operator, name, date(2026, 11, 22))
+    claim = instances.claim(catalogued, "w1", end, timedelta(minutes=1))
+    assert claim is not None and claim.instance_id == other
+    assert instances.finish(catalogued, claim, "w1", instances.Outcome(), end) == "succeeded"
+    assert _lines(catalogued, other)[-1] == (1, "info", "succeeded: 0 rows")
 
 
 def test_a_transient_failure_waits_exactly_its_backoff_and_a_lasting_one_fails_at_once(
@@ -739,3 +745,39 @@ def test_a_terminated_instance_stays_failed_once_its_lease_runs_out(
     assert instances.expire_leases(catalogued, start + timedelta(minutes=1)) == []
     view = instances.show(catalogued, instance_id)
     assert (view.status, view.error, view.attempts) == ("failed", "terminated", 1)
+
+
+def test_a_lease_that_runs_out_while_its_run_is_being_finished_is_not_expired(
+    catalogued: Database, operator: Actor
+) -> None:
+    """The race made deterministic: the scheduler expires leases while a worker, late, records
+    its run's end. The worker's attempt holds the instance's row (FOR UPDATE), so the expiry
+    passes it by (SKIP LOCKED) instead of logging a lost lease and queueing a retry of a run
+    that succeeded. PostgreSQL only: SQLite has no row locks."""
+    if not catalogued.url.startswith("postgresql"):
+        pytest.skip("SQLite locks no rows")
+    name = manual_task_published(catalogued, operator)
+    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    start, lease = t.utcnow(), timedelta(seconds=30)
+    claim = instances.claim(catalogued, "w1", start, lease)
+    assert claim is not None
+    worker, scheduler = (Database(catalogued.url, b"test-secret-key") for _ in range(2))
+    expired: list[list[int]] = []
+    late = start + timedelta(minutes=1)
+
+    def expire(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and not expired:
+            expired.append(instances.expire_leases(scheduler, late))
+
+    event.listen(worker.engine, "after_cursor_execute", expire)
+    try:
+        outcome = instances.Outcome(rows=5)
+        assert instances.finish(worker, claim, "w1", outcome, late) == "succeeded"
+    finally:
+        event.remove(worker.engine, "after_cursor_execute", expire)
+        worker.dispose()
+        scheduler.dispose()
+    assert expired == [[]]
+    view = instances.show(catalogued, instance_id)
+    assert (view.status, view.rows) == ("succeeded", 5)
+    assert [line[2] for line in _lines(catalogued, instance_id)][-1] == "succeeded: 5 rows"
