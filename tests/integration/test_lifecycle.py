@@ -781,3 +781,27 @@ def test_a_lease_that_runs_out_while_its_run_is_being_finished_is_not_expired(
     view = instances.show(catalogued, instance_id)
     assert (view.status, view.rows) == ("succeeded", 5)
     assert [line[2] for line in _lines(catalogued, instance_id)][-1] == "succeeded: 5 rows"
+
+
+def test_a_claim_lists_only_runnable_instances_as_candidates(
+    catalogued: Database, operator: Actor
+) -> None:
+    """A claim takes its candidates `limit` at a time (20 by default), oldest first: a finished
+    instance, or one whose target table is being written, must not take a runnable one's place.
+    """
+    name = manual_task_published(catalogued, operator)
+    publish(catalogued, operator, "hz_vip_to_crm")
+    now, lease = t.utcnow(), timedelta(minutes=5)
+    day = date(2026, 11, 1)
+    instances.backfill(catalogued, operator, "hz_vip_to_crm", day, day)
+    done = instances.claim(catalogued, "w1", now, lease)
+    assert done is not None and done.bizdate == day
+    assert instances.finish(catalogued, done, "w1", instances.Outcome(rows=1), now) == "succeeded"
+    instances.run(catalogued, operator, name, date(2026, 11, 20))
+    running = instances.claim(catalogued, "w1", now, lease)
+    assert running is not None and running.task == name
+    instances.run(catalogued, operator, name, date(2026, 11, 21))  # waits for seed_users
+    next_day = day + timedelta(days=1)
+    instances.backfill(catalogued, operator, "hz_vip_to_crm", next_day, next_day)
+    claimed = instances.claim(catalogued, "w2", now, lease, limit=1)
+    assert claimed is not None and (claimed.task, claimed.bizdate) == ("hz_vip_to_crm", next_day)
