@@ -706,7 +706,11 @@ def test_a_worker_overtaken_on_a_target_table_claims_its_next_candidate(
     instances.backfill(catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 1))
     instances.run(catalogued, operator, name, date(2026, 11, 22))
     now, lease = t.utcnow(), timedelta(minutes=5)
-    slow, fast = (Database(catalogued.url, b"test-secret-key") for _ in range(2))
+    # The other worker passes the candidates this one locked (SKIP LOCKED); were it to wait
+    # for them, it would wait for this very test: a lock timeout fails the test instead.
+    patient = "?options=-clock_timeout%3D5s" if catalogued.url.startswith("postgresql") else ""
+    slow = Database(catalogued.url, b"test-secret-key")
+    fast = Database(catalogued.url + patient, b"test-secret-key")
     overtaken: list[instances.Claim | None] = []
 
     def overtake(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
