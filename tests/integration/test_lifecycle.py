@@ -811,3 +811,18 @@ def test_a_claim_lists_only_runnable_instances_as_candidates(
     instances.backfill(catalogued, operator, "hz_vip_to_crm", next_day, next_day)
     claimed = instances.claim(catalogued, "w2", now, lease, limit=1)
     assert claimed is not None and (claimed.task, claimed.bizdate) == ("hz_vip_to_crm", next_day)
+
+
+def test_who_asked_for_a_run_or_a_backfill_is_recorded(
+    catalogued: Database, operator: Actor
+) -> None:
+    name = manual_task_published(catalogued, operator)
+    publish(catalogued, operator, "hz_vip_to_crm")
+    instances.run(catalogued, operator, name, date(2026, 11, 23))
+    day = date(2026, 11, 1)
+    instances.backfill(catalogued, operator, "hz_vip_to_crm", day, day)
+    with catalogued.uow() as uow:
+        asked = uow.session.execute(select(t.Instance.trigger, t.Instance.created_by_id)).all()
+        backfill_by = uow.session.scalars(select(t.Backfill.created_by_id)).all()
+    assert sorted(asked) == [("backfill", operator.id), ("run", operator.id)]
+    assert backfill_by == [operator.id]
