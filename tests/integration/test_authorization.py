@@ -379,3 +379,31 @@ def test_the_application_sees_its_tasks_instances(teams: Database, instance_id: 
     assert names == {"hz_vip_to_crm", "杭州会员导出"}
     with pytest.raises(PermissionDenied, match="bob may not terminate an instance of hz_vip_to"):
         instances.terminate(teams, bob, instance_id)
+
+
+def test_only_who_may_change_a_task_runs_backfills_or_reruns_it(
+    teams: Database, instance_id: int
+) -> None:
+    bob = actor_for(teams, "bob")  # a member of marketing, not the owner of hz_vip_to_crm
+    carol = actor_for(teams, MEMBER_OF_ANOTHER_TEAM)
+    day = date(2026, 11, 20)
+    refusals = [
+        (
+            lambda: instances.run(teams, carol, "杭州会员导出", day),
+            "carol may not run 杭州会员导出",
+        ),
+        (
+            lambda: instances.backfill(teams, bob, "hz_vip_to_crm", day, day),
+            "bob may not backfill hz_vip_to_crm",
+        ),
+        (
+            lambda: instances.rerun(teams, bob, instance_id),
+            "bob may not rerun an instance of hz_vip_to_crm",
+        ),
+    ]
+    who = "only its owner who is a member of its application or an admin of its application"
+    for refused_call, doing in refusals:
+        with pytest.raises(PermissionDenied) as refused:
+            refused_call()
+        assert str(refused.value) == f"{doing}: {who} or a super admin may"
+    assert [v.status for v in instances.list_instances(teams)] == ["waiting"]
