@@ -236,6 +236,26 @@ def test_unpublish_terminates_waiting_instances(catalogued: Database, operator: 
     catalog.delete(catalogued, operator, "OfflineService", name)
 
 
+def test_an_instance_rerun_while_unpublishing_does_not_outlive_the_unpublication(
+    catalogued: Database, operator: Actor
+) -> None:
+    """The unpublication fails the waiting instances when it is requested; one queued again
+    before it completes is failed when it completes, and no worker ever claims it."""
+    name = manual_task_published(catalogued, operator)
+    done = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    now, lease = t.utcnow(), timedelta(minutes=1)
+    claim = instances.claim(catalogued, "w1", now, lease)
+    assert claim is not None
+    instances.finish(catalogued, claim, "w1", instances.Outcome(rows=1), now)
+    assert publication.request_unpublish(catalogued, operator, name) is TaskStatus.UNPUBLISHING
+    instances.rerun(catalogued, operator, done)
+    assert instances.show(catalogued, done).status == "waiting"
+    assert publication.complete_unpublication(catalogued, name) is TaskStatus.OFFLINE
+    view = instances.show(catalogued, done)
+    assert (view.status, view.error) == ("failed", "terminated")
+    assert instances.claim(catalogued, "w1", now, lease) is None
+
+
 def test_unpublish_fails_while_an_instance_runs(catalogued: Database, operator: Actor) -> None:
     name = manual_task_published(catalogued, operator)
     instances.run(catalogued, operator, name, date(2026, 11, 23))

@@ -339,5 +339,8 @@ def complete_unpublication(db: Database, name: str) -> TaskStatus:
             _move(task, TaskEvent.UNPUBLISH_SUCCEEDED)
             task.published = None
             task.publish_errors = None
+            # Instances queued while it was unpublishing (a rerun) must not outlive it: a
+            # worker would run them with no published configuration.
+            terminate_waiting(uow.session, task.id)
         uow.commit()
         return TaskStatus(task.status)
