@@ -94,6 +94,9 @@ class Console:
         page.locator("#password").fill(PASSWORD)
         page.locator("form button[type=submit]").click()
         expect(page.locator("nav.side")).to_be_visible()
+        # The page shows before its deferred scripts run (they wire selects that submit on
+        # change, dialogs, live logs): a test acting at once would act on a page without them.
+        page.wait_for_load_state("domcontentloaded")
 
 
 @pytest.fixture

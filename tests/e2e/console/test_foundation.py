@@ -49,6 +49,8 @@ def test_the_language_follows_the_browser_then_the_users_choice(
     expect(page.get_by_role("button", name="登录")).to_be_visible()
     console.log_in(page, path="/security")
     expect(page.get_by_role("heading", level=1)).to_have_text("安全设置")
+    # The page shows before its deferred script wires the select to submit on change.
+    expect(page.get_by_label("语言")).to_have_attribute("data-wired", "1")
     page.get_by_label("语言").select_option("en")
     expect(page.get_by_role("heading", level=1)).to_have_text("Security settings")
     page.reload()  # the user's choice wins over the browser's (still asking for Chinese)
