@@ -38,6 +38,12 @@ from tagport.targets.base import ColumnInfo, TableInfo
 from tests.integration.support import HZ_VIP, describe_as, publish
 
 
+def one_run(db: Database, operator: Actor) -> tuple[str, int]:
+    """A published manual task and a waiting run of it for 2026-11-23: its name and the run."""
+    name = manual_task_published(db, operator)
+    return name, instances.run(db, operator, name, date(2026, 11, 23))
+
+
 def edit(db: Database, operator: Actor, tmp_path: Path, name: str, **changes: Any) -> None:
     document = next(
         d for d in config_as_code.export_documents(db, ["OfflineService"]) if d["name"] == name
@@ -217,8 +223,7 @@ def manual_task_published(db: Database, operator: Actor) -> str:
 def test_run_is_for_published_manual_tasks(catalogued: Database, operator: Actor) -> None:
     with pytest.raises(InvalidTransition, match="cannot run: the task is editing"):
         instances.run(catalogued, operator, "杭州会员导出", date(2026, 11, 23))
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     view = instances.show(catalogued, instance_id)
     assert (view.status, view.trigger, view.bizdate) == ("waiting", "run", date(2026, 11, 23))
     publish(catalogued, operator, "hz_vip_to_crm")
@@ -227,8 +232,7 @@ def test_run_is_for_published_manual_tasks(catalogued: Database, operator: Actor
 
 
 def test_unpublish_terminates_waiting_instances(catalogued: Database, operator: Actor) -> None:
-    name = manual_task_published(catalogued, operator)
-    waiting = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, waiting = one_run(catalogued, operator)
     assert publication.request_unpublish(catalogued, operator, name) is TaskStatus.UNPUBLISHING
     assert publication.complete_unpublication(catalogued, name) is TaskStatus.OFFLINE
     view = instances.show(catalogued, waiting)
@@ -241,8 +245,7 @@ def test_an_instance_rerun_while_unpublishing_does_not_outlive_the_unpublication
 ) -> None:
     """The unpublication fails the waiting instances when it is requested; one queued again
     before it completes is failed when it completes, and no worker ever claims it."""
-    name = manual_task_published(catalogued, operator)
-    done = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, done = one_run(catalogued, operator)
     now, lease = t.utcnow(), timedelta(minutes=1)
     claim = instances.claim(catalogued, "w1", now, lease)
     assert claim is not None
@@ -271,8 +274,7 @@ def test_unpublish_fails_while_an_instance_runs(catalogued: Database, operator: 
 def test_rerun_and_terminate_follow_the_instance_status(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     with pytest.raises(InvalidTransition, match="cannot rerun: the instance is waiting"):
         instances.rerun(catalogued, operator, instance_id)
     instances.terminate(catalogued, operator, instance_id)
@@ -326,8 +328,7 @@ def test_claims_respect_group_order_and_one_writer_per_table(
 def test_an_expired_lease_is_retried_and_the_old_worker_is_told_to_stop(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     first = instances.claim(catalogued, "dead", start, lease)
     assert first is not None
@@ -348,8 +349,7 @@ def test_an_expired_lease_is_retried_and_the_old_worker_is_told_to_stop(
 
 
 def test_transient_failures_back_off_then_fail(catalogued: Database, operator: Actor) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     now, lease = t.utcnow(), timedelta(minutes=1)
     broken = instances.Outcome(error="deadlock detected", transient=True)
     for attempt in (1, 2):
@@ -466,8 +466,7 @@ def test_data_timestamps_out_of_range_are_refused(
 def test_lost_leases_use_up_exactly_the_attempts_allowed(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     for attempt in (1, 2):
         moment = start + timedelta(minutes=attempt)
@@ -494,8 +493,7 @@ def _lines(db: Database, instance_id: int) -> list[tuple[int, str, str]]:
 def test_an_attempt_records_its_times_rows_bytes_and_log(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, instance_id = one_run(catalogued, operator)
     start = t.utcnow()
     claim = instances.claim(catalogued, "w1", start, timedelta(minutes=1))
     assert claim is not None
@@ -528,8 +526,7 @@ def test_an_attempt_records_its_times_rows_bytes_and_log(
 def test_a_transient_failure_waits_exactly_its_backoff_and_a_lasting_one_fails_at_once(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, instance_id = one_run(catalogued, operator)
     lease, broken = timedelta(minutes=1), instances.Outcome(error="deadlock", transient=True)
     moment = t.utcnow()
     for attempt, backoff in ((1, 30), (2, 60)):
@@ -569,8 +566,7 @@ def test_a_transient_failure_waits_exactly_its_backoff_and_a_lasting_one_fails_a
 def test_only_the_attempt_holding_the_lease_renews_or_finishes_it(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     first = instances.claim(catalogued, "w1", start, lease)
     assert first is not None
@@ -601,8 +597,7 @@ def test_only_the_attempt_holding_the_lease_renews_or_finishes_it(
 def test_a_rerun_starts_afresh_and_needs_a_published_task(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    name, instance_id = one_run(catalogued, operator)
     now, lease = t.utcnow(), timedelta(minutes=1)
     claim = instances.claim(catalogued, "w1", now, lease)
     assert claim is not None
@@ -761,8 +756,7 @@ def test_a_worker_overtaken_on_a_target_table_claims_its_next_candidate(
 def test_a_terminated_instance_stays_failed_once_its_lease_runs_out(
     catalogued: Database, operator: Actor
 ) -> None:
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     assert instances.claim(catalogued, "w1", start, lease) is not None
     instances.terminate(catalogued, operator, instance_id)
@@ -780,8 +774,7 @@ def test_a_lease_that_runs_out_while_its_run_is_being_finished_is_not_expired(
     queueing a retry of a run that succeeded. PostgreSQL only: SQLite has no row locks."""
     if not catalogued.url.startswith("postgresql"):
         pytest.skip("SQLite locks no rows")
-    name = manual_task_published(catalogued, operator)
-    instance_id = instances.run(catalogued, operator, name, date(2026, 11, 23))
+    _, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     claim = instances.claim(catalogued, "w1", start, lease)
     assert claim is not None
