@@ -59,6 +59,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave the API fuzz uncollected when `slow` tests are left out (`make test-fast`,
+    mutmut): schemathesis builds its coverage cases while the module is collected, seconds of
+    CPU in every test process, for tests that would then be deselected."""
+    if collection_path.name == FUZZ_MODULE and "not slow" in (config.option.markexpr or ""):
+        return True
+    return None
+
+
+FUZZ_MODULE = "test_openapi_fuzz.py"
+
+
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 """argon2id at a low cost: a console test hashes and checks a password or two per user, and
 the real cost (64 MiB, three passes: 0.1 s idle, up to 1 s on a busy machine) buys a test
