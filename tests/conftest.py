@@ -37,6 +37,11 @@ SERVERS = {
 server: it gets the marker of the same name."""
 
 
+PG = "postgresql"
+"""The `db_url` parameter of a test run once on each metadata store: this one is marked
+`pg_metadata` too (its SQLite twin runs in `make test-fast`, this one in `make test`)."""
+
+
 BROWSER_FIXTURES = {"browser", "context", "page", "zh_page", "journey"}
 """A test using one of these drives chromium: it gets the `browser` marker (a `pytestmark` in
 a conftest marks nothing)."""
@@ -57,6 +62,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(getattr(pytest.mark, marker))
         if used & BROWSER_FIXTURES:
             item.add_marker(pytest.mark.browser)
+        if "pg_store" in used or (callspec is not None and callspec.params.get("db_url") == PG):
+            item.add_marker(pytest.mark.pg_metadata)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
