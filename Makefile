@@ -14,8 +14,8 @@ demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, s
 test: $(STAMP) $(AXE)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-test-fast: $(STAMP)  ## The edit loop: all but the slow and browser tests, a quarter of the examples
-	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow and not browser" -n 2 $(PYTEST_ARGS)
+test-fast: $(STAMP)  ## The edit loop: unit and integration tests on SQLite metadata, no slow ones, a quarter of the examples
+	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow and not browser and not pg_metadata" -n 2 tests/unit tests/integration $(PYTEST_ARGS)
 
 MUTATE ?= tagport.errors* tagport.services.scheduling* tagport.services.instances* \
 	tagport.services.publication* tagport.targets.sql* tagport.targets.base* \

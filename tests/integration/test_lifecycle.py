@@ -765,6 +765,7 @@ def test_a_terminated_instance_stays_failed_once_its_lease_runs_out(
     assert (view.status, view.error, view.attempts) == ("failed", "terminated", 1)
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite locks no rows
 def test_a_lease_that_runs_out_while_its_run_is_being_finished_is_not_expired(
     catalogued: Database, operator: Actor
 ) -> None:
@@ -772,8 +773,6 @@ def test_a_lease_that_runs_out_while_its_run_is_being_finished_is_not_expired(
     its run's end. The worker's attempt holds the instance's row (FOR UPDATE), so the expiry
     passes it by (SKIP LOCKED), neither waiting for the worker nor logging a lost lease and
     queueing a retry of a run that succeeded. PostgreSQL only: SQLite has no row locks."""
-    if not catalogued.url.startswith("postgresql"):
-        pytest.skip("SQLite locks no rows")
     _, instance_id = one_run(catalogued, operator)
     start, lease = t.utcnow(), timedelta(seconds=30)
     claim = instances.claim(catalogued, "w1", start, lease)
