@@ -112,5 +112,29 @@ def test_passwords_never_appear_in_a_dump() -> None:
 def test_kinds_are_found_whatever_the_spelling() -> None:
     assert kind_named("datasource").kind == "DataSource"
     assert kind_named("offline_service").kind == "OfflineService"
+    assert kind_named("offline-service").kind == "OfflineService"
+    assert kind_named("Lookup-Table").kind == "LookupTable"
     with pytest.raises(InvalidInput, match="unknown kind"):
         kind_named("widget")
+
+
+def test_nested_and_union_problems_name_the_field_a_person_wrote() -> None:
+    """A nested model's cross-field rule names its field under the model's (`schedule.at`);
+    the union of `mapping` (same_name or a list) shows no union member in the path."""
+    document = {
+        "kind": "OfflineService",
+        "name": "t",
+        "application": "marketing",
+        "owner": "alice",
+        "schedule": {"type": "recurring", "at": "25:99"},
+        "audience": "hz_vip",
+        "target": {"datasource": "crm_pg"},
+        "mapping": [{"source": 1, "target": "uid"}],
+    }
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(document, "doc")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("schedule.at", "must be a time HH:MM, not '25:99'"),
+        ("mapping", "Input should be 'same_name'"),
+        ("mapping[0].source", "Input should be a valid string"),
+    ]

@@ -84,6 +84,9 @@ def test_a_schedule_window_is_checked_when_saved() -> None:
     soon = Schedule(type=ScheduleType.RECURRING, first_bizdate="2026-12-24")
     assert soon.window_state(date(2026, 11, 29)) == "starts with data timestamp 2026-12-24"
     assert soon.window_state(date(2026, 12, 24)) is None
+    ending = Schedule(type=ScheduleType.RECURRING, last_bizdate="2026-12-24")
+    assert ending.window_state(date(2026, 12, 24)) is None  # the last day runs
+    assert ending.window_state(date(2026, 12, 25)) == "ended with data timestamp 2026-12-24"
 
 
 def test_a_task_live_at_the_very_moment_of_its_run_is_due_then() -> None:
