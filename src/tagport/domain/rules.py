@@ -186,51 +186,53 @@ def coerce_value(value_type: ValueType, value: Scalar, bizdate: date | None = No
     """`value` as a Python value of the tag's type, or ValueError saying why it is not one.
 
     A relative date resolves against `bizdate` (today's placeholder when checking at save time).
+    The reason names the tag's type: "'12' is not a whole number for a long tag".
     """
-    kind = value_type.kind
+    kind, of = value_type.kind, f"for a {value_type} tag"
     if isinstance(value, RelativeDays):
         if kind not in _TEMPORAL_KINDS:
-            raise ValueError(f"relative_days is only for date and datetime tags, not {value_type}")
+            raise ValueError(f"relative_days is only for date and datetime tags, not {of}")
         day = (bizdate or date.today()) + timedelta(days=value.relative_days)
         return day if kind is ValueKind.DATE else datetime.combine(day, time())
     if kind is ValueKind.STRING:
         if not isinstance(value, str):
-            raise ValueError(f"{value!r} is not a string (quote it for a string tag)")
+            raise ValueError(f"{value!r} is not a string: quote it {of}")
         return value
     if kind is ValueKind.BOOLEAN:
         if not isinstance(value, bool):
-            raise ValueError(f"{value!r} is not true or false")
+            raise ValueError(f"{value!r} is not true or false {of}")
         return value
     if kind is ValueKind.LONG:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{value!r} is not a whole number")
+            raise ValueError(f"{value!r} is not a whole number {of}")
         return value
     if kind in _NUMERIC_KINDS:
         return _number(value_type, value)
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a date; write yyyy-MM-dd or {{relative_days: N}}")
+        raise ValueError(f"{value!r} is not a date {of}; write yyyy-MM-dd or {{relative_days: N}}")
     try:
         if kind is ValueKind.DATE:
             return date.fromisoformat(value)
         return datetime.fromisoformat(value)
     except ValueError:
         spelled = "yyyy-MM-dd" if kind is ValueKind.DATE else "yyyy-MM-dd[ HH:mm:ss]"
-        raise ValueError(f"{value!r} is not a {kind.value}; write {spelled}") from None
+        raise ValueError(f"{value!r} is not a {kind.value} {of}; write {spelled}") from None
 
 
 def _number(value_type: ValueType, value: Scalar) -> RuleValue:
+    of = f"for a {value_type} tag"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(f"{value!r} is not a number {of}")
     if value_type.kind is ValueKind.DOUBLE:
         if isinstance(value, str):
-            raise ValueError(f"{value!r} is not a number (write it unquoted)")
+            raise ValueError(f"{value!r} is not a number {of} (write numbers unquoted)")
         return float(value)
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
+        raise ValueError(f"{value!r} is not a number {of}") from None
     if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        raise ValueError(f"{value!r} is not a finite number {of}")
     return number
 
 
@@ -252,7 +254,7 @@ def condition_problems(
         try:
             coerce_value(value_type, value)
         except ValueError as exc:
-            problems.append(f"value {exc} for a {value_type} tag")
+            problems.append(f"value {exc}")
             continue
         in_lookup = known is None or _normal_code(value_type, value) in known
         if condition.op in _BASIC_OPS and not in_lookup:

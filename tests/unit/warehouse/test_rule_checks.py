@@ -16,24 +16,69 @@ def cond(tag: str, op: str, value: object = None) -> object:
 
 
 @pytest.mark.parametrize(
-    ("vtype", "op", "value", "fragment"),
+    ("vtype", "op", "value", "problem"),
     [
-        ("boolean", ">", True, "operator > is not valid for a boolean tag"),
-        ("string", "between", ["a", "b"], "operator between is not valid for a string tag"),
-        ("long", "contains", "1", "operator contains is not valid for a long tag"),
-        ("long", "=", "12", "'12' is not a whole number"),
-        ("long", "=", 1.5, "1.5 is not a whole number"),
-        ("boolean", "=", "yes", "'yes' is not true or false"),
-        ("string", "=", 571, "571 is not a string"),
-        ("date", ">=", "2024-13-01", "'2024-13-01' is not a date"),
-        ("double", "=", "x", "'x' is not a number"),
-        ("decimal(10,2)", "in", [1, "abc"], "'abc' is not a number"),
-        ("long", "=", {"relative_days": -3}, "relative_days is only for date and datetime"),
+        (
+            "boolean",
+            ">",
+            True,
+            "operator > is not valid for a boolean tag; use =, !=, in, not_in, is_null, not_null",
+        ),
+        (
+            "string",
+            "between",
+            ["a", "b"],
+            "operator between is not valid for a string tag; "
+            "use =, !=, in, not_in, is_null, not_null, contains, starts_with",
+        ),
+        (
+            "long",
+            "contains",
+            "1",
+            "operator contains is not valid for a long tag; use =, !=, "
+            ">, >=, <, <=, in, not_in, between, is_null, not_null",
+        ),
+        ("long", "=", "12", "value '12' is not a whole number for a long tag"),
+        ("long", "=", 1.5, "value 1.5 is not a whole number for a long tag"),
+        ("long", "=", True, "value True is not a whole number for a long tag"),
+        ("boolean", "=", "yes", "value 'yes' is not true or false for a boolean tag"),
+        ("string", "=", 571, "value 571 is not a string: quote it for a string tag"),
+        (
+            "date",
+            ">=",
+            "2024-13-01",
+            "value '2024-13-01' is not a date for a date tag; write yyyy-MM-dd",
+        ),
+        (
+            "datetime",
+            "<",
+            "noon",
+            "value 'noon' is not a datetime for a datetime tag; write yyyy-MM-dd[ HH:mm:ss]",
+        ),
+        (
+            "date",
+            "=",
+            20240101,
+            "value 20240101 is not a date for a date tag; write yyyy-MM-dd or {relative_days: N}",
+        ),
+        ("double", "=", "x", "value 'x' is not a number for a double tag (write numbers unquoted)"),
+        ("double", "=", True, "value True is not a number for a double tag"),
+        ("decimal(10,2)", "in", [1, "abc"], "value 'abc' is not a number for a decimal(10,2) tag"),
+        ("decimal(10,2)", "=", True, "value True is not a number for a decimal(10,2) tag"),
+        ("decimal(10,2)", "=", "NaN", "value 'NaN' is not a finite number for a decimal(10,2) tag"),
+        (
+            "long",
+            "=",
+            {"relative_days": -3},
+            "value relative_days is only for date and datetime tags, not for a long tag",
+        ),
     ],
 )
-def test_bad_conditions_are_refused(vtype: str, op: str, value: object, fragment: str) -> None:
+def test_bad_conditions_are_refused_with_their_reason(
+    vtype: str, op: str, value: object, problem: str
+) -> None:
     problems = condition_problems(cond("t", op, value), ValueType.parse(vtype))  # type: ignore[arg-type]
-    assert any(fragment in p for p in problems), problems
+    assert problems == [problem]
 
 
 @pytest.mark.parametrize(
@@ -66,6 +111,20 @@ def test_codes_outside_the_lookup_table_are_named() -> None:
         ["1", "2"],
     )
     assert long_codes == []
+    # Codes are compared as written: a string code's case matters, a boolean's does not.
+    assert condition_problems(
+        cond("level", "=", "vip"),  # type: ignore[arg-type]
+        ValueType.parse("string"),
+        ["VIP"],
+    ) == ["code 'vip' is not in the tag's lookup table"]
+    assert (
+        condition_problems(
+            cond("vip", "=", True),  # type: ignore[arg-type]
+            ValueType.parse("boolean"),
+            ["TRUE", "False"],
+        )
+        == []
+    )
 
 
 def test_rule_problems_name_the_condition_by_path() -> None:
