@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tagport.domain.documents import KINDS, dump_spec, kind_named, parse_spec
-from tagport.errors import InvalidInput
+from tagport.errors import InvalidInput, Problem
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "catalog.yaml"
 
@@ -25,7 +25,10 @@ def test_examples_hold_one_document_of_every_kind() -> None:
 @pytest.mark.parametrize("document", example_documents(), ids=lambda d: f"{d['kind']}")
 def test_dump_then_parse_gives_the_same_spec(document: dict[str, Any]) -> None:
     spec = parse_spec(document, "doc")
-    assert parse_spec(dump_spec(spec), "again") == spec
+    dumped = dump_spec(spec)
+    assert parse_spec(dumped, "again") == spec
+    assert list(dumped)[0] == "kind"
+    assert None not in dumped.values()  # a field left out is not written as null
 
 
 def test_every_problem_of_a_document_is_reported_with_its_field() -> None:
@@ -114,8 +117,16 @@ def test_kinds_are_found_whatever_the_spelling() -> None:
     assert kind_named("offline_service").kind == "OfflineService"
     assert kind_named("offline-service").kind == "OfflineService"
     assert kind_named("Lookup-Table").kind == "LookupTable"
-    with pytest.raises(InvalidInput, match="unknown kind"):
+    with pytest.raises(InvalidInput) as caught:
         kind_named("widget")
+    assert caught.value.problems == [
+        Problem(
+            "",
+            "kind",
+            "unknown kind 'widget'; use one of User, Project, SecuritySettings, DataSource, "
+            "Entity, LookupTable, Tag, AudienceGroup, Application, OfflineService",
+        )
+    ]
 
 
 def test_nested_and_union_problems_name_the_field_a_person_wrote() -> None:
