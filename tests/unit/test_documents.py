@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tagport.domain.catalog import TagSpec
 from tagport.domain.documents import KINDS, dump_spec, kind_named, parse_spec
+from tagport.domain.rules import dump_rule, parse_rule
 from tagport.errors import InvalidInput, Problem
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "catalog.yaml"
@@ -27,7 +29,7 @@ def test_dump_then_parse_gives_the_same_spec(document: dict[str, Any]) -> None:
     spec = parse_spec(document, "doc")
     dumped = dump_spec(spec)
     assert parse_spec(dumped, "again") == spec
-    assert list(dumped)[0] == "kind"
+    assert next(iter(dumped)) == "kind"
     assert None not in dumped.values()  # a field left out is not written as null
 
 
@@ -148,4 +150,27 @@ def test_nested_and_union_problems_name_the_field_a_person_wrote() -> None:
         ("schedule.at", "must be a time HH:MM, not '25:99'"),
         ("mapping", "Input should be 'same_name'"),
         ("mapping[0].source", "Input should be a valid string"),
+    ]
+
+
+def test_a_rule_is_stored_as_it_was_written() -> None:
+    """`dump_rule` gives back the document's spelling: `not` (not the field's name `not_`),
+    no `value` for a null test, dates and relative days as written."""
+    written = {
+        "all": [
+            {"not": {"tag": "city", "op": "in", "value": ["571", "21"]}},
+            {"tag": "last_order_date", "op": ">=", "value": {"relative_days": -30}},
+            {"tag": "signup_date", "op": "<", "value": "2024-01-01"},
+            {"any": [{"tag": "age", "op": "is_null"}, {"audience": "big_spenders"}]},
+        ]
+    }
+    assert dump_rule(parse_rule(written)) == written
+
+
+def test_lookup_codes_that_are_no_values_of_the_tags_type_are_named() -> None:
+    document = next(d for d in example_documents() if d.get("code") == "age")
+    tag = parse_spec(document, "doc")
+    assert isinstance(tag, TagSpec)
+    assert tag.lookup_problems({"18": "adult", "x": "?", "07": "child"}) == [
+        "code 'x' is not a whole number"
     ]
