@@ -271,7 +271,7 @@ def _normal_code(value_type: ValueType, value: Scalar) -> str | None:
 
 
 def rule_problems(
-    rule: Rule, tags: Mapping[str, tuple[ValueType, Collection[str] | None]], path: str = "rule"
+    rule: Rule, tags: Mapping[str, tuple[ValueType, Collection[str] | None]]
 ) -> list[tuple[str, str]]:
     """(path, message) for every condition of `rule` that its tag's type or lookup refuses.
 
@@ -279,7 +279,7 @@ def rule_problems(
     reported by the caller (it knows whether they do not exist or belong to another entity).
     """
     found: list[tuple[str, str]] = []
-    for where, leaf in walk(rule, path):
+    for where, leaf in walk(rule):
         if isinstance(leaf, Condition) and leaf.tag in tags:
             value_type, codes = tags[leaf.tag]
             found.extend(

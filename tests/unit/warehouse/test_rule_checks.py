@@ -98,6 +98,14 @@ def test_good_conditions_pass(vtype: str, op: str, value: object) -> None:
     assert condition_problems(cond("t", op, value), ValueType.parse(vtype)) == []  # type: ignore[arg-type]
 
 
+def test_every_bad_value_of_a_list_is_named() -> None:
+    problems = condition_problems(cond("t", "in", ["a", 2, "b"]), ValueType.parse("long"))  # type: ignore[arg-type]
+    assert problems == [
+        "value 'a' is not a whole number for a long tag",
+        "value 'b' is not a whole number for a long tag",
+    ]
+
+
 def test_codes_outside_the_lookup_table_are_named() -> None:
     problem = condition_problems(
         cond("city", "in", ["571", "999"]),  # type: ignore[arg-type]
