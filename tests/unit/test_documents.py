@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tagport.domain.catalog import TagSpec
+from tagport.domain.catalog import LookupTableSpec, TagSpec
 from tagport.domain.documents import KINDS, dump_spec, kind_named, parse_spec
 from tagport.domain.rules import dump_rule, parse_rule
 from tagport.errors import InvalidInput, Problem
@@ -91,10 +91,37 @@ def test_an_audience_has_exactly_one_definition() -> None:
         parse_spec(document, "doc")
 
 
-@pytest.mark.parametrize("document", [None, [], "text", {"name": "x"}, {"kind": "Widget"}])
-def test_documents_that_are_not_objects_of_a_kind(document: Any) -> None:
-    with pytest.raises(InvalidInput, match=r"kind|mapping"):
-        parse_spec(document, "doc")
+KINDS_LISTED = (
+    "User, Project, SecuritySettings, DataSource, Entity, LookupTable, Tag, AudienceGroup, "
+    "Application, OfflineService"
+)
+NOT_A_MAPPING = ("", "a document must be a mapping with a kind field")
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (None, NOT_A_MAPPING),
+        ([], NOT_A_MAPPING),
+        ("text", NOT_A_MAPPING),
+        ({"name": "x"}, ("kind", f"missing; use one of {KINDS_LISTED}")),
+        ({"kind": "Widget"}, ("kind", f"unknown kind 'Widget'; use one of {KINDS_LISTED}")),
+    ],
+)
+def test_documents_that_are_not_objects_of_a_kind(document: Any, problem: tuple[str, str]) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(document, "a.yaml#2")
+    assert caught.value.problems == [Problem("a.yaml#2", *problem)]
+
+
+def test_lookup_codes_read_from_yaml_are_text() -> None:
+    """YAML reads `571: Hangzhou` with a number for a key, and `0:` with no name as null."""
+    document = yaml.safe_load(
+        "kind: LookupTable\ncode: c\nname: C\ncodes: {571: Hangzhou, 21: 上海, 0: }"
+    )
+    spec = parse_spec(document, "doc")
+    assert isinstance(spec, LookupTableSpec)
+    assert spec.codes == {"571": "Hangzhou", "21": "上海", "0": ""}
 
 
 def test_passwords_never_appear_in_a_dump() -> None:
@@ -122,12 +149,7 @@ def test_kinds_are_found_whatever_the_spelling() -> None:
     with pytest.raises(InvalidInput) as caught:
         kind_named("widget")
     assert caught.value.problems == [
-        Problem(
-            "",
-            "kind",
-            "unknown kind 'widget'; use one of User, Project, SecuritySettings, DataSource, "
-            "Entity, LookupTable, Tag, AudienceGroup, Application, OfflineService",
-        )
+        Problem("", "kind", f"unknown kind 'widget'; use one of {KINDS_LISTED}")
     ]
 
 
