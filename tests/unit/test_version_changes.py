@@ -1,8 +1,8 @@
-"""What a draft changes in the published version of a task, as the task's details list it."""
+"""Pure rules of a task: what a draft changes in the published version, how its mapping reads."""
 
 from __future__ import annotations
 
-from tagport.domain.tasks import version_changes
+from tagport.domain.tasks import OfflineServiceSpec, version_changes
 
 
 def test_each_changed_field_is_a_line_dotted_in_field_order_and_readable() -> None:
@@ -28,3 +28,28 @@ def test_each_changed_field_is_a_line_dotted_in_field_order_and_readable() -> No
         "sync_tags: (none) -> true",
     ]
     assert version_changes(draft, draft) == []
+
+
+def test_an_explicit_mapping_names_each_source_as_the_export_spells_it() -> None:
+    """Sources are matched case-insensitively; the mapping keeps the export's spelling (the
+    load reads columns by that name) and its own targets."""
+    spec = OfflineServiceSpec.model_validate(
+        {
+            "name": "t",
+            "application": "a",
+            "owner": "alice",
+            "audience": "hz_vip",
+            "sync_tags": True,
+            "tags": [{"tag": "city", "outputs": ["value", "codename"]}],
+            "target": {"datasource": "crm_pg"},
+            "mapping": [
+                {"source": "USER_ID", "target": "Uid"},
+                {"source": "City_Codename", "target": "city_name"},
+            ],
+        }
+    )
+    assert [(m.source, m.target) for m in spec.column_mapping("user_id", [])] == [
+        ("user_id", "Uid"),
+        ("city_codename", "city_name"),
+    ]
+    assert spec.tags[0].fields() == ["city", "city_codename"]
