@@ -32,7 +32,7 @@ def test_each_changed_field_is_a_line_dotted_in_field_order_and_readable() -> No
 
 def test_an_explicit_mapping_names_each_source_as_the_export_spells_it() -> None:
     """Sources are matched case-insensitively; the mapping keeps the export's spelling (the
-    load reads columns by that name) and its own targets."""
+    load reads columns by that name) and its own targets; an unknown source stays as written."""
     spec = OfflineServiceSpec.model_validate(
         {
             "name": "t",
@@ -45,11 +45,13 @@ def test_an_explicit_mapping_names_each_source_as_the_export_spells_it() -> None
             "mapping": [
                 {"source": "USER_ID", "target": "Uid"},
                 {"source": "City_Codename", "target": "city_name"},
+                {"source": "nickname", "target": "nick"},
             ],
         }
     )
     assert [(m.source, m.target) for m in spec.column_mapping("user_id", [])] == [
         ("user_id", "Uid"),
         ("city_codename", "city_name"),
+        ("nickname", "nick"),  # no such field: kept as written, for the check to name it
     ]
     assert spec.tags[0].fields() == ["city", "city_codename"]
