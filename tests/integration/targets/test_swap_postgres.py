@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tagport.errors import TerminalError, TransientError
-from tagport.targets.base import ConnectionParams
+from tagport.targets.base import ConnectionParams, set_swap_hook
 from tagport.targets.postgres import PostgresTarget
 from tests.integration.targets.conftest import pg_params
 from tests.integration.targets.data import as_reader, design, export_table
@@ -139,6 +139,44 @@ def test_recovery_restores_a_missing_target_from_leftovers(
     ]
     assert _sql(pg_url, f"SELECT count(*) FROM {s}.members") == [(1000,)]
     assert pg_target.list_tables() == ["members"]
+
+
+def test_recovery_after_a_crash_past_the_renames_keeps_the_new_table(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """Killed between the renames and the drop of the old table (possible where renames are
+    not atomic): the target holds the new content, which stays; the old copy goes."""
+    _ready(pg_target)
+    s = f'"{pg_schema}"'
+    _sql(pg_url, f"CREATE TABLE {s}.members_dpfx_tmp AS SELECT * FROM {s}.members LIMIT 10")
+    assert pg_target.recover("members") == ["dropped members_dpfx_tmp"]
+    assert _sql(pg_url, f"SELECT count(*) FROM {s}.members") == [(1000,)]
+    assert pg_target.list_tables() == ["members"]
+
+
+def test_a_swap_tells_the_hook_each_point_it_passes_in_order(pg_target: PostgresTarget) -> None:
+    """The points the crash tests kill a write at (test_crash.py, which mutmut does not run):
+    a swap passes every one of them, in order."""
+    _ready(pg_target)
+    points: list[str] = []
+
+    def hook(point: str) -> None:
+        points.append(point)
+
+    previous = set_swap_hook(hook)
+    try:
+        assert pg_target.write("members", as_reader(export_table(10))).mode == "swap"
+    finally:
+        assert set_swap_hook(previous) is hook
+    assert points == [
+        "recovered",
+        "staging_created",
+        "staging_loaded",
+        "target_renamed_away",
+        "staging_renamed_in",
+        "old_dropped",
+        "replaced",
+    ]
 
 
 def test_errors_are_translated(pg_target: PostgresTarget, pg_url: str, pg_schema: str) -> None:
