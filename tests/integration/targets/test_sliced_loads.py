@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pytest
 
 from tagport.errors import TerminalError
+from tagport.targets import sql
 from tagport.targets.base import SlicedExport, SliceSink, Target
 from tagport.targets.sql import Statement
 from tagport.warehouse.base import ExportPlan, Warehouse
@@ -127,6 +129,41 @@ def test_a_slice_that_fails_every_attempt_leaves_the_target_untouched(
         target.write(table, Failing(export_table(2_000, seed=3), 4))
     assert len(_rows(target, table)) == 50
     assert _tables(target) == [table]
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_progress_is_told_while_the_slices_load_each_slice_once(
+    request: pytest.FixtureRequest, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write reads the ledger while the warehouse's tasks run: each loaded slice's rows
+    reach the progress callback before the next slice starts (not only when the export ends),
+    and each count is told once."""
+    monkeypatch.setattr(sql, "SLICE_PROGRESS_SECONDS", 0.05)
+    target: Target = request.getfixturevalue(fixture)
+    target.create_table(target.create_table_sql(design("sliced_progress")))
+    progress: list[int] = []
+    told: list[int] = []
+
+    class Watched(Slices):
+        def load(self, sink: SliceSink) -> None:
+            def one(name: str, batches: pa.RecordBatchReader) -> int:
+                rows = sink(name, batches)
+                loaded = (told[-1] if told else 0) + rows
+                deadline = time.monotonic() + 5
+                while progress[-1:] != [loaded] and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                told.append(progress[-1] if progress else 0)
+                return rows
+
+            super().load(one)
+
+    data = export_table(2_000, seed=3)
+    result = target.write(
+        "sliced_progress", Watched(data, 4), progress=lambda p: progress.append(p.rows)
+    )
+    assert result.rows == data.num_rows
+    assert told == [500, 1_000, 1_500, 2_000]
+    assert progress == told
 
 
 # --- Spark ------------------------------------------------------------------------------------
