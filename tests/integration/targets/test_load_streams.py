@@ -3,6 +3,7 @@ target, one writer, takes them in turn)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pytest
 
 from tagport.errors import TerminalError
 from tagport.targets.base import LoadProgress, Target
+from tagport.targets.postgres import PG_CAPABILITIES, PostgresTarget
 
 
 def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
@@ -95,6 +97,40 @@ def test_postgres_runs_as_many_copies_as_it_is_given_streams(
         result = pg_target.write("members", [stream(b) for b in blocks], progress=look)
     assert result.rows == 400_000
     assert max(running) == 4
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
+    pg_target: Target, pg_url: str, lanes: int
+) -> None:
+    """A target that loads at most `lanes` streams at once (Oracle: one) given four: never more
+    than `lanes` COPYs at a time, the extra streams after one another, and every row."""
+    import psycopg
+
+    class Narrow(PostgresTarget):
+        capabilities = replace(PG_CAPABILITIES, max_load_streams=lanes)
+
+    schema = pg_target.params.schema
+    pg_target.create_table(
+        f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
+    )
+    running: list[int] = []
+    with psycopg.connect(pg_url, autocommit=True) as watcher, Narrow(pg_target.params) as narrow:
+
+        def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
+                "AND query LIKE %s AND state = 'active'",
+                (f'COPY "{schema}".%',),
+            ).fetchone()
+            running.append(int(row[0]) if row else 0)
+
+        blocks = [range(i * 50_000, (i + 1) * 50_000) for i in range(4)]
+        result = narrow.write("members", [stream(b) for b in blocks], progress=look)
+    assert result.rows == 200_000
+    assert max(running) == lanes
+    rows = pg_target._query(f'SELECT count(*), min(user_id), max(user_id) FROM "{schema}".members')  # type: ignore[attr-defined]
+    assert tuple(rows[0]) == (200_000, 0, 199_999)
 
 
 def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(
