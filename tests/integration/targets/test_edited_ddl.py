@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import psycopg
 import pytest
 
 from tagport.domain.catalog import DataSourceType
 from tagport.errors import Conflict, InvalidInput, TerminalError
+from tagport.targets.base import ColumnDdl, TableDdl
 from tagport.targets.mysql import MySqlTarget
 from tagport.targets.postgres import PG_CAPABILITIES, PostgresTarget
 from tagport.targets.project import ProjectTarget
@@ -68,6 +70,26 @@ def test_postgres_creates_the_edited_generated_statement(pg_target: PostgresTarg
         (f'"{pg_target.params.schema}"."my_export"',),
     )
     assert comment == [("the member ID",)]
+
+
+def test_a_table_is_created_and_dropped_in_the_schema_named_not_the_connections(
+    pg_target: PostgresTarget, pg_url: str
+) -> None:
+    """Undoing a creation in another schema than the connection's drops that table only: the
+    connection's table of the same name keeps its rows."""
+    _pg_other(pg_target)
+    elsewhere = f"{pg_target.params.schema}_b"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{elsewhere}"'.encode())
+    try:
+        pg_target.create_table(TableDdl("other", (ColumnDdl("id", "int"),)), elsewhere)
+        assert pg_target.list_tables(elsewhere) == ["other"]
+        pg_target.drop_table("other", elsewhere)
+        assert pg_target.list_tables(elsewhere) == []
+        assert _pg_state(pg_target) == (["other"], [(1, "kept")])
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{elsewhere}" CASCADE'.encode())
 
 
 class CommentsRefused(PostgresTarget):
