@@ -138,3 +138,11 @@ def test_oracle_partition_replacement_merges_so_the_new_row_wins() -> None:
     merge = statements[1].sql
     assert merge.startswith('MERGE INTO "S"."T" t USING "S"."T_dpfx_b" s ON (t."id" = s."id"')
     assert sqlglot.parse_one(merge, read="oracle") is not None
+
+
+def test_a_target_without_slice_loads_refuses_a_slice_transaction_by_name() -> None:
+    """Only families whose capabilities offer `slice_loads` load slices (Oracle does not)."""
+    target = OracleTarget(ConnectionParams(username="tagport"))
+    assert not target.capabilities.slice_loads
+    with pytest.raises(NotImplementedError, match=r"^OracleTarget does not load slices$"):
+        target._transaction()
