@@ -179,6 +179,36 @@ def test_a_swap_tells_the_hook_each_point_it_passes_in_order(pg_target: Postgres
     ]
 
 
+def test_a_write_into_another_schema_than_the_connections_replaces_that_table_only(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """A task's table may live in another schema than its data source's: the write recovers,
+    swaps and replaces in place there, and the connection schema's table of the same name keeps
+    its columns and rows."""
+    here = f'"{pg_schema}".members'
+    _sql(
+        pg_url,
+        f"CREATE TABLE {here} (user_id bigint PRIMARY KEY)",
+        f"INSERT INTO {here} VALUES (7)",
+    )
+    elsewhere = f"{pg_schema}_b"
+    _sql(pg_url, f'CREATE SCHEMA "{elsewhere}"')
+    try:
+        pg_target.create_table(pg_target.create_table_sql(design("members"), elsewhere), elsewhere)
+        _sql(pg_url, f'CREATE TABLE "{elsewhere}".members_dpfx_b (LIKE {here})')
+        swapped = pg_target.write("members", as_reader(export_table(10)), schema=elsewhere)
+        assert (swapped.mode, swapped.rows) == ("swap", 10)
+        _sql(pg_url, f'CREATE VIEW "{elsewhere}".vip AS SELECT * FROM "{elsewhere}".members')
+        in_place = pg_target.write("members", as_reader(export_table(20)), schema=elsewhere)
+        assert (in_place.mode, in_place.rows) == ("in_place", 20)
+        assert _sql(pg_url, f'SELECT count(*) FROM "{elsewhere}".vip') == [(20,)]
+        assert pg_target.list_tables(elsewhere) == ["members"]
+    finally:
+        _sql(pg_url, f'DROP SCHEMA "{elsewhere}" CASCADE')
+    assert _sql(pg_url, f"SELECT * FROM {here}") == [(7,)]
+    assert pg_target.list_tables() == ["members"]
+
+
 def test_errors_are_translated(pg_target: PostgresTarget, pg_url: str, pg_schema: str) -> None:
     with pytest.raises(TerminalError, match="does not exist"):
         pg_target.write("nope", as_reader(export_table(10)))
