@@ -3,6 +3,7 @@ target, one writer, takes them in turn)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -104,7 +105,8 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
     pg_target: Target, pg_url: str, lanes: int
 ) -> None:
     """A target that loads at most `lanes` streams at once (Oracle: one) given four: never more
-    than `lanes` COPYs at a time, the extra streams after one another, and every row."""
+    than `lanes` COPYs at a time, the extra streams after one another, and every row. The
+    lanes run in threads the CLI's log lines name."""
     import psycopg
 
     class Narrow(PostgresTarget):
@@ -115,6 +117,7 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
         f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
     )
     running: list[int] = []
+    threads: set[str] = set()
     with psycopg.connect(pg_url, autocommit=True) as watcher, Narrow(pg_target.params) as narrow:
 
         def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
@@ -124,11 +127,13 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
                 (f'COPY "{schema}".%',),
             ).fetchone()
             running.append(int(row[0]) if row else 0)
+            threads.add(threading.current_thread().name.split("_")[0])
 
         blocks = [range(i * 50_000, (i + 1) * 50_000) for i in range(4)]
         result = narrow.write("members", [stream(b) for b in blocks], progress=look)
     assert result.rows == 200_000
     assert max(running) == lanes
+    assert threads == ({"MainThread"} if lanes == 1 else {"tagport-load"})
     rows = pg_target._query(f'SELECT count(*), min(user_id), max(user_id) FROM "{schema}".members')  # type: ignore[attr-defined]
     assert tuple(rows[0]) == (200_000, 0, 199_999)
 

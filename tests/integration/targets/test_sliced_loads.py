@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -137,15 +138,19 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
 ) -> None:
     """The write reads the ledger while the warehouse's tasks run: each loaded slice's rows
     reach the progress callback before the next slice starts (not only when the export ends),
-    and each count is told once."""
+    and each count is told once. The export runs in a thread the CLI's log lines name."""
     monkeypatch.setattr(sql, "SLICE_PROGRESS_SECONDS", 0.05)
     target: Target = request.getfixturevalue(fixture)
     target.create_table(target.create_table_sql(design("sliced_progress")))
     progress: list[int] = []
     told: list[int] = []
 
+    threads: list[str] = []
+
     class Watched(Slices):
         def load(self, sink: SliceSink) -> None:
+            threads.append(threading.current_thread().name)
+
             def one(name: str, batches: pa.RecordBatchReader) -> int:
                 rows = sink(name, batches)
                 loaded = (told[-1] if told else 0) + rows
@@ -164,6 +169,7 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
     assert result.rows == data.num_rows
     assert told == [500, 1_000, 1_500, 2_000]
     assert progress == told
+    assert threads[0].startswith("tagport-slices")
 
 
 # --- Spark ------------------------------------------------------------------------------------
