@@ -167,8 +167,9 @@ def test_a_swap_tells_the_hook_each_point_it_passes_in_order(mysql_target: MySql
 
 
 def test_errors_are_translated(mysql_target: MySqlTarget, mysql_db: ConnectionParams) -> None:
-    with pytest.raises(TerminalError, match="does not exist"):
+    with pytest.raises(TerminalError, match=r"^target table 'nope' does not exist$") as missing:
         mysql_target.write("nope", as_reader(export_table(10)))
+    assert missing.value.code == "target.table_missing"  # the API's problem type
     _ready(mysql_target)
     _sql(
         mysql_db,

@@ -210,8 +210,9 @@ def test_a_write_into_another_schema_than_the_connections_replaces_that_table_on
 
 
 def test_errors_are_translated(pg_target: PostgresTarget, pg_url: str, pg_schema: str) -> None:
-    with pytest.raises(TerminalError, match="does not exist"):
+    with pytest.raises(TerminalError, match=r"^target table 'nope' does not exist$") as missing:
         pg_target.write("nope", as_reader(export_table(10)))
+    assert missing.value.code == "target.table_missing"  # the API's problem type
     _ready(pg_target)
     _sql(
         pg_url, f'ALTER TABLE "{pg_schema}".members ALTER COLUMN city_codename TYPE bigint USING 0'
