@@ -22,7 +22,7 @@ import pytest
 from tagport.errors import TerminalError
 from tagport.targets import sql
 from tagport.targets.base import SlicedExport, SliceSink, Target
-from tagport.targets.sql import Statement
+from tagport.targets.sql import SliceLoader, Statement
 from tagport.warehouse.base import ExportPlan, Warehouse
 from tests.integration.targets.data import design, export_table
 from tests.integration.warehouse.engines import make_warehouse
@@ -170,6 +170,52 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
     assert told == [500, 1_000, 1_500, 2_000]
     assert progress == told
     assert threads[0].startswith("tagport-slices")
+
+
+TOO_LONG = {
+    "pg_target": r"^PostgreSQL: data does not fit the column types: value too long for type "
+    r"character varying\(200\)$",
+    "mysql_target": r"^MySQL: Data too long for column 'slice_id' at row 1$",
+}
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_a_slice_whose_record_fails_leaves_none_of_its_rows(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """A slice and its ledger record are one transaction: when the record cannot be written
+    (here an ID longer than the ledger takes), none of the slice's rows stay in staging, so the
+    task's retry loads them once."""
+    target: Target = request.getfixturevalue(fixture)
+    target.create_table(target.create_table_sql(design("sliced_record")))
+    d, schema = target.dialect, target.params.schema  # type: ignore[attr-defined]
+    staging, ledger = (d.qualify(schema, f"sliced_record{s}") for s in ("_dpfx_b", "_dpfx_slices"))
+    target._run(  # type: ignore[attr-defined]
+        [
+            Statement(s)
+            for s in (
+                *d.create_like(d.qualify(schema, "sliced_record"), staging, partitioned=False),
+                d.create_ledger(ledger),
+            )
+        ],
+        transaction=False,
+    )
+    info = target.describe_table("sliced_record")
+    loader = SliceLoader(target, staging, ledger, info)  # type: ignore[arg-type]
+    data = export_table(300, seed=5)
+    with pytest.raises(TerminalError, match=TOO_LONG[fixture]):
+        loader("x" * 201, pa.RecordBatchReader.from_batches(data.schema, data.to_batches()))
+    assert _count(target, staging) == 0
+    assert loader("0", pa.RecordBatchReader.from_batches(data.schema, data.to_batches())) == 300
+    assert _count(target, staging) == 300
+    assert target.recover("sliced_record") == [
+        "dropped sliced_record_dpfx_b",
+        "dropped sliced_record_dpfx_slices",
+    ]
+
+
+def _count(target: Target, table: str) -> int:
+    return int(str(target._query(f"SELECT count(*) FROM {table}")[0][0]))  # type: ignore[attr-defined]
 
 
 # --- Spark ------------------------------------------------------------------------------------
