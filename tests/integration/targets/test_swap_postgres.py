@@ -110,6 +110,28 @@ def test_a_table_with_a_view_is_replaced_in_place(
     assert vips == [(sum(1 for v in data["vip"].to_pylist() if v),)]
 
 
+def test_an_in_place_replace_failing_after_its_delete_keeps_the_previous_rows(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """The delete and the insert of an in-place replacement are one transaction: an insert
+    that fails (a trigger the staging copy does not inherit) leaves the old rows, seen through
+    the view that made the write replace in place."""
+    _ready(pg_target)
+    s = f'"{pg_schema}"'
+    _sql(
+        pg_url,
+        f"CREATE VIEW {s}.everyone AS SELECT user_id FROM {s}.members",
+        f"CREATE FUNCTION {s}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'refused by trigger'; END$$",
+        f"CREATE TRIGGER refuse BEFORE INSERT ON {s}.members "
+        f"FOR EACH ROW EXECUTE FUNCTION {s}.refuse()",
+    )
+    with pytest.raises(TerminalError, match=r"^PostgreSQL: refused by trigger$"):
+        pg_target.write("members", as_reader(export_table(500, seed=3)))
+    assert _sql(pg_url, f"SELECT count(*) FROM {s}.everyone") == [(1000,)]
+    assert pg_target.list_tables() == ["members"]
+
+
 def test_long_names_are_shortened_deterministically(pg_target: PostgresTarget) -> None:
     name = "m" * 63  # the longest name PostgreSQL allows: the suffixes cannot be appended
     _ready(pg_target, name)
