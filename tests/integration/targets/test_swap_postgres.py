@@ -231,6 +231,24 @@ def test_a_write_into_another_schema_than_the_connections_replaces_that_table_on
     assert pg_target.list_tables() == ["members"]
 
 
+def test_a_whole_table_write_into_a_partitioned_table_is_refused_naming_its_columns(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """Swapping a partitioned table for a plain copy would drop its partitioning."""
+    _sql(
+        pg_url,
+        f'CREATE TABLE "{pg_schema}".members (user_id bigint, ds text, region text) '
+        "PARTITION BY RANGE (ds, region)",
+    )
+    with pytest.raises(
+        TerminalError,
+        match=r"^target table 'members' is partitioned by ds, region: choose its date "
+        r"partition field$",
+    ):
+        pg_target.write("members", as_reader(export_table(10).select(["user_id"])))
+    assert pg_target.list_tables() == ["members"]
+
+
 def test_errors_are_translated(pg_target: PostgresTarget, pg_url: str, pg_schema: str) -> None:
     with pytest.raises(TerminalError, match=r"^target table 'nope' does not exist$") as missing:
         pg_target.write("nope", as_reader(export_table(10)))
