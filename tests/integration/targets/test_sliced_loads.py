@@ -138,7 +138,8 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
 ) -> None:
     """The write reads the ledger while the warehouse's tasks run: each loaded slice's rows
     reach the progress callback before the next slice starts (not only when the export ends),
-    and each count is told once. The export runs in a thread the CLI's log lines name."""
+    and each count is told once. The export runs in a thread the CLI's log lines name; the
+    ledger is in the table's schema, where the next run's recovery looks for leftovers."""
     monkeypatch.setattr(sql, "SLICE_PROGRESS_SECONDS", 0.05)
     target: Target = request.getfixturevalue(fixture)
     target.create_table(target.create_table_sql(design("sliced_progress")))
@@ -146,10 +147,13 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
     told: list[int] = []
 
     threads: list[str] = []
+    ledgers: list[str] = []
 
     class Watched(Slices):
         def load(self, sink: SliceSink) -> None:
             threads.append(threading.current_thread().name)
+            with type(target)(target.params) as another:  # the ledger, where recovery looks
+                ledgers.extend(t for t in _tables(another) if t.endswith("_dpfx_slices"))
 
             def one(name: str, batches: pa.RecordBatchReader) -> int:
                 rows = sink(name, batches)
@@ -170,6 +174,7 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
     assert told == [500, 1_000, 1_500, 2_000]
     assert progress == told
     assert threads[0].startswith("tagport-slices")
+    assert ledgers == ["sliced_progress_dpfx_slices"]
 
 
 TOO_LONG = {
