@@ -166,6 +166,32 @@ def test_a_swap_tells_the_hook_each_point_it_passes_in_order(mysql_target: MySql
     ]
 
 
+def test_a_write_whose_connection_is_lost_fails_as_transient_and_the_next_run_recovers(
+    mysql_target: MySqlTarget, mysql_db: ConnectionParams
+) -> None:
+    """The connection killed once the staging table is loaded: the write fails with the lost
+    connection's own error (the staging table cannot be dropped on it: that failure is left
+    unsaid), the table keeps its rows, and the next run drops the leftover and writes."""
+    _ready(mysql_target)
+    victim = mysql_target.conn.thread_id()
+
+    def kill(point: str) -> None:
+        if point == "staging_loaded":
+            _sql(mysql_db, f"KILL CONNECTION {victim}")
+
+    previous = set_swap_hook(kill)
+    try:
+        with pytest.raises(TransientError, match=r"^MySQL: .+ \(retry may help\)$"):
+            mysql_target.write("members", as_reader(export_table(10)))
+    finally:
+        set_swap_hook(previous)
+    mysql_target.close()
+    assert _sql(mysql_db, "SELECT count(*) FROM members") == [(1000,)]
+    assert mysql_target.list_tables() == ["members", "members_dpfx_b"]
+    assert mysql_target.write("members", as_reader(export_table(20))).rows == 20
+    assert mysql_target.list_tables() == ["members"]
+
+
 def test_errors_are_translated(mysql_target: MySqlTarget, mysql_db: ConnectionParams) -> None:
     with pytest.raises(TerminalError, match=r"^target table 'nope' does not exist$") as missing:
         mysql_target.write("nope", as_reader(export_table(10)))
