@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tagport.errors import TerminalError
+from tagport.errors import TerminalError, TransientError
 from tagport.targets import sql
 from tagport.targets.base import SlicedExport, SliceSink, Target
 from tagport.targets.sql import SliceLoader, Statement
@@ -175,6 +175,37 @@ def test_progress_is_told_while_the_slices_load_each_slice_once(
     assert progress == told
     assert threads[0].startswith("tagport-slices")
     assert ledgers == ["sliced_progress_dpfx_slices"]
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_a_sliced_load_whose_connection_is_lost_fails_as_transient_and_the_next_run_recovers(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """The write's own connection killed while the warehouse's tasks load: the write fails with
+    the lost connection's error (dropping the ledger on it fails too: that is left unsaid), and
+    the next run writes the table, its leftovers gone."""
+    target: Target = request.getfixturevalue(fixture)
+    table = "sliced_lost"
+    target.create_table(target.create_table_sql(design(table)))
+    conn = target.conn  # type: ignore[attr-defined]
+    kill = (
+        f"SELECT pg_terminate_backend({conn.info.backend_pid})"
+        if fixture == "pg_target"
+        else f"KILL CONNECTION {conn.thread_id()}"
+    )
+
+    class Killing(Slices):
+        def load(self, sink: SliceSink) -> None:
+            super().load(sink)
+            with type(target)(target.params) as another:
+                another._run([Statement(kill)], transaction=False)  # type: ignore[attr-defined]
+
+    with pytest.raises(TransientError, match=r"^(PostgreSQL|MySQL): .+ \(retry may help\)$"):
+        target.write(table, Killing(export_table(400, seed=3), 2))
+    target.close()
+    data = export_table(600, seed=4)
+    assert target.write(table, Slices(data, 3)).rows == data.num_rows
+    assert _tables(target) == [table]
 
 
 TOO_LONG = {
