@@ -4,6 +4,7 @@ target, one writer, takes them in turn)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -105,8 +106,9 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
     pg_target: Target, pg_url: str, lanes: int
 ) -> None:
     """A target that loads at most `lanes` streams at once (Oracle: one) given four: never more
-    than `lanes` COPYs at a time, the extra streams after one another, and every row. The
-    lanes run in threads the CLI's log lines name."""
+    than `lanes` COPYs at a time, the extra streams after one another in the last lane, each
+    stream read by its lane alone, and every row. The lanes run in threads the CLI's log lines
+    name."""
     import psycopg
 
     class Narrow(PostgresTarget):
@@ -129,11 +131,26 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
             running.append(int(row[0]) if row else 0)
             threads.add(threading.current_thread().name.split("_")[0])
 
-        blocks = [range(i * 50_000, (i + 1) * 50_000) for i in range(4)]
-        result = narrow.write("members", [stream(b) for b in blocks], progress=look)
+        readers: list[list[str]] = [[] for _ in range(4)]
+
+        def read_by(block: int) -> Iterator[pa.RecordBatch]:
+            """The stream of block `block` as an export gives it (a generator), telling by whom
+            each batch is read."""
+            ids = range(block * 50_000, (block + 1) * 50_000)
+            for batch in stream(ids):
+                readers[block].append(threading.current_thread().name)
+                yield batch
+
+        streams = [
+            pa.RecordBatchReader.from_batches(stream(range(0)).schema, read_by(b)) for b in range(4)
+        ]
+        result = narrow.write("members", streams, progress=look)
     assert result.rows == 200_000
     assert max(running) == lanes
     assert threads == ({"MainThread"} if lanes == 1 else {"tagport-load"})
+    lane = [set(r) for r in readers]  # each stream read by one lane, the last ones by the last
+    assert all(len(r) == 1 for r in lane) and len(set.union(*lane)) == lanes
+    assert lane[lanes - 1] == lane[3]
     rows = pg_target._query(f'SELECT count(*), min(user_id), max(user_id) FROM "{schema}".members')  # type: ignore[attr-defined]
     assert tuple(rows[0]) == (200_000, 0, 199_999)
 
