@@ -155,6 +155,28 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
     assert tuple(rows[0]) == (200_000, 0, 199_999)
 
 
+def test_each_stream_has_a_lane_of_its_own_up_to_the_targets_most(pg_target: Target) -> None:
+    """Eight streams (TAGPORT_LOAD_STREAMS may ask up to 16) into PostgreSQL are eight lanes at
+    once, whatever the machine's cores: none waits for a lane to free."""
+    schema = pg_target.params.schema
+    pg_target.create_table(
+        f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
+    )
+    readers: list[set[str]] = [set() for _ in range(8)]
+    all_started = threading.Barrier(8, timeout=10)
+
+    def read_by(block: int) -> Iterator[pa.RecordBatch]:
+        all_started.wait()  # every stream is being read before any is loaded
+        for batch in stream(range(block * 1_000, (block + 1) * 1_000)):
+            readers[block].add(threading.current_thread().name)
+            yield batch
+
+    schema_of = stream(range(0)).schema
+    streams = [pa.RecordBatchReader.from_batches(schema_of, read_by(b)) for b in range(8)]
+    assert pg_target.write("members", streams).rows == 8_000
+    assert len(set.union(*readers)) == 8
+
+
 def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(
     mysql_target: Target,
 ) -> None:
