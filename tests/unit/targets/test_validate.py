@@ -17,6 +17,7 @@ from tagport.domain.naming import IDENTIFIER
 from tagport.domain.values import IdType
 from tagport.errors import InvalidInput
 from tagport.targets import ConnectionParams, Target, open_target
+from tagport.targets.base import TableDesign
 from tagport.targets.sql import shorten
 from tests.unit.targets.designs import every_type
 
@@ -261,3 +262,9 @@ def test_long_names_shorten_deterministically_within_the_limit() -> None:
     assert first != shorten("x" * 69 + "y", "_dpfx_tmp", 63)
     assert shorten("short", "_dpfx_b", 63) == "short_dpfx_b"
     assert shorten("x" * 56, "_dpfx_b", 63) == "x" * 56 + "_dpfx_b"  # just fits: kept whole
+
+
+@pytest.mark.parametrize("kind", [k for k in DataSourceType if k is not DataSourceType.PROJECT])
+def test_a_design_without_columns_is_refused(kind: DataSourceType) -> None:
+    with pytest.raises(InvalidInput, match=r"^table: columns: a table needs at least one column$"):
+        target(kind).create_table_sql(TableDesign("empty", ()))
