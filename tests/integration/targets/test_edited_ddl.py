@@ -4,7 +4,7 @@ precision creates its table (issue 17, findings 2-4 and 8)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 import psycopg
@@ -72,24 +72,30 @@ def test_postgres_creates_the_edited_generated_statement(pg_target: PostgresTarg
     assert comment == [("the member ID",)]
 
 
-def test_a_table_is_created_and_dropped_in_the_schema_named_not_the_connections(
-    pg_target: PostgresTarget, pg_url: str
-) -> None:
-    """Undoing a creation in another schema than the connection's drops that table only: the
-    connection's table of the same name keeps its rows."""
-    _pg_other(pg_target)
-    elsewhere = f"{pg_target.params.schema}_b"
+@pytest.fixture
+def elsewhere(pg_url: str, pg_schema: str) -> Iterator[str]:
+    """A second schema, besides the connection's."""
+    name = f"{pg_schema}_b"
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{elsewhere}"'.encode())
-    try:
-        pg_target.create_table(TableDdl("other", (ColumnDdl("id", "int"),)), elsewhere)
-        assert pg_target.list_tables(elsewhere) == ["other"]
-        pg_target.drop_table("other", elsewhere)
-        assert pg_target.list_tables(elsewhere) == []
-        assert _pg_state(pg_target) == (["other"], [(1, "kept")])
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{elsewhere}" CASCADE'.encode())
+        conn.execute(f'CREATE SCHEMA "{name}"'.encode())
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{name}" CASCADE'.encode())
+
+
+def test_a_table_is_created_and_dropped_in_the_schema_named_not_the_connections(
+    pg_target: PostgresTarget, elsewhere: str
+) -> None:
+    """A creation in another schema than the connection's describes the table it made there,
+    and undoing it drops that table only: the connection's table of the same name keeps its
+    rows."""
+    _pg_other(pg_target)
+    info = pg_target.create_table(TableDdl("other", (ColumnDdl("id", "int"),)), elsewhere)
+    assert (info.schema, info.column_names) == (elsewhere, ("id",))
+    assert pg_target.list_tables(elsewhere) == ["other"]
+    pg_target.drop_table("other", elsewhere)
+    assert pg_target.list_tables(elsewhere) == []
+    assert _pg_state(pg_target) == (["other"], [(1, "kept")])
 
 
 class CommentsRefused(PostgresTarget):
@@ -113,22 +119,26 @@ class CommentsRefusedWithoutTransactionalDdl(CommentsRefused):
         (CommentsRefused, "^PostgreSQL: missing table: "),
         (
             CommentsRefusedWithoutTransactionalDdl,
-            "^commenting t failed, so the table just created was dropped again: "
+            "^commenting other failed, so the table just created was dropped again: "
             "PostgreSQL: missing table: ",
         ),
     ],
 )
 def test_a_table_whose_comments_fail_is_not_left_behind(
-    pg_target: PostgresTarget, cls: type[PostgresTarget], message: str
+    pg_target: PostgresTarget, elsewhere: str, cls: type[PostgresTarget], message: str
 ) -> None:
     """In one transaction with its comments where DDL is transactional; else created, then
-    dropped again when a comment fails: either way the failure leaves no table."""
-    schema = pg_target.params.schema
+    dropped again when a comment fails: either way the failure leaves no table, and the
+    connection schema's table of the same name keeps its rows."""
+    _pg_other(pg_target)
     with cls(pg_target.params) as target, pytest.raises(TerminalError, match=message):
         target.create_table(
-            f'CREATE TABLE "{schema}".t (id int); COMMENT ON TABLE "{schema}".t IS \'x\''
+            f'CREATE TABLE "{elsewhere}".other (id int); '
+            f"COMMENT ON TABLE \"{elsewhere}\".other IS 'x'",
+            elsewhere,
         )
-    assert pg_target.list_tables() == []
+    assert pg_target.list_tables(elsewhere) == []
+    assert _pg_state(pg_target) == (["other"], [(1, "kept")])
 
 
 def _mysql_other(target: MySqlTarget) -> None:
