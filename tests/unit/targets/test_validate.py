@@ -268,3 +268,19 @@ def test_long_names_shorten_deterministically_within_the_limit() -> None:
 def test_a_design_without_columns_is_refused(kind: DataSourceType) -> None:
     with pytest.raises(InvalidInput, match=r"^table: columns: a table needs at least one column$"):
         target(kind).create_table_sql(TableDesign("empty", ()))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [DataSourceType.POSTGRESQL, DataSourceType.OPENGAUSS, DataSourceType.GREENPLUM],
+)
+def test_a_data_source_without_a_schema_creates_in_its_search_path(kind: DataSourceType) -> None:
+    """No schema set on the data source: the one-click statement names the table alone (the
+    server's search path places it), and it passes its own check."""
+    without = open_target(kind, ConnectionParams())
+    design = every_type(IdType.BIGINT, False)
+    checked = without.check_create_sql(without.create_table_sql(design))
+    assert (checked.name, checked.column_names) == (
+        design.name,
+        tuple(c.name for c in design.columns),
+    )
