@@ -3,6 +3,9 @@ target, one writer, takes them in turn)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -11,6 +14,7 @@ import pytest
 
 from tagport.errors import TerminalError
 from tagport.targets.base import LoadProgress, Target
+from tagport.targets.postgres import PG_CAPABILITIES, PostgresTarget
 
 
 def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
@@ -95,6 +99,82 @@ def test_postgres_runs_as_many_copies_as_it_is_given_streams(
         result = pg_target.write("members", [stream(b) for b in blocks], progress=look)
     assert result.rows == 400_000
     assert max(running) == 4
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
+    pg_target: Target, pg_url: str, lanes: int
+) -> None:
+    """A target that loads at most `lanes` streams at once (Oracle: one) given four: never more
+    than `lanes` COPYs at a time, the extra streams after one another in the last lane, each
+    stream read by its lane alone, and every row. The lanes run in threads the CLI's log lines
+    name."""
+    import psycopg
+
+    class Narrow(PostgresTarget):
+        capabilities = replace(PG_CAPABILITIES, max_load_streams=lanes)
+
+    schema = pg_target.params.schema
+    pg_target.create_table(
+        f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
+    )
+    running: list[int] = []
+    threads: set[str] = set()
+    with psycopg.connect(pg_url, autocommit=True) as watcher, Narrow(pg_target.params) as narrow:
+
+        def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
+                "AND query LIKE %s AND state = 'active'",
+                (f'COPY "{schema}".%',),
+            ).fetchone()
+            running.append(int(row[0]) if row else 0)
+            threads.add(threading.current_thread().name.split("_")[0])
+
+        readers: list[list[str]] = [[] for _ in range(4)]
+
+        def read_by(block: int) -> Iterator[pa.RecordBatch]:
+            """The stream of block `block` as an export gives it (a generator), telling by whom
+            each batch is read."""
+            ids = range(block * 50_000, (block + 1) * 50_000)
+            for batch in stream(ids):
+                readers[block].append(threading.current_thread().name)
+                yield batch
+
+        streams = [
+            pa.RecordBatchReader.from_batches(stream(range(0)).schema, read_by(b)) for b in range(4)
+        ]
+        result = narrow.write("members", streams, progress=look)
+    assert result.rows == 200_000
+    assert max(running) == lanes
+    assert threads == ({"MainThread"} if lanes == 1 else {"tagport-load"})
+    lane = [set(r) for r in readers]  # each stream read by one lane, the last ones by the last
+    assert all(len(r) == 1 for r in lane) and len(set.union(*lane)) == lanes
+    assert lane[lanes - 1] == lane[3]
+    rows = pg_target._query(f'SELECT count(*), min(user_id), max(user_id) FROM "{schema}".members')  # type: ignore[attr-defined]
+    assert tuple(rows[0]) == (200_000, 0, 199_999)
+
+
+def test_each_stream_has_a_lane_of_its_own_up_to_the_targets_most(pg_target: Target) -> None:
+    """Eight streams (TAGPORT_LOAD_STREAMS may ask up to 16) into PostgreSQL are eight lanes at
+    once, whatever the machine's cores: none waits for a lane to free."""
+    schema = pg_target.params.schema
+    pg_target.create_table(
+        f'CREATE TABLE "{schema}".members (user_id bigint PRIMARY KEY, city text)'
+    )
+    readers: list[set[str]] = [set() for _ in range(8)]
+    all_started = threading.Barrier(8, timeout=10)
+
+    def read_by(block: int) -> Iterator[pa.RecordBatch]:
+        all_started.wait()  # every stream is being read before any is loaded
+        for batch in stream(range(block * 1_000, (block + 1) * 1_000)):
+            readers[block].add(threading.current_thread().name)
+            yield batch
+
+    schema_of = stream(range(0)).schema
+    streams = [pa.RecordBatchReader.from_batches(schema_of, read_by(b)) for b in range(8)]
+    assert pg_target.write("members", streams).rows == 8_000
+    assert len(set.union(*readers)) == 8
 
 
 def test_a_failing_mysql_stream_fails_the_write_and_keeps_the_table(

@@ -68,3 +68,30 @@ def test_columns_out_of_order_or_without_the_key_are_refused(
         target.write(
             "members", pa.RecordBatchReader.from_batches(keyless.schema, keyless.to_batches())
         )
+
+
+@pytest.mark.parametrize("fixture", ["pg_target", "mysql_target"])
+def test_a_partition_write_without_its_partition_column_is_refused(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """A partition's rows must carry the partition column: else the day's rows would be deleted
+    and the staged ones inserted without their day."""
+    target: Target = request.getfixturevalue(fixture)
+    table = names(target, fixture, "members")
+    target.create_table(
+        f"CREATE TABLE {table} (user_id bigint NOT NULL, city varchar(50), "
+        "ds varchar(10) NOT NULL, PRIMARY KEY (user_id))"
+    )
+    target.write("members", reader([1, 2], with_ds=True), partition=DAY)
+    unrelated = PartitionValue("day", PartitionFormat.YYYYMMDD, DAY.bizdate)
+    with pytest.raises(
+        TerminalError, match=r"^target table 'members' has no partition column 'day'$"
+    ):
+        target.write("members", reader([3], with_ds=True), partition=unrelated)
+    with pytest.raises(
+        TerminalError, match=r"^target table 'members' has no partition column 'ds'$"
+    ):
+        target.write("members", reader([3]), partition=DAY)
+    rows = target._query(f"SELECT user_id, ds FROM {table} ORDER BY user_id")  # type: ignore[attr-defined]
+    assert [tuple(r) for r in rows] == [(1, DAY.value), (2, DAY.value)]
+    assert target.list_tables() == ["members"]

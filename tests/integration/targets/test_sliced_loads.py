@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tagport.errors import TerminalError
+from tagport.errors import TerminalError, TransientError
+from tagport.targets import sql
 from tagport.targets.base import SlicedExport, SliceSink, Target
-from tagport.targets.sql import Statement
+from tagport.targets.sql import SliceLoader, Statement
 from tagport.warehouse.base import ExportPlan, Warehouse
 from tests.integration.targets.data import design, export_table
 from tests.integration.warehouse.engines import make_warehouse
@@ -127,6 +130,128 @@ def test_a_slice_that_fails_every_attempt_leaves_the_target_untouched(
         target.write(table, Failing(export_table(2_000, seed=3), 4))
     assert len(_rows(target, table)) == 50
     assert _tables(target) == [table]
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_progress_is_told_while_the_slices_load_each_slice_once(
+    request: pytest.FixtureRequest, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write reads the ledger while the warehouse's tasks run: each loaded slice's rows
+    reach the progress callback before the next slice starts (not only when the export ends),
+    and each count is told once. The export runs in a thread the CLI's log lines name; the
+    ledger is in the table's schema, where the next run's recovery looks for leftovers."""
+    monkeypatch.setattr(sql, "SLICE_PROGRESS_SECONDS", 0.05)
+    target: Target = request.getfixturevalue(fixture)
+    target.create_table(target.create_table_sql(design("sliced_progress")))
+    progress: list[int] = []
+    told: list[int] = []
+
+    threads: list[str] = []
+    ledgers: list[str] = []
+
+    class Watched(Slices):
+        def load(self, sink: SliceSink) -> None:
+            threads.append(threading.current_thread().name)
+            with type(target)(target.params) as another:  # the ledger, where recovery looks
+                ledgers.extend(t for t in _tables(another) if t.endswith("_dpfx_slices"))
+
+            def one(name: str, batches: pa.RecordBatchReader) -> int:
+                rows = sink(name, batches)
+                loaded = (told[-1] if told else 0) + rows
+                deadline = time.monotonic() + 5
+                while progress[-1:] != [loaded] and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                told.append(progress[-1] if progress else 0)
+                return rows
+
+            super().load(one)
+
+    data = export_table(2_000, seed=3)
+    result = target.write(
+        "sliced_progress", Watched(data, 4), progress=lambda p: progress.append(p.rows)
+    )
+    assert result.rows == data.num_rows
+    assert told == [500, 1_000, 1_500, 2_000]
+    assert progress == told
+    assert threads[0].startswith("tagport-slices")
+    assert ledgers == ["sliced_progress_dpfx_slices"]
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_a_sliced_load_whose_connection_is_lost_fails_as_transient_and_the_next_run_recovers(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """The write's own connection killed while the warehouse's tasks load: the write fails with
+    the lost connection's error (dropping the ledger on it fails too: that is left unsaid), and
+    the next run writes the table, its leftovers gone."""
+    target: Target = request.getfixturevalue(fixture)
+    table = "sliced_lost"
+    target.create_table(target.create_table_sql(design(table)))
+    conn = target.conn  # type: ignore[attr-defined]
+    kill = (
+        f"SELECT pg_terminate_backend({conn.info.backend_pid})"
+        if fixture == "pg_target"
+        else f"KILL CONNECTION {conn.thread_id()}"
+    )
+
+    class Killing(Slices):
+        def load(self, sink: SliceSink) -> None:
+            super().load(sink)
+            with type(target)(target.params) as another:
+                another._run([Statement(kill)], transaction=False)  # type: ignore[attr-defined]
+
+    with pytest.raises(TransientError, match=r"^(PostgreSQL|MySQL): .+ \(retry may help\)$"):
+        target.write(table, Killing(export_table(400, seed=3), 2))
+    target.close()
+    data = export_table(600, seed=4)
+    assert target.write(table, Slices(data, 3)).rows == data.num_rows
+    assert _tables(target) == [table]
+
+
+TOO_LONG = {
+    "pg_target": r"^PostgreSQL: data does not fit the column types: value too long for type "
+    r"character varying\(200\)$",
+    "mysql_target": r"^MySQL: Data too long for column 'slice_id' at row 1$",
+}
+
+
+@pytest.mark.parametrize("fixture", TARGETS)
+def test_a_slice_whose_record_fails_leaves_none_of_its_rows(
+    request: pytest.FixtureRequest, fixture: str
+) -> None:
+    """A slice and its ledger record are one transaction: when the record cannot be written
+    (here an ID longer than the ledger takes), none of the slice's rows stay in staging, so the
+    task's retry loads them once."""
+    target: Target = request.getfixturevalue(fixture)
+    target.create_table(target.create_table_sql(design("sliced_record")))
+    d, schema = target.dialect, target.params.schema  # type: ignore[attr-defined]
+    staging, ledger = (d.qualify(schema, f"sliced_record{s}") for s in ("_dpfx_b", "_dpfx_slices"))
+    target._run(  # type: ignore[attr-defined]
+        [
+            Statement(s)
+            for s in (
+                *d.create_like(d.qualify(schema, "sliced_record"), staging, partitioned=False),
+                d.create_ledger(ledger),
+            )
+        ],
+        transaction=False,
+    )
+    info = target.describe_table("sliced_record")
+    loader = SliceLoader(target, staging, ledger, info)  # type: ignore[arg-type]
+    data = export_table(300, seed=5)
+    with pytest.raises(TerminalError, match=TOO_LONG[fixture]):
+        loader("x" * 201, pa.RecordBatchReader.from_batches(data.schema, data.to_batches()))
+    assert _count(target, staging) == 0
+    assert loader("0", pa.RecordBatchReader.from_batches(data.schema, data.to_batches())) == 300
+    assert _count(target, staging) == 300
+    assert target.recover("sliced_record") == [
+        "dropped sliced_record_dpfx_b",
+        "dropped sliced_record_dpfx_slices",
+    ]
+
+
+def _count(target: Target, table: str) -> int:
+    return int(str(target._query(f"SELECT count(*) FROM {table}")[0][0]))  # type: ignore[attr-defined]
 
 
 # --- Spark ------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tagport.errors import TerminalError, TransientError
-from tagport.targets.base import ConnectionParams
+from tagport.targets.base import ConnectionParams, set_swap_hook
 from tagport.targets.postgres import PostgresTarget
 from tests.integration.targets.conftest import pg_params
 from tests.integration.targets.data import as_reader, design, export_table
@@ -110,6 +110,28 @@ def test_a_table_with_a_view_is_replaced_in_place(
     assert vips == [(sum(1 for v in data["vip"].to_pylist() if v),)]
 
 
+def test_an_in_place_replace_failing_after_its_delete_keeps_the_previous_rows(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """The delete and the insert of an in-place replacement are one transaction: an insert
+    that fails (a trigger the staging copy does not inherit) leaves the old rows, seen through
+    the view that made the write replace in place."""
+    _ready(pg_target)
+    s = f'"{pg_schema}"'
+    _sql(
+        pg_url,
+        f"CREATE VIEW {s}.everyone AS SELECT user_id FROM {s}.members",
+        f"CREATE FUNCTION {s}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'refused by trigger'; END$$",
+        f"CREATE TRIGGER refuse BEFORE INSERT ON {s}.members "
+        f"FOR EACH ROW EXECUTE FUNCTION {s}.refuse()",
+    )
+    with pytest.raises(TerminalError, match=r"^PostgreSQL: refused by trigger$"):
+        pg_target.write("members", as_reader(export_table(500, seed=3)))
+    assert _sql(pg_url, f"SELECT count(*) FROM {s}.everyone") == [(1000,)]
+    assert pg_target.list_tables() == ["members"]
+
+
 def test_long_names_are_shortened_deterministically(pg_target: PostgresTarget) -> None:
     name = "m" * 63  # the longest name PostgreSQL allows: the suffixes cannot be appended
     _ready(pg_target, name)
@@ -141,9 +163,96 @@ def test_recovery_restores_a_missing_target_from_leftovers(
     assert pg_target.list_tables() == ["members"]
 
 
+def test_recovery_after_a_crash_past_the_renames_keeps_the_new_table(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """Killed between the renames and the drop of the old table (possible where renames are
+    not atomic): the target holds the new content, which stays; the old copy goes."""
+    _ready(pg_target)
+    s = f'"{pg_schema}"'
+    _sql(pg_url, f"CREATE TABLE {s}.members_dpfx_tmp AS SELECT * FROM {s}.members LIMIT 10")
+    assert pg_target.recover("members") == ["dropped members_dpfx_tmp"]
+    assert _sql(pg_url, f"SELECT count(*) FROM {s}.members") == [(1000,)]
+    assert pg_target.list_tables() == ["members"]
+
+
+def test_a_swap_tells_the_hook_each_point_it_passes_in_order(pg_target: PostgresTarget) -> None:
+    """The points the crash tests kill a write at (test_crash.py, which mutmut does not run):
+    a swap passes every one of them, in order."""
+    _ready(pg_target)
+    points: list[str] = []
+
+    def hook(point: str) -> None:
+        points.append(point)
+
+    previous = set_swap_hook(hook)
+    try:
+        assert pg_target.write("members", as_reader(export_table(10))).mode == "swap"
+    finally:
+        assert set_swap_hook(previous) is hook
+    assert points == [
+        "recovered",
+        "staging_created",
+        "staging_loaded",
+        "target_renamed_away",
+        "staging_renamed_in",
+        "old_dropped",
+        "replaced",
+    ]
+
+
+def test_a_write_into_another_schema_than_the_connections_replaces_that_table_only(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """A task's table may live in another schema than its data source's: the write recovers,
+    swaps and replaces in place there, and the connection schema's table of the same name keeps
+    its columns and rows."""
+    here = f'"{pg_schema}".members'
+    _sql(
+        pg_url,
+        f"CREATE TABLE {here} (user_id bigint PRIMARY KEY)",
+        f"INSERT INTO {here} VALUES (7)",
+    )
+    elsewhere = f"{pg_schema}_b"
+    _sql(pg_url, f'CREATE SCHEMA "{elsewhere}"')
+    try:
+        pg_target.create_table(pg_target.create_table_sql(design("members"), elsewhere), elsewhere)
+        _sql(pg_url, f'CREATE TABLE "{elsewhere}".members_dpfx_b (LIKE {here})')
+        swapped = pg_target.write("members", as_reader(export_table(10)), schema=elsewhere)
+        assert (swapped.mode, swapped.rows) == ("swap", 10)
+        _sql(pg_url, f'CREATE VIEW "{elsewhere}".vip AS SELECT * FROM "{elsewhere}".members')
+        in_place = pg_target.write("members", as_reader(export_table(20)), schema=elsewhere)
+        assert (in_place.mode, in_place.rows) == ("in_place", 20)
+        assert _sql(pg_url, f'SELECT count(*) FROM "{elsewhere}".vip') == [(20,)]
+        assert pg_target.list_tables(elsewhere) == ["members"]
+    finally:
+        _sql(pg_url, f'DROP SCHEMA "{elsewhere}" CASCADE')
+    assert _sql(pg_url, f"SELECT * FROM {here}") == [(7,)]
+    assert pg_target.list_tables() == ["members"]
+
+
+def test_a_whole_table_write_into_a_partitioned_table_is_refused_naming_its_columns(
+    pg_target: PostgresTarget, pg_url: str, pg_schema: str
+) -> None:
+    """Swapping a partitioned table for a plain copy would drop its partitioning."""
+    _sql(
+        pg_url,
+        f'CREATE TABLE "{pg_schema}".members (user_id bigint, ds text, region text) '
+        "PARTITION BY RANGE (ds, region)",
+    )
+    with pytest.raises(
+        TerminalError,
+        match=r"^target table 'members' is partitioned by ds, region: choose its date "
+        r"partition field$",
+    ):
+        pg_target.write("members", as_reader(export_table(10).select(["user_id"])))
+    assert pg_target.list_tables() == ["members"]
+
+
 def test_errors_are_translated(pg_target: PostgresTarget, pg_url: str, pg_schema: str) -> None:
-    with pytest.raises(TerminalError, match="does not exist"):
+    with pytest.raises(TerminalError, match=r"^target table 'nope' does not exist$") as missing:
         pg_target.write("nope", as_reader(export_table(10)))
+    assert missing.value.code == "target.table_missing"  # the API's problem type
     _ready(pg_target)
     _sql(
         pg_url, f'ALTER TABLE "{pg_schema}".members ALTER COLUMN city_codename TYPE bigint USING 0'

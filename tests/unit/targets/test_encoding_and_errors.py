@@ -1,9 +1,11 @@
-"""Pure pieces of the targets: MySQL CSV encoding, error translation, type map, Oracle SQL."""
+"""Pure pieces of the targets: MySQL CSV encoding, error translation, type map, Oracle SQL, and
+what a write checks and counts (its columns, its streams, its progress)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +19,17 @@ from tagport.domain.dates import PartitionFormat
 from tagport.domain.values import ValueType
 from tagport.errors import InvalidInput, TerminalError, TransientError
 from tagport.targets import target_class
-from tagport.targets.base import ColumnInfo, ConnectionParams, PartitionValue, TableInfo
+from tagport.targets.base import (
+    ColumnInfo,
+    ConnectionParams,
+    LoadProgress,
+    PartitionValue,
+    ProgressMeter,
+    TableInfo,
+    chained,
+    column_order_problem,
+    streams_of,
+)
 from tagport.targets.mysql import encode_csv, translate_mysql
 from tagport.targets.oracle import OracleTarget
 from tagport.targets.typemap import Family, column_type, markdown_table
@@ -138,3 +150,90 @@ def test_oracle_partition_replacement_merges_so_the_new_row_wins() -> None:
     merge = statements[1].sql
     assert merge.startswith('MERGE INTO "S"."T" t USING "S"."T_dpfx_b" s ON (t."id" = s."id"')
     assert sqlglot.parse_one(merge, read="oracle") is not None
+
+
+def test_a_target_without_slice_loads_refuses_a_slice_transaction_by_name() -> None:
+    """Only families whose capabilities offer `slice_loads` load slices (Oracle does not)."""
+    target = OracleTarget(ConnectionParams(username="tagport"))
+    assert not target.capabilities.slice_loads
+    with pytest.raises(NotImplementedError, match=r"^OracleTarget does not load slices$"):
+        target._transaction()
+
+
+@pytest.mark.parametrize(
+    ("given", "key", "problem"),
+    [
+        (["USER_ID", "age"], ["User_Id"], None),  # names in any case, some columns left out
+        (["user_id", "city", "age"], ["user_id"], None),
+        (["nope"], [], "columns ['nope'] are not columns of the table in its order {table}"),
+        (["user_id", "nope"], [], "columns ['user_id', 'nope'] are not columns {rest}"),
+        (["city", "user_id"], [], "columns ['city', 'user_id'] are not columns {rest}"),
+        (["user_id", "user_id"], [], "columns ['user_id', 'user_id'] are not columns {rest}"),
+        (["city"], ["user_id"], "the primary key column(s) ['user_id'] are not written"),
+        (
+            ["user_id", "city"],
+            ["user_id", "Age"],
+            "the primary key column(s) ['Age'] are not written",
+        ),
+    ],
+)
+def test_the_batches_columns_must_be_table_columns_in_order_with_the_key(
+    given: list[str], key: list[str], problem: str | None
+) -> None:
+    table = ["user_id", "city", "age"]
+    rest = f"of the table in its order {table}"
+    expected = problem and problem.format(table=table, rest=rest)
+    assert column_order_problem(table, given, key) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked", "streams"),
+    [
+        (DataSourceType.POSTGRESQL, None, 1),  # the family's default
+        (DataSourceType.MYSQL, None, 2),
+        (DataSourceType.POSTGRESQL, 3, 3),  # TAGPORT_LOAD_STREAMS
+        (DataSourceType.MYSQL, 1, 1),
+        (DataSourceType.POSTGRESQL, 40, 16),  # never more than the target's most
+        (DataSourceType.ORACLE, 4, 1),
+        (DataSourceType.PROJECT, 4, 1),
+    ],
+)
+def test_a_load_uses_the_streams_asked_for_up_to_the_targets_most(
+    kind: DataSourceType, asked: int | None, streams: int
+) -> None:
+    assert target_class(kind).capabilities.streams(asked) == streams
+
+
+def test_progress_tells_the_rows_so_far_and_the_seconds_since_the_load_started() -> None:
+    told: list[LoadProgress] = []
+    started = time.monotonic()
+    meter = ProgressMeter(told.append)
+    meter.add(5)
+    meter.add(7)
+    elapsed = time.monotonic() - started
+    assert [p.rows for p in told] == [5, 12] and meter.rows == 12
+    assert all(0 <= p.seconds <= elapsed for p in told)
+    assert told[0].seconds <= told[1].seconds
+    ProgressMeter(None).add(3)  # no callback: counted only
+
+
+def test_streams_are_read_one_after_another_and_a_sliced_export_is_not_a_stream() -> None:
+    first, second = (
+        pa.RecordBatchReader.from_batches(
+            pa.schema([("id", pa.int64())]), [pa.record_batch({"id": pa.array(ids, pa.int64())})]
+        )
+        for ids in ([1, 2], [3])
+    )
+    assert chained([first]) is first
+    assert chained([first, second]).read_all().column("id").to_pylist() == [1, 2, 3]
+
+    class Sliced:
+        slices = bytes = 0
+        schema = pa.schema([("id", pa.int64())])
+
+        def load(self, sink: object) -> None: ...
+
+    with pytest.raises(
+        TypeError, match=r"^a sliced export is loaded by its slices \(Capabilities\.slice_loads\)$"
+    ):
+        streams_of(Sliced())  # type: ignore[arg-type]

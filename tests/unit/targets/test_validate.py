@@ -13,9 +13,11 @@ import re
 import pytest
 
 from tagport.domain.catalog import DataSourceType
+from tagport.domain.naming import IDENTIFIER
 from tagport.domain.values import IdType
 from tagport.errors import InvalidInput
 from tagport.targets import ConnectionParams, Target, open_target
+from tagport.targets.base import TableDesign
 from tagport.targets.sql import shorten
 from tests.unit.targets.designs import every_type
 
@@ -242,8 +244,14 @@ def test_the_generated_statement_edited_in_names_comments_and_sizes_is_accepted(
 
 
 def test_identifiers_are_validated_before_quoting() -> None:
-    with pytest.raises(InvalidInput, match="plain identifier"):
-        target(DataSourceType.POSTGRESQL).dialect.quote('a"; DROP TABLE x; --')  # type: ignore[attr-defined]
+    dialect = target(DataSourceType.POSTGRESQL).dialect  # type: ignore[attr-defined]
+    hostile = 'a"; DROP TABLE x; --'
+    refused = f"identifier: {hostile}: {IDENTIFIER.explanation}"
+    with pytest.raises(InvalidInput, match=f"^{re.escape(refused)}$"):
+        dialect.quote(hostile)
+    with pytest.raises(InvalidInput, match=f"^identifier: {'m' * 64}: longer than 63 characters$"):
+        dialect.quote("m" * 64)
+    assert dialect.quote("m" * 63) == f'"{"m" * 63}"'
 
 
 def test_long_names_shorten_deterministically_within_the_limit() -> None:
@@ -253,3 +261,26 @@ def test_long_names_shorten_deterministically_within_the_limit() -> None:
     assert len(first) == 63 and first.endswith("_dpfx_tmp")
     assert first != shorten("x" * 69 + "y", "_dpfx_tmp", 63)
     assert shorten("short", "_dpfx_b", 63) == "short_dpfx_b"
+    assert shorten("x" * 56, "_dpfx_b", 63) == "x" * 56 + "_dpfx_b"  # just fits: kept whole
+
+
+@pytest.mark.parametrize("kind", [k for k in DataSourceType if k is not DataSourceType.PROJECT])
+def test_a_design_without_columns_is_refused(kind: DataSourceType) -> None:
+    with pytest.raises(InvalidInput, match=r"^table: columns: a table needs at least one column$"):
+        target(kind).create_table_sql(TableDesign("empty", ()))
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [DataSourceType.POSTGRESQL, DataSourceType.OPENGAUSS, DataSourceType.GREENPLUM],
+)
+def test_a_data_source_without_a_schema_creates_in_its_search_path(kind: DataSourceType) -> None:
+    """No schema set on the data source: the one-click statement names the table alone (the
+    server's search path places it), and it passes its own check."""
+    without = open_target(kind, ConnectionParams())
+    design = every_type(IdType.BIGINT, False)
+    checked = without.check_create_sql(without.create_table_sql(design))
+    assert (checked.name, checked.column_names) == (
+        design.name,
+        tuple(c.name for c in design.columns),
+    )
