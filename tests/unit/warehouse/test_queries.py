@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -325,3 +326,26 @@ def test_an_audience_cycle_is_named_whole() -> None:
     with _refused(problem) as caught:
         queries.members_query(AudienceScope(ENTITY, SCOPE.tags, {"a": a, "b": b}), a, date.today())
     assert caught.value.problems == [problem]
+
+
+def test_readiness_waits_for_what_referred_groups_read_however_deep() -> None:
+    """A rule's referred audience groups, and theirs (a cycle followed once), add their own
+    tables: an import group's IDs, the tables a SQL group reads; each partition once."""
+
+    def group(code: str, **kind: Any) -> AudienceGroupSpec:
+        return AudienceGroupSpec(code=code, name=code, entity="user", owner="o", **kind)
+
+    vips = group("vips", import_="vips.txt")
+    rich = group("rich", sql="SELECT uid FROM other.t WHERE ds = '${bizdate}'")
+    top = group(
+        "top", rule=parse_rule({"all": [{"not": {"audience": "mid"}}, {"audience": "vips"}]})
+    )
+    mid = group("mid", rule=parse_rule({"any": [{"audience": "rich"}, {"audience": "top"}]}))
+    scope = AudienceScope(ENTITY, SCOPE.tags, {g.code: g for g in (vips, rich, top, mid)})
+    needed = queries.needed_partitions(scope, top, date(2024, 6, 1), ["city"])
+    assert [str(r) for r in needed] == [
+        "p.profile ds=20240601",
+        "p.orders ds=20240601",
+        "other.t",
+        "tagport_audiences.vips",
+    ]
