@@ -423,3 +423,36 @@ def test_an_ordered_export_of_many_members_comes_sorted_by_the_key(
     )
     rows = house.export_reader(plan, batch_size=300).read_all().to_pylist()
     assert rows == [{"age": u % 90, "uid": u} for u in sorted(uids)]
+
+
+@pytest.mark.parametrize(
+    "vip_codes",
+    [{"True": "VIP", "false": "regular"}, {"1": "VIP", "0": "regular"}],
+    ids=["true-false", "1-0"],
+)
+def test_code_names_of_number_boolean_and_text_tags(
+    warehouse: Warehouse, vip_codes: dict[str, str]
+) -> None:
+    """A lookup's codes are text; each is matched as a value of its tag's type: a number, a
+    boolean spelled true/false or 1/0 in any case, or text that need not look like a number."""
+    tags = {
+        "age": TagRef(TAGS["age"].spec, {"30": "thirty", "41": "forty-one"}),
+        "is_vip": TagRef(TAGS["is_vip"].spec, vip_codes),
+        "city": TagRef(TAGS["city"].spec, {"571": "Hangzhou", "hz": "unused"}),
+    }
+    fields = ["age_codename", "is_vip_codename", "city_codename"]
+    plan = ExportPlan(
+        audience=EVERYONE,
+        scope=AudienceScope(ENTITY, tags, {}),
+        bizdate=BIZDATE,
+        tags=[TagOutput(tag=code, outputs=[Output.CODENAME]) for code in tags],
+        columns=[ExportColumn("uid", "user_id"), *(ExportColumn(f, f) for f in fields)],
+        key=["uid"],
+    )
+    rows = sorted(warehouse.export_reader(plan).read_all().to_pylist(), key=lambda r: r["uid"])
+    assert [tuple(r.values()) for r in rows] == [
+        (1, "thirty", "VIP", "Hangzhou"),
+        (2, None, "regular", None),
+        (3, "forty-one", None, None),
+        (5, None, "VIP", None),  # 4 has no row in these tags' source
+    ]
