@@ -456,3 +456,27 @@ def test_code_names_of_number_boolean_and_text_tags(
         (3, "forty-one", None, None),
         (5, None, "VIP", None),  # 4 has no row in these tags' source
     ]
+
+
+def test_an_export_keyed_on_a_tag_has_one_row_per_key_and_one_without_key_every_member(
+    warehouse: Warehouse,
+) -> None:
+    """A target keyed on a column that is not the ID gets one row per key value (members 2 and
+    4 share a missing age); a target without a key gets every member."""
+
+    def rows(key: list[str]) -> list[dict[str, Any]]:
+        plan = ExportPlan(
+            audience=EVERYONE,
+            scope=AudienceScope(ENTITY, TAGS, {}),
+            bizdate=BIZDATE,
+            tags=[TagOutput(tag="age")],
+            columns=[ExportColumn("uid", "user_id"), ExportColumn("age", "age")],
+            key=key,
+        )
+        return warehouse.export_reader(plan).read_all().to_pylist()
+
+    everyone = [(1, 30), (2, None), (3, 41), (4, None), (5, 25)]
+    assert sorted((r["uid"], r["age"]) for r in rows([])) == everyone
+    by_age = rows(["age"])
+    assert sorted(r["age"] or 0 for r in by_age) == [0, 25, 30, 41]
+    assert all((r["uid"], r["age"]) in everyone for r in by_age)
