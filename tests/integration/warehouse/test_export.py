@@ -480,3 +480,18 @@ def test_an_export_keyed_on_a_tag_has_one_row_per_key_and_one_without_key_every_
     by_age = rows(["age"])
     assert sorted(r["age"] or 0 for r in by_age) == [0, 25, 30, 41]
     assert all((r["uid"], r["age"]) in everyone for r in by_age)
+
+
+def test_a_sql_audience_counts_each_id_once_and_no_null(warehouse: Warehouse) -> None:
+    """Its members are the distinct non-NULL values of its column, cast to the ID type."""
+    scope = AudienceScope(ENTITY, TAGS, {})
+    spec = AudienceGroupSpec(
+        code="q",
+        name="Q",
+        entity="user",
+        owner="o",
+        sql="SELECT CASE WHEN age > 26 THEN CAST(uid AS VARCHAR) END FROM p.profile "
+        "WHERE ds = '${bizdate}' UNION ALL SELECT '1'",
+    )
+    assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
+    assert warehouse.estimate(scope, spec, BIZDATE) == 2
