@@ -306,11 +306,12 @@ def test_errors_from_user_sql_name_the_group_problem_and_row(
 def test_the_first_bad_id_is_found_in_the_sql_audiences_result_at_its_bizdate(
     db: Database, operator: Actor, users: dict[str, Actor], settings: Settings
 ) -> None:
-    """The probe that names the first value that is no ID binds the run's bizdate too: the
-    other day's bad value, first in the table, is not the one named."""
+    """The probe that names the first value that is no ID binds the run's bizdate too (the
+    other day's bad value, first in the table, is not the one named) and skips NULLs, which
+    are no members, not bad IDs."""
     DuckDBWarehouse(settings.warehouse_path).write_batches(
         "tag_prod.day_codes",
-        _table(code=["y0", "1", "x2", "z3"], ds=["20240501", DS, DS, DS]),
+        _table(code=["y0", "1", None, "x2", "z3"], ds=["20240501", DS, DS, DS, DS]),
         replace=True,
     )
     sql = "SELECT code FROM tag_prod.day_codes WHERE ds = '${bizdate}'"
@@ -318,7 +319,7 @@ def test_the_first_bad_id_is_found_in_the_sql_audiences_result_at_its_bizdate(
     with pytest.raises(InvalidInput) as caught:
         warehouse.estimate(settings, db, users["bob"], "day_ids", DAY)
     assert str(caught.value) == (
-        "audience group day_ids: sql: row 2 of its result: 'x2' is not a bigint entity ID"
+        "audience group day_ids: sql: row 3 of its result: 'x2' is not a bigint entity ID"
     )
 
 
