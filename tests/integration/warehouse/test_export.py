@@ -427,14 +427,15 @@ def test_an_ordered_export_of_many_members_comes_sorted_by_the_key(
 
 @pytest.mark.parametrize(
     "vip_codes",
-    [{"True": "VIP", "false": "regular"}, {"1": "VIP", "0": "regular"}],
+    [{" True ": "VIP", "false": "regular"}, {"1": "VIP", "0": "regular"}],
     ids=["true-false", "1-0"],
 )
 def test_code_names_of_number_boolean_and_text_tags(
     warehouse: Warehouse, vip_codes: dict[str, str]
 ) -> None:
     """A lookup's codes are text; each is matched as a value of its tag's type: a number, a
-    boolean spelled true/false or 1/0 in any case, or text that need not look like a number."""
+    boolean spelled true/false or 1/0 in any case and with spaces around (as a lookup may
+    hold them), or text that need not look like a number."""
     tags = {
         "age": TagRef(TAGS["age"].spec, {"30": "thirty", "41": "forty-one"}),
         "is_vip": TagRef(TAGS["is_vip"].spec, vip_codes),
