@@ -423,3 +423,76 @@ def test_an_ordered_export_of_many_members_comes_sorted_by_the_key(
     )
     rows = house.export_reader(plan, batch_size=300).read_all().to_pylist()
     assert rows == [{"age": u % 90, "uid": u} for u in sorted(uids)]
+
+
+@pytest.mark.parametrize(
+    "vip_codes",
+    [{" True ": "VIP", "false": "regular"}, {"1": "VIP", "0": "regular"}],
+    ids=["true-false", "1-0"],
+)
+def test_code_names_of_number_boolean_and_text_tags(
+    warehouse: Warehouse, vip_codes: dict[str, str]
+) -> None:
+    """A lookup's codes are text; each is matched as a value of its tag's type: a number, a
+    boolean spelled true/false or 1/0 in any case and with spaces around (as a lookup may
+    hold them), or text that need not look like a number."""
+    tags = {
+        "age": TagRef(TAGS["age"].spec, {"30": "thirty", "41": "forty-one"}),
+        "is_vip": TagRef(TAGS["is_vip"].spec, vip_codes),
+        "city": TagRef(TAGS["city"].spec, {"571": "Hangzhou", "hz": "unused"}),
+    }
+    fields = ["age_codename", "is_vip_codename", "city_codename"]
+    plan = ExportPlan(
+        audience=EVERYONE,
+        scope=AudienceScope(ENTITY, tags, {}),
+        bizdate=BIZDATE,
+        tags=[TagOutput(tag=code, outputs=[Output.CODENAME]) for code in tags],
+        columns=[ExportColumn("uid", "user_id"), *(ExportColumn(f, f) for f in fields)],
+        key=["uid"],
+    )
+    rows = sorted(warehouse.export_reader(plan).read_all().to_pylist(), key=lambda r: r["uid"])
+    assert [tuple(r.values()) for r in rows] == [
+        (1, "thirty", "VIP", "Hangzhou"),
+        (2, None, "regular", None),
+        (3, "forty-one", None, None),
+        (5, None, "VIP", None),  # 4 has no row in these tags' source
+    ]
+
+
+def test_an_export_keyed_on_a_tag_has_one_row_per_key_and_one_without_key_every_member(
+    warehouse: Warehouse,
+) -> None:
+    """A target keyed on a column that is not the ID gets one row per key value (members 2 and
+    4 share a missing age); a target without a key gets every member."""
+
+    def rows(key: list[str]) -> list[dict[str, Any]]:
+        plan = ExportPlan(
+            audience=EVERYONE,
+            scope=AudienceScope(ENTITY, TAGS, {}),
+            bizdate=BIZDATE,
+            tags=[TagOutput(tag="age")],
+            columns=[ExportColumn("uid", "user_id"), ExportColumn("age", "age")],
+            key=key,
+        )
+        return warehouse.export_reader(plan).read_all().to_pylist()
+
+    everyone = [(1, 30), (2, None), (3, 41), (4, None), (5, 25)]
+    assert sorted((r["uid"], r["age"]) for r in rows([])) == everyone
+    by_age = rows(["age"])
+    assert sorted(r["age"] or 0 for r in by_age) == [0, 25, 30, 41]
+    assert all((r["uid"], r["age"]) in everyone for r in by_age)
+
+
+def test_a_sql_audience_counts_each_id_once_and_no_null(warehouse: Warehouse) -> None:
+    """Its members are the distinct non-NULL values of its column, cast to the ID type."""
+    scope = AudienceScope(ENTITY, TAGS, {})
+    spec = AudienceGroupSpec(
+        code="q",
+        name="Q",
+        entity="user",
+        owner="o",
+        sql="SELECT CASE WHEN age > 26 THEN CAST(uid AS VARCHAR) END FROM p.profile "
+        "WHERE ds = '${bizdate}' UNION ALL SELECT '1'",
+    )
+    assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
+    assert warehouse.estimate(scope, spec, BIZDATE) == 2

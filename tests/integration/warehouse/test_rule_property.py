@@ -46,8 +46,11 @@ TAGS: dict[str, tuple[str, str, str, list[Any]]] = {
     ),
     "ratio": ("p.b", "c_ratio", "double", [-1.5, 0.0, 2.25]),
     "day": ("p.b", "c_day", "date", [date(2024, 3, 1), date(2024, 3, 9), date(2024, 3, 10)]),
-    "at": ("p.b", "c_at", "datetime", [datetime(2024, 3, 9, 0, 0), datetime(2024, 3, 9, 12, 30)]),
+    "at": ("p.c", "c_at", "datetime", [datetime(2024, 3, 9, 0, 0), datetime(2024, 3, 9, 12, 30)]),
 }
+TABLES = ["p.a", "p.b", "p.c"]
+"""Three sources: the third joins on the ID of either of the first two (an ID absent from the
+first source is one member, not one per source holding it)."""
 ARROW = {
     "string": pa.string(),
     "long": pa.int64(),
@@ -125,7 +128,7 @@ Rows = dict[int, dict[str, Any]]
 
 
 @st.composite
-def tag_data(draw: st.DrawFn) -> tuple[Rows, Rows]:
+def tag_data(draw: st.DrawFn) -> list[Rows]:
     def source(table: str) -> Rows:
         rows: Rows = {}
         for uid in IDS:
@@ -137,7 +140,7 @@ def tag_data(draw: st.DrawFn) -> tuple[Rows, Rows]:
                 }
         return rows
 
-    return source("p.a"), source("p.b")
+    return [source(table) for table in TABLES]
 
 
 def holds(rule: Rule, values: dict[str, Any], uid: int) -> bool:
@@ -246,15 +249,15 @@ def test_compiled_rule_selects_what_python_selects(
         suppress_health_check=[HealthCheck.too_slow],
     )
     @given(data=tag_data(), rule=rules())
-    def check(data: tuple[Rows, Rows], rule: Rule) -> None:
-        a, b = data
-        _write(warehouse, "p.a", a)
-        _write(warehouse, "p.b", b)
+    def check(data: list[Rows], rule: Rule) -> None:
+        for table, rows in zip(TABLES, data, strict=True):
+            _write(warehouse, table, rows)
         audience = AudienceGroupSpec(code="x", name="x", entity="user", owner="o", rule=rule)
-        present = sorted(set(a) | set(b))
-        expected = [
-            uid for uid in present if holds(rule, {**a.get(uid, {}), **b.get(uid, {})}, uid)
-        ]
+        present = sorted(set().union(*data))
+        values = {
+            uid: {k: v for rows in data for k, v in rows.get(uid, {}).items()} for uid in present
+        }
+        expected = [uid for uid in present if holds(rule, values[uid], uid)]
         got = warehouse[0].members(SCOPE, audience, BIZDATE, 0, 1000)
         assert got == expected
 

@@ -20,6 +20,7 @@ import yaml
 from tagport.cli.main import run
 from tagport.config import Settings
 from tagport.domain.catalog import AudienceGroupSpec
+from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.errors import InvalidInput, NotFound, PermissionDenied, TagportError
 from tagport.services import catalog, config_as_code, publication, warehouse
@@ -252,6 +253,33 @@ def test_the_allow_list_runs_again_when_the_owner_lost_the_project(
         warehouse.readiness(settings, db, "rich", DAY)  # a run fails before waiting for tables
 
 
+def test_the_allow_list_runs_again_for_every_group_a_rule_refers_to(
+    db: Database, operator: Actor, users: dict[str, Actor], settings: Settings
+) -> None:
+    """However deep and however often: `rich`, whose owner lost its project, is refused though
+    the rule names `adults` twice after it and a group of its own that refers to `adults`."""
+
+    def rule_group(code: str, rule: object) -> AudienceGroupSpec:
+        return AudienceGroupSpec(
+            code=code, name=code, entity="user", owner="bob", rule=parse_rule(rule)
+        )
+
+    combo = rule_group(
+        "combo",
+        {"all": [{"audience": c} for c in ("rich", "mid", "adults", "adults")]},
+    )
+    mid = rule_group("mid", {"not": {"audience": "adults"}})
+    project = catalog.show(db, "Project", "tag_secret")[0]
+    reduced = project.model_copy(update={"members": []})
+    catalog.apply(db, operator, [Document(g, "test") for g in (mid, combo, reduced)])
+    with pytest.raises(InvalidInput) as caught:
+        warehouse.estimate(settings, db, operator, "combo", DAY)
+    assert str(caught.value) == (
+        "audience group rich: sql: line 1, column 21: table tag_secret.salaries: "
+        "the owner may not read project tag_secret"
+    )
+
+
 def test_errors_from_user_sql_name_the_group_problem_and_row(
     db: Database, operator: Actor, users: dict[str, Actor], settings: Settings
 ) -> None:
@@ -273,6 +301,26 @@ def test_errors_from_user_sql_name_the_group_problem_and_row(
     message = str(caught.value)
     assert message.startswith("audience group typo: sql: Catalog Error: Table with name salarie")
     assert "tag_secret" not in message and "Did you mean" not in message
+
+
+def test_the_first_bad_id_is_found_in_the_sql_audiences_result_at_its_bizdate(
+    db: Database, operator: Actor, users: dict[str, Actor], settings: Settings
+) -> None:
+    """The probe that names the first value that is no ID binds the run's bizdate too (the
+    other day's bad value, first in the table, is not the one named) and skips NULLs, which
+    are no members, not bad IDs."""
+    DuckDBWarehouse(settings.warehouse_path).write_batches(
+        "tag_prod.day_codes",
+        _table(code=["y0", "1", None, "x2", "z3"], ds=["20240501", DS, DS, DS, DS]),
+        replace=True,
+    )
+    sql = "SELECT code FROM tag_prod.day_codes WHERE ds = '${bizdate}'"
+    catalog.apply(db, operator, [Document(_sql_audience("day_ids", sql), "test")])
+    with pytest.raises(InvalidInput) as caught:
+        warehouse.estimate(settings, db, users["bob"], "day_ids", DAY)
+    assert str(caught.value) == (
+        "audience group day_ids: sql: row 3 of its result: 'x2' is not a bigint entity ID"
+    )
 
 
 def test_the_cli_refuses_a_member_with_exit_code_6(

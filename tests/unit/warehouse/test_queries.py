@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 
 from tagport.domain.catalog import AudienceGroupSpec, EntitySpec, TagSource, TagSpec
 from tagport.domain.rules import parse_rule
-from tagport.domain.tasks import TagOutput
-from tagport.errors import InvalidInput
+from tagport.domain.tasks import Output, TagOutput
+from tagport.errors import InvalidInput, Problem
 from tagport.warehouse import queries
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
 
@@ -155,3 +158,194 @@ def test_a_key_without_the_id_keeps_one_row_per_key() -> None:
     )
     sql = queries.export_query(plan).sql("duckdb")
     assert 'QUALIFY ROW_NUMBER() OVER (PARTITION BY "x"."age") = 1' in sql
+
+
+def _refused(problem: Problem) -> pytest.RaisesContext[InvalidInput]:
+    """`pytest.raises` for exactly this one problem: its whole text (where, field, message)."""
+    return pytest.raises(InvalidInput, match=f"^{re.escape(str(problem))}$")
+
+
+READ_ONLY = "must only read: no INSERT, UPDATE, DELETE or DDL"
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        ("SELEC a FROM", ("", "not valid SQL: Invalid expression / Unexpected token")),
+        ("", ("", "must be one SELECT statement, not 0")),
+        ("SELECT 1; SELECT 2", ("", "must be one SELECT statement, not 2")),
+        ("DELETE FROM t", ("", "must be a SELECT statement, not DELETE")),
+        (
+            "VACUUM",
+            ("", "must be a SELECT statement, not VACUUM"),
+        ),  # a statement sqlglot keeps whole
+        ("WITH d AS (INSERT INTO t VALUES (1) RETURNING id) SELECT id FROM d", ("", READ_ONLY)),
+        ("WITH d AS (UPDATE t SET a = 1 RETURNING id) SELECT id FROM d", ("", READ_ONLY)),
+        ("WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d", ("", READ_ONLY)),
+        ("SELECT a, b FROM t", ("", "must return exactly one column (the entity ID), not 2")),
+        (
+            "SELECT a, b FROM t UNION SELECT c FROM u",
+            ("", "must return exactly one column (the entity ID), not 2"),
+        ),
+        ("SELECT * FROM t", ("", "must name its one column (the entity ID), not *")),
+        (
+            "SELECT a FROM t WHERE ds = '${bizdate:dd/MM}'",
+            (
+                "${bizdate}",
+                "unknown partition format 'dd/MM'; use one of yyyyMMdd, yyyy-MM-dd, yyyy/MM/dd, "
+                "yyyy.MM.dd",
+            ),
+        ),
+    ],
+)
+def test_a_refused_sql_audience_says_exactly_why(sql: str, problem: tuple[str, str]) -> None:
+    """The problem as a person reads it and as JSON output shows it (where, field, message)."""
+    expected = Problem("sql", *problem)
+    with _refused(expected) as caught:
+        queries.bind_bizdate(sql, date(2024, 1, 1))
+    assert caught.value.problems == [expected]
+    assert queries.check_audience_sql(sql) == [expected.message]
+
+
+def _plan(
+    rule: object,
+    tags: list[TagOutput],
+    columns: list[ExportColumn],
+    key: list[str],
+    scope: AudienceScope = SCOPE,
+) -> ExportPlan:
+    return ExportPlan(audience(rule), scope, date(2024, 1, 1), tags, columns, key)
+
+
+AGE = [TagOutput(tag="age")]
+ID_AND_AGE = [ExportColumn("id", "user_id"), ExportColumn("age", "age")]
+
+
+@pytest.mark.parametrize(
+    ("compile_", "problem"),
+    [
+        (
+            lambda: queries.members_query(
+                SCOPE, audience({"tag": "nope", "op": "is_null"}), date(2024, 1, 1)
+            ),
+            Problem("rule", "tag", "tag 'nope' is not a tag of entity user"),
+        ),
+        (
+            lambda: queries.members_query(
+                SCOPE, audience({"not": {"audience": "ghost"}}), date(2024, 1, 1)
+            ),
+            Problem("rule", "audience", "audience group 'ghost' of entity user does not exist"),
+        ),
+        (
+            lambda: queries.members_query(
+                SCOPE, audience({"tag": "age", "op": "=", "value": "abc"}), date(2024, 1, 1)
+            ),
+            Problem("rule", "age", "'abc' is not a whole number"),
+        ),
+        (
+            lambda: queries.members_query(
+                AudienceScope(ENTITY, {}), audience({"tag": "age", "op": "is_null"}), date.today()
+            ),
+            Problem("entity", "user", "has no tags, so no source says who exists"),
+        ),
+        (
+            lambda: queries.export_query(
+                _plan(
+                    {"tag": "age", "op": "not_null"},
+                    [TagOutput(tag="age", outputs=[Output.CODENAME])],
+                    [ExportColumn("id", "user_id"), ExportColumn("name", "age_codename")],
+                    ["id"],
+                )
+            ),
+            Problem("tags", "age", "tag age has no lookup table, so no code name to export"),
+        ),
+        (
+            lambda: queries.export_query(
+                _plan(
+                    {"tag": "age", "op": "not_null"},
+                    AGE,
+                    [*ID_AND_AGE, ExportColumn("x", "city")],
+                    ["id"],
+                )
+            ),
+            Problem(
+                "mapping",
+                "x",
+                "source field 'city' is not exported (the entity ID, a selected tag, "
+                "or {tag}_codename)",
+            ),
+        ),
+        (
+            lambda: queries.export_query(
+                _plan({"tag": "age", "op": "not_null"}, AGE, ID_AND_AGE, ["id", "nope", "nix"])
+            ),
+            Problem("key", "nope", "is not one of the exported columns"),
+        ),
+        (
+            lambda: queries.export_query(
+                _plan({"tag": "age", "op": "not_null"}, AGE, [ExportColumn("age", "age")], []),
+                within=(None, 5),
+            ),
+            Problem("columns", "", "an export split by ID must export the ID"),
+        ),
+        (
+            lambda: queries.laned_export_query(
+                _plan({"tag": "age", "op": "not_null"}, AGE, [ExportColumn("age", "age")], []), 2
+            ),
+            Problem("columns", "", "an export split by ID must export the ID"),
+        ),
+    ],
+    ids=[
+        "unknown-tag",
+        "unknown-audience",
+        "value-of-another-type",
+        "entity-without-tags",
+        "codename-without-lookup",
+        "unmapped-column",
+        "unknown-key",
+        "range-without-id",
+        "lanes-without-id",
+    ],
+)
+def test_a_query_that_cannot_be_compiled_says_exactly_why(
+    compile_: Callable[[], object], problem: Problem
+) -> None:
+    with _refused(problem) as caught:
+        compile_()
+    assert caught.value.problems == [problem]
+
+
+def test_an_audience_cycle_is_named_whole() -> None:
+    a = AudienceGroupSpec(
+        code="a", name="A", entity="user", owner="o", rule=parse_rule({"audience": "b"})
+    )
+    b = AudienceGroupSpec(
+        code="b", name="B", entity="user", owner="o", rule=parse_rule({"not": {"audience": "a"}})
+    )
+    problem = Problem("rule", "audience", "audience groups form a cycle: a -> b -> a")
+    with _refused(problem) as caught:
+        queries.members_query(AudienceScope(ENTITY, SCOPE.tags, {"a": a, "b": b}), a, date.today())
+    assert caught.value.problems == [problem]
+
+
+def test_readiness_waits_for_what_referred_groups_read_however_deep() -> None:
+    """A rule's referred audience groups, and theirs (a cycle followed once), add their own
+    tables: an import group's IDs, the tables a SQL group reads; each partition once."""
+
+    def group(code: str, **kind: Any) -> AudienceGroupSpec:
+        return AudienceGroupSpec(code=code, name=code, entity="user", owner="o", **kind)
+
+    vips = group("vips", import_="vips.txt")
+    rich = group("rich", sql="SELECT uid FROM other.t WHERE ds = '${bizdate}'")
+    top = group(
+        "top", rule=parse_rule({"all": [{"not": {"audience": "mid"}}, {"audience": "vips"}]})
+    )
+    mid = group("mid", rule=parse_rule({"any": [{"audience": "rich"}, {"audience": "top"}]}))
+    scope = AudienceScope(ENTITY, SCOPE.tags, {g.code: g for g in (vips, rich, top, mid)})
+    needed = queries.needed_partitions(scope, top, date(2024, 6, 1), ["city"])
+    assert [str(r) for r in needed] == [
+        "p.profile ds=20240601",
+        "p.orders ds=20240601",
+        "other.t",
+        "tagport_audiences.vips",
+    ]
