@@ -240,7 +240,7 @@ ID_AND_AGE = [ExportColumn("id", "user_id"), ExportColumn("age", "age")]
             lambda: queries.members_query(
                 SCOPE, audience({"tag": "age", "op": "=", "value": "abc"}), date(2024, 1, 1)
             ),
-            Problem("rule", "age", "'abc' is not a whole number"),
+            Problem("rule", "age", "'abc' is not a whole number for a long tag"),
         ),
         (
             lambda: queries.members_query(
