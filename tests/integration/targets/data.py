@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tagport.domain.values import IdType, ValueType
-from tagport.targets.base import ColumnDesign, PartitionDesign, TableDesign
+from tagport.targets.base import ColumnDesign, PartitionDesign, TableDesign, Target, set_swap_hook
 
 TAGS: tuple[tuple[str, str], ...] = (
     ("city", "string"),
@@ -65,3 +65,19 @@ def export_table(rows: int, seed: int = 0, partition: str | None = None) -> pa.T
 
 def as_reader(table: pa.Table, batch_rows: int = 65_536) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(batch_rows))
+
+
+def swap_points(target: Target, table: str = "members") -> list[str]:
+    """The points a swap into `table` passes (those the crash tests kill a write at, in
+    test_crash.py), in the order the swap hook is told them."""
+    points: list[str] = []
+
+    def hook(point: str) -> None:
+        points.append(point)
+
+    previous = set_swap_hook(hook)
+    try:
+        assert target.write(table, as_reader(export_table(10))).mode == "swap"
+    finally:
+        assert set_swap_hook(previous) is hook  # it hands back the hook it replaces
+    return points

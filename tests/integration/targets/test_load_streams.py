@@ -17,6 +17,17 @@ from tagport.targets.base import LoadProgress, Target
 from tagport.targets.postgres import PG_CAPABILITIES, PostgresTarget
 
 
+def copies_running(watcher: Any, schema: str) -> int:
+    """How many COPYs into `schema` PostgreSQL is running now: this test's only, as another
+    test process may be loading at the same time."""
+    row = watcher.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
+        "AND query LIKE %s AND state = 'active'",
+        (f'COPY "{schema}".%',),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
     table = pa.table({"user_id": pa.array(ids, pa.int64()), "city": [city] * len(ids)})
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=7_000))
@@ -87,13 +98,7 @@ def test_postgres_runs_as_many_copies_as_it_is_given_streams(
     with psycopg.connect(pg_url, autocommit=True) as watcher:
 
         def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
-            # This test's COPYs only: another test process may be loading at the same time.
-            row = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
-                "AND query LIKE %s AND state = 'active'",
-                (f'COPY "{schema}".%',),
-            ).fetchone()
-            running.append(int(row[0]) if row else 0)
+            running.append(copies_running(watcher, schema))
 
         blocks = [range(i * 100_000, (i + 1) * 100_000) for i in range(4)]
         result = pg_target.write("members", [stream(b) for b in blocks], progress=look)
@@ -123,12 +128,7 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
     with psycopg.connect(pg_url, autocommit=True) as watcher, Narrow(pg_target.params) as narrow:
 
         def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
-            row = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tagport' "
-                "AND query LIKE %s AND state = 'active'",
-                (f'COPY "{schema}".%',),
-            ).fetchone()
-            running.append(int(row[0]) if row else 0)
+            running.append(copies_running(watcher, schema))
             threads.add(threading.current_thread().name.split("_")[0])
 
         readers: list[list[str]] = [[] for _ in range(4)]

@@ -10,7 +10,7 @@ import pytest
 from tagport.errors import TerminalError, TransientError
 from tagport.targets.base import ConnectionParams, set_swap_hook
 from tagport.targets.mysql import MySqlTarget
-from tests.integration.targets.data import as_reader, design, export_table
+from tests.integration.targets.data import as_reader, design, export_table, swap_points
 from tests.integration.targets.readers import CountingReader
 
 
@@ -146,17 +146,7 @@ def test_a_swap_tells_the_hook_each_point_it_passes_in_order(mysql_target: MySql
     """The points the crash tests kill a write at (test_crash.py, which mutmut does not run);
     one RENAME TABLE statement: no point between the renames."""
     _ready(mysql_target)
-    points: list[str] = []
-
-    def hook(point: str) -> None:
-        points.append(point)
-
-    previous = set_swap_hook(hook)
-    try:
-        assert mysql_target.write("members", as_reader(export_table(10))).mode == "swap"
-    finally:
-        assert set_swap_hook(previous) is hook
-    assert points == [
+    assert swap_points(mysql_target) == [
         "recovered",
         "staging_created",
         "staging_loaded",

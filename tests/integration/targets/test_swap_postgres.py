@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from tagport.errors import TerminalError, TransientError
-from tagport.targets.base import ConnectionParams, set_swap_hook
+from tagport.targets.base import ConnectionParams
 from tagport.targets.postgres import PostgresTarget
 from tests.integration.targets.conftest import pg_params
-from tests.integration.targets.data import as_reader, design, export_table
+from tests.integration.targets.data import as_reader, design, export_table, swap_points
 from tests.integration.targets.readers import CountingReader
 
 
@@ -177,20 +177,10 @@ def test_recovery_after_a_crash_past_the_renames_keeps_the_new_table(
 
 
 def test_a_swap_tells_the_hook_each_point_it_passes_in_order(pg_target: PostgresTarget) -> None:
-    """The points the crash tests kill a write at (test_crash.py, which mutmut does not run):
+    """The points the crash tests kill a write at (test_crash.py, which mutmut does not run);
     a swap passes every one of them, in order."""
     _ready(pg_target)
-    points: list[str] = []
-
-    def hook(point: str) -> None:
-        points.append(point)
-
-    previous = set_swap_hook(hook)
-    try:
-        assert pg_target.write("members", as_reader(export_table(10))).mode == "swap"
-    finally:
-        assert set_swap_hook(previous) is hook
-    assert points == [
+    assert swap_points(pg_target) == [
         "recovered",
         "staging_created",
         "staging_loaded",
