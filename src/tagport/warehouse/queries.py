@@ -643,9 +643,14 @@ def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:
     if not plan.key or any(by_name[k].source == plan.scope.entity.id_field for k in plan.key):
         return query
     outer = query.subquery("x")
+    # Spark refuses an unordered ROW_NUMBER(); ordered by every column, the row kept for a key
+    # is also the same on every engine and every run.
     number = exp.Window(
         this=exp.RowNumber(),
         partition_by=[_col(k, "x") for k in plan.key],
+        order=exp.Order(
+            expressions=[exp.Ordered(this=_col(c.name, "x")) for c in plan.output_columns()]
+        ),
     )
     return (
         exp.select(*(_col(c.name, "x") for c in plan.output_columns()))
