@@ -147,19 +147,6 @@ def test_audience_cycles_are_refused_when_compiling() -> None:
         queries.members_query(scope, a, date(2024, 1, 1))
 
 
-def test_a_key_without_the_id_keeps_one_row_per_key() -> None:
-    plan = ExportPlan(
-        audience({"tag": "age", "op": "not_null"}),
-        SCOPE,
-        date(2024, 1, 1),
-        [TagOutput(tag="age")],
-        [ExportColumn("id", "user_id"), ExportColumn("age", "age")],
-        ["age"],
-    )
-    sql = queries.export_query(plan).sql("duckdb")
-    assert 'QUALIFY ROW_NUMBER() OVER (PARTITION BY "x"."age") = 1' in sql
-
-
 def _refused(problem: Problem) -> pytest.RaisesContext[InvalidInput]:
     """`pytest.raises` for exactly this one problem: its whole text (where, field, message)."""
     return pytest.raises(InvalidInput, match=f"^{re.escape(str(problem))}$")
