@@ -44,6 +44,16 @@ def one_run(db: Database, operator: Actor) -> tuple[str, int]:
     return name, instances.run(db, operator, name, date(2026, 11, 23))
 
 
+def four_days_in_two_groups(db: Database, operator: Actor) -> tuple[datetime, timedelta]:
+    """hz_vip_to_crm published and backfilled 2026-11-01..04 in two groups (days 1-2, 3-4);
+    the moment to claim at and a lease of five minutes."""
+    publish(db, operator, "hz_vip_to_crm")
+    instances.backfill(
+        db, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 4), groups=2
+    )
+    return t.utcnow(), timedelta(minutes=5)
+
+
 def edit(db: Database, operator: Actor, tmp_path: Path, name: str, **changes: Any) -> None:
     document = next(
         d for d in config_as_code.export_documents(db, ["OfflineService"]) if d["name"] == name
@@ -308,11 +318,7 @@ def test_backfill_splits_days_into_ordered_groups(catalogued: Database, operator
 def test_claims_respect_group_order_and_one_writer_per_table(
     catalogued: Database, operator: Actor
 ) -> None:
-    publish(catalogued, operator, "hz_vip_to_crm")
-    instances.backfill(
-        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 4), groups=2
-    )
-    now, lease = t.utcnow(), timedelta(minutes=5)
+    now, lease = four_days_in_two_groups(catalogued, operator)
     first = instances.claim(catalogued, "w1", now, lease)
     assert first is not None and first.bizdate == date(2026, 11, 1)
     # Day 3 (group 2) would be next, but the same target table is being written.
@@ -686,11 +692,7 @@ def test_a_backfill_is_refused_beyond_its_limits_and_accepted_up_to_them(
 def test_a_backfill_day_waits_only_for_the_earlier_days_of_its_own_group(
     catalogued: Database, operator: Actor
 ) -> None:
-    publish(catalogued, operator, "hz_vip_to_crm")
-    instances.backfill(
-        catalogued, operator, "hz_vip_to_crm", date(2026, 11, 1), date(2026, 11, 4), groups=2
-    )
-    now, lease = t.utcnow(), timedelta(minutes=5)
+    now, lease = four_days_in_two_groups(catalogued, operator)
     broken = instances.Outcome(error="deadlock", transient=True)
     order = []
     while (claim := instances.claim(catalogued, "w1", now, lease)) is not None:

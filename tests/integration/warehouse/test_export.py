@@ -252,15 +252,14 @@ def test_export_is_unique_on_key_with_duplicate_source_rows(warehouse: Warehouse
     assert sorted(r["user_id"] for r in rows) == [1, 2]
 
 
+def sql_group(sql: str) -> AudienceGroupSpec:
+    """An audience group of the user entity defined by `sql`."""
+    return AudienceGroupSpec(code="q", name="Q", entity="user", owner="o", sql=sql)
+
+
 def test_sql_audience_binds_bizdate_and_refuses_writes(warehouse: Warehouse) -> None:
     scope = AudienceScope(ENTITY, TAGS, {})
-    spec = AudienceGroupSpec(
-        code="q",
-        name="Q",
-        entity="user",
-        owner="o",
-        sql="SELECT uid FROM p.profile WHERE ds = '${bizdate}' AND age > 26",
-    )
+    spec = sql_group("SELECT uid FROM p.profile WHERE ds = '${bizdate}' AND age > 26")
     assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
     dashed = spec.model_copy(
         update={
@@ -486,13 +485,9 @@ def test_an_export_keyed_on_a_tag_has_one_row_per_key_and_one_without_key_every_
 def test_a_sql_audience_counts_each_id_once_and_no_null(warehouse: Warehouse) -> None:
     """Its members are the distinct non-NULL values of its column, cast to the ID type."""
     scope = AudienceScope(ENTITY, TAGS, {})
-    spec = AudienceGroupSpec(
-        code="q",
-        name="Q",
-        entity="user",
-        owner="o",
-        sql="SELECT CASE WHEN age > 26 THEN CAST(uid AS VARCHAR) END FROM p.profile "
-        "WHERE ds = '${bizdate}' UNION ALL SELECT '1'",
+    spec = sql_group(
+        "SELECT CASE WHEN age > 26 THEN CAST(uid AS VARCHAR) END FROM p.profile "
+        "WHERE ds = '${bizdate}' UNION ALL SELECT '1'"
     )
     assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
     assert warehouse.estimate(scope, spec, BIZDATE) == 2
