@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tagport.domain.catalog import LookupTableSpec, TagSpec
+from tagport.domain.dates import PartitionFormat
 from tagport.domain.documents import KINDS, dump_spec, kind_named, parse_spec
 from tagport.domain.rules import dump_rule, parse_rule
 from tagport.errors import InvalidInput, Problem
@@ -195,4 +196,73 @@ def test_lookup_codes_that_are_no_values_of_the_tags_type_are_named() -> None:
     assert isinstance(tag, TagSpec)
     assert tag.lookup_problems({"18": "adult", "x": "?", "07": "child"}) == [
         "code 'x' is not a whole number"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("node", "problems"),
+    [
+        ({"tag": "age"}, [("rule.any[0].op", "Field required")]),
+        ({"op": ">"}, [("rule.any[0].tag", "Field required")]),
+        (
+            {"value": 3},
+            [("rule.any[0].tag", "Field required"), ("rule.any[0].op", "Field required")],
+        ),
+        (
+            {"colour": 1},
+            [
+                (
+                    "rule.any[0]",
+                    "a rule node is one of {all: [...]}, {any: [...]}, {not: {...}}, "
+                    "{tag, op, value} or {audience: CODE}",
+                )
+            ],
+        ),
+    ],
+)
+def test_a_rule_node_is_read_as_the_shape_its_keys_name(
+    node: dict[str, Any], problems: list[tuple[str, str]]
+) -> None:
+    """Any one of `tag`, `op` or `value` makes a node a condition, so the problem names the
+    fields it lacks; a node with none of the keys of any shape gets the list of shapes."""
+    document = {
+        "kind": "AudienceGroup",
+        "code": "g",
+        "name": "G",
+        "entity": "user",
+        "owner": "alice",
+        "rule": {"any": [node]},
+    }
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(document, "doc")
+    assert [(p.field, p.message) for p in caught.value.problems] == problems
+
+
+def _tag_with_format(partition_format: object) -> dict[str, Any]:
+    return {
+        "kind": "Tag",
+        "code": "age",
+        "name": "Age",
+        "entity": "user",
+        "value_type": "long",
+        "source": {
+            "table": "p.t",
+            "key": "uid",
+            "column": "age",
+            "partition_format": partition_format,
+        },
+    }
+
+
+def test_a_partition_format_is_read_whatever_its_case_and_a_number_is_refused() -> None:
+    spec = parse_spec(_tag_with_format(" YYYY-mm-DD "), "doc")
+    assert isinstance(spec, TagSpec)
+    assert spec.source.partition_format is PartitionFormat.DASHED
+    with pytest.raises(InvalidInput) as caught:
+        parse_spec(_tag_with_format(20240101), "doc")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        (
+            "source.partition_format",
+            "Input should be 'yyyyMMdd', 'yyyy-MM-dd', 'yyyy/MM/dd' or 'yyyy.MM.dd'",
+        )
     ]

@@ -17,6 +17,7 @@ from tagport.domain.dates import (
     default_bizdate,
     parse_date,
 )
+from tagport.domain.rules import RelativeDays, coerce_value
 from tagport.domain.values import ValueKind, ValueType, parse_code
 
 
@@ -148,3 +149,16 @@ def test_today_and_the_earliest_day_are_data_timestamps_one_day_beyond_are_not()
         bizdate_problem(date(1899, 12, 31), today)
         == "1899-12-31 is before 1900-01-01; check the year"
     )
+
+
+@pytest.mark.parametrize(
+    ("value_type", "expected"),
+    [("date", date(2024, 3, 9)), ("datetime", datetime(2024, 3, 9, 0, 0))],
+)
+def test_relative_days_are_a_day_for_a_date_tag_and_its_midnight_for_a_datetime_tag(
+    value_type: str, expected: date
+) -> None:
+    got = coerce_value(
+        ValueType.parse(value_type), RelativeDays(relative_days=-1), date(2024, 3, 10)
+    )
+    assert (type(got), got) == (type(expected), expected)
