@@ -317,3 +317,42 @@ def test_every_operator_with_every_value_selects_what_python_selects(
             if house.members(SCOPE, audience, BIZDATE, 0, 1000) != expected:
                 wrong.append(condition)
     assert wrong == []
+
+
+def test_a_row_without_a_key_is_no_member_and_a_source_without_partitions_is_read_whole(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A NULL key names nobody (it is neither counted nor listed), and a tag whose source has
+    no partition column (`partition: null`) reads every row of its table at any bizdate."""
+    house = make_warehouse("duckdb", tmp_path, request)
+    keyed = pa.table(
+        {
+            "uid": pa.array([None, 1, 2], pa.int64()),
+            "c_word": pa.array(["a", "b", None]),
+            "ds": pa.array([DS] * 3),
+        }
+    )
+    whole = pa.table({"uid": pa.array([3, 4], pa.int64()), "c_x": pa.array(["x", None])})
+    for table, data in (("p.a", keyed), ("p.d", whole)):
+        house.write_batches(
+            table, pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), replace=True
+        )
+    unpartitioned = TagSpec(
+        code="x",
+        name="x",
+        entity="user",
+        value_type="string",
+        source=TagSource(table="p.d", key="uid", column="c_x", partition=None),
+    )
+    scope = AudienceScope(ENTITY, {"word": SCOPE.tags["word"], "x": TagRef(unpartitioned)}, {})
+
+    def group(rule: Rule) -> AudienceGroupSpec:
+        return AudienceGroupSpec(code="g", name="g", entity="user", owner="o", rule=rule)
+
+    anyone = group(AnyOf(any=[Condition(tag="word", op=op) for op in (Op.IS_NULL, Op.NOT_NULL)]))
+    assert house.members(scope, anyone, BIZDATE, 0, 10) == [1, 2, 3, 4]
+    assert house.estimate(scope, anyone, BIZDATE) == 4
+    # Years later p.a's partition is empty; p.d's rows are still there.
+    for op, expected in ((Op.NOT_NULL, [3]), (Op.IS_NULL, [4])):
+        audience = group(Condition(tag="x", op=op))
+        assert house.members(scope, audience, date(2031, 1, 1), 0, 10) == expected
