@@ -491,3 +491,14 @@ def test_a_sql_audience_counts_each_id_once_and_no_null(warehouse: Warehouse) ->
     )
     assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [1, 3]
     assert warehouse.estimate(scope, spec, BIZDATE) == 2
+
+
+def test_a_sql_audience_keeps_its_numbers_as_numbers(warehouse: Warehouse) -> None:
+    """Binding the bizdate rewrites only the placeholder's literal: `ORDER BY 1 DESC LIMIT 2`
+    still orders by the first column (a string '1' would order by a constant)."""
+    scope = AudienceScope(ENTITY, TAGS, {})
+    spec = sql_group(
+        "SELECT DISTINCT uid FROM p.profile WHERE ds = '${bizdate}' AND uid < 1 + 4 "
+        "ORDER BY 1 DESC LIMIT 2"
+    )
+    assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [2, 3]
