@@ -22,6 +22,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from sqlglot import ParseError, exp, parse
+from sqlglot.errors import TokenError
 
 from tagport.domain.catalog import AudienceGroupSpec, TagSource, TagSpec
 from tagport.domain.dates import PartitionFormat
@@ -806,6 +807,10 @@ def parse_statement(sql: str) -> exp.Query:
     except ParseError as exc:
         first = exc.errors[0]["description"] if exc.errors else str(exc)
         raise InvalidInput.one("sql", "", f"not valid SQL: {first}") from None
+    except TokenError:  # sqlglot's tokenizer, before any parsing: not a ParseError
+        raise InvalidInput.one(
+            "sql", "", "not valid SQL: a quote or comment is not closed"
+        ) from None
     if len(statements) != 1:
         raise InvalidInput.one("sql", "", f"must be one SELECT statement, not {len(statements)}")
     statement = statements[0]

@@ -159,6 +159,9 @@ READ_ONLY = "must only read: no INSERT, UPDATE, DELETE or DDL"
     ("sql", "problem"),
     [
         ("SELEC a FROM", ("", "not valid SQL: Invalid expression / Unexpected token")),
+        ("SELECT 'abc FROM t", ("", "not valid SQL: a quote or comment is not closed")),
+        ('SELECT "a FROM t', ("", "not valid SQL: a quote or comment is not closed")),
+        ("SELECT a FROM t /* the end", ("", "not valid SQL: a quote or comment is not closed")),
         ("", ("", "must be one SELECT statement, not 0")),
         ("SELECT 1; SELECT 2", ("", "must be one SELECT statement, not 2")),
         ("DELETE FROM t", ("", "must be a SELECT statement, not DELETE")),
