@@ -502,3 +502,28 @@ def test_a_sql_audience_keeps_its_numbers_as_numbers(warehouse: Warehouse) -> No
         "ORDER BY 1 DESC LIMIT 2"
     )
     assert warehouse.members(scope, spec, BIZDATE, 0, 10) == [2, 3]
+
+
+def test_a_rule_export_has_the_rules_members_only(warehouse: Warehouse) -> None:
+    """A selective rule that refers to another group: the export holds its members and no one
+    else (the reference tests export everyone, where the rule's filter changes nothing); 7 is
+    picked but in no source at the bizdate, so no member."""
+    picked = AudienceGroupSpec(code="picked", name="P", entity="user", owner="o", import_="x")
+    some = AudienceGroupSpec(
+        code="some",
+        name="S",
+        entity="user",
+        owner="o",
+        rule=parse_rule({"any": [{"tag": "age", "op": ">", "value": 26}, {"audience": "picked"}]}),
+    )
+    plan = ExportPlan(
+        audience=some,
+        scope=AudienceScope(ENTITY, TAGS, {"picked": picked}),
+        bizdate=BIZDATE,
+        tags=[TagOutput(tag="age")],
+        columns=[ExportColumn("uid", "user_id"), ExportColumn("age", "age")],
+        key=["uid"],
+    )
+    rows = warehouse.export_reader(plan).read_all().to_pylist()
+    assert sorted((r["uid"], r["age"]) for r in rows) == [(1, 30), (3, 41), (4, None)]
+    assert warehouse.estimate(plan.scope, some, BIZDATE) == 3
