@@ -527,3 +527,36 @@ def test_a_rule_export_has_the_rules_members_only(warehouse: Warehouse) -> None:
     rows = warehouse.export_reader(plan).read_all().to_pylist()
     assert sorted((r["uid"], r["age"]) for r in rows) == [(1, 30), (3, 41), (4, None)]
     assert warehouse.estimate(plan.scope, some, BIZDATE) == 3
+
+
+def test_tags_named_like_a_lookups_columns_export_their_own_values(warehouse: Warehouse) -> None:
+    """Tags whose codes are `code` and `name` (the columns of a lookup's inline table) export
+    their values and code names: every column the export reads is qualified by its source."""
+    tags = {
+        "code": _tag("code", "string", "p.profile", "city_code", lookup=True),
+        "name": _tag("name", "long", "p.profile", "age"),
+    }
+    plan = ExportPlan(
+        audience=EVERYONE,
+        scope=AudienceScope(ENTITY, {**TAGS, **tags}, {}),
+        bizdate=BIZDATE,
+        tags=[
+            TagOutput(tag="code", outputs=[Output.VALUE, Output.CODENAME]),
+            TagOutput(tag="name"),
+        ],
+        columns=[
+            ExportColumn("uid", "user_id"),
+            ExportColumn("code", "code"),
+            ExportColumn("code_name", codename_field("code")),
+            ExportColumn("name", "name"),
+        ],
+        key=["uid"],
+    )
+    rows = warehouse.export_reader(plan).read_all().to_pylist()
+    assert sorted(tuple(r.values()) for r in rows) == [
+        (1, "571", CITIES["571"], 30),
+        (2, "21", CITIES["21"], None),
+        (3, "999", None, 41),
+        (4, None, None, None),
+        (5, None, None, 25),
+    ]
