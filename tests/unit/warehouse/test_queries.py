@@ -339,3 +339,16 @@ def test_readiness_waits_for_what_referred_groups_read_however_deep() -> None:
         "other.t",
         "tagport_audiences.vips",
     ]
+
+
+def test_id_ranges_are_at_most_as_many_as_asked_and_as_the_sample_has_ids() -> None:
+    """The cap bounds how many chunks (DuckDB) or lanes and slices (Spark) run side by side;
+    a sample of two IDs gives two ranges however many rows it stands for."""
+    assert queries.id_ranges(10_000, list(range(1000)), 1, 4) == [
+        (None, 250),
+        (250, 500),
+        (500, 750),
+        (750, None),
+    ]
+    assert queries.id_ranges(10_000, [1, 2], 1, 64) == [(None, 2), (2, None)]
+    assert queries.id_ranges(10, [1, 2, 3], 100, 64) == [None]
