@@ -61,17 +61,21 @@ def test_every_problem_of_a_document_is_reported_with_its_field() -> None:
     assert all(p.where == "a.yaml#3" for p in caught.value.problems)
 
 
-def test_rule_problems_point_at_the_condition() -> None:
-    document = {
+def _group(**definition: Any) -> dict[str, Any]:
+    """An AudienceGroup document with `definition` (rule, sql, import)."""
+    return {
         "kind": "AudienceGroup",
         "code": "g",
         "name": "G",
         "entity": "user",
         "owner": "alice",
-        "rule": {
-            "all": [{"tag": "age", "op": ">", "value": 3}, {"any": [{"tag": "c", "op": "in"}]}]
-        },
-    }
+    } | {k.rstrip("_"): v for k, v in definition.items()}
+
+
+def test_rule_problems_point_at_the_condition() -> None:
+    document = _group(
+        rule={"all": [{"tag": "age", "op": ">", "value": 3}, {"any": [{"tag": "c", "op": "in"}]}]}
+    )
     with pytest.raises(
         InvalidInput, match=r"rule.all\[1\].any\[0\]: operator in needs a non-empty"
     ):
@@ -79,15 +83,7 @@ def test_rule_problems_point_at_the_condition() -> None:
 
 
 def test_an_audience_has_exactly_one_definition() -> None:
-    document = {
-        "kind": "AudienceGroup",
-        "code": "g",
-        "name": "G",
-        "entity": "user",
-        "owner": "alice",
-        "sql": "SELECT 1",
-        "import": "ids.txt",
-    }
+    document = _group(sql="SELECT 1", import_="ids.txt")
     with pytest.raises(InvalidInput, match="exactly one of rule, import or sql"):
         parse_spec(document, "doc")
 
@@ -225,14 +221,7 @@ def test_a_rule_node_is_read_as_the_shape_its_keys_name(
 ) -> None:
     """Any one of `tag`, `op` or `value` makes a node a condition, so the problem names the
     fields it lacks; a node with none of the keys of any shape gets the list of shapes."""
-    document = {
-        "kind": "AudienceGroup",
-        "code": "g",
-        "name": "G",
-        "entity": "user",
-        "owner": "alice",
-        "rule": {"any": [node]},
-    }
+    document = _group(rule={"any": [node]})
     with pytest.raises(InvalidInput) as caught:
         parse_spec(document, "doc")
     assert [(p.field, p.message) for p in caught.value.problems] == problems
