@@ -163,3 +163,18 @@ def test_a_backfill_is_shown_only_to_who_may_see_its_task(
     missing = world["backfill"] + 100
     with pytest.raises(NotFound, match=f"backfill '{missing}' does not exist"):
         instances.backfill_view(catalogued, operator, missing)
+
+
+def test_the_plain_list_keeps_to_a_backfill_and_a_limit_and_a_missing_instance_is_named(
+    catalogued: Database, operator: Actor, world: dict[str, int]
+) -> None:
+    """`list_instances` (what `tagport instance list` prints): a backfill's runs only, the
+    newest `limit`; an instance that does not exist is refused by its kind and number."""
+    of_backfill = instances.list_instances(catalogued, backfill_id=world["backfill"])
+    assert [(v.task, v.bizdate) for v in of_backfill] == [(RECURRING, _day(d)) for d in (3, 2, 1)]
+    newest = instances.list_instances(catalogued, limit=2)
+    assert [v.id for v in newest] == [world["fill3"], world["fill2"]]
+    with pytest.raises(NotFound) as caught:
+        instances.rerun(catalogued, operator, 999_999)
+    assert str(caught.value) == "instance '999999' does not exist"
+    assert (caught.value.kind, caught.value.name) == ("instance", "999999")
