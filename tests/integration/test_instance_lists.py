@@ -174,6 +174,8 @@ def test_the_plain_list_keeps_to_a_backfill_and_a_limit_and_a_missing_instance_i
     assert [(v.task, v.bizdate) for v in of_backfill] == [(RECURRING, _day(d)) for d in (3, 2, 1)]
     newest = instances.list_instances(catalogued, limit=2)
     assert [v.id for v in newest] == [world["fill3"], world["fill2"]]
+    instances.backfill(catalogued, operator, RECURRING, date(2025, 1, 1), date(2025, 7, 19))
+    assert len(instances.list_instances(catalogued)) == 200  # of 206: the default page
     with pytest.raises(NotFound) as caught:
         instances.rerun(catalogued, operator, 999_999)
     assert str(caught.value) == "instance '999999' does not exist"
