@@ -8,6 +8,11 @@ AXE     := node_modules/axe-core/axe.min.js
 
 .PHONY: demo test test-fast mutate lint format install browser clean
 
+# Python keeps its compiled modules and pytest its rewritten asserts in __pycache__ unless told
+# not to; a shell that says PYTHONDONTWRITEBYTECODE makes every test process compile them again
+# (4 s of each process's start, measured in docs/testing.md).
+unexport PYTHONDONTWRITEBYTECODE
+
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
@@ -15,7 +20,8 @@ test: $(STAMP) $(AXE)  ## Run the whole suite (unit, integration against Postgre
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## The edit loop: unit and integration tests on SQLite metadata, no slow ones, a quarter of the examples
-	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow and not browser and not pg_metadata" -n 2 tests/unit tests/integration $(PYTEST_ARGS)
+	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow and not browser and not pg_metadata" -n 2 \
+		-p no:playwright -p no:schemathesis tests/unit tests/integration $(PYTEST_ARGS)
 
 MUTATE ?= tagport.errors* tagport.services.scheduling* tagport.services.instances* \
 	tagport.services.publication* tagport.targets.sql* tagport.targets.base* \
