@@ -4,6 +4,7 @@ partition format, plus imports, SQL audiences, readiness and a busy warehouse fi
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 from datetime import date, datetime
@@ -30,6 +31,7 @@ from tagport.warehouse.base import (
     Warehouse,
 )
 from tagport.warehouse.duckdb import DuckDBWarehouse
+from tests.budget import crossed
 from tests.integration.warehouse.engines import ENGINES, make_warehouse
 
 BIZDATE = date(2024, 5, 2)
@@ -94,19 +96,37 @@ and sources loaded once would run the very same SQL again (a Spark query costs s
         for load in LOADS[str(engine.values[0])]
     ]
 )
-def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Warehouse:
+def warehouse(
+    tmp_path: Path, request: pytest.FixtureRequest, loaded_files: dict[str, Path]
+) -> Warehouse:
     """The sources and an import audience, loaded as `LOADS` says, on each engine: the same
     export each way."""
     engine, load = request.param
+    if engine == "duckdb":
+        shutil.copy(loaded_files[load], tmp_path / "warehouse.duckdb")
+        return make_warehouse(engine, tmp_path, request, busy_timeout=1)
     return _loaded(make_warehouse(engine, tmp_path, request, busy_timeout=1), load)
 
 
 @pytest.fixture(params=LOADS["duckdb"])
-def duckdb_house(tmp_path: Path, request: pytest.FixtureRequest) -> DuckDBWarehouse:
+def duckdb_house(
+    tmp_path: Path, request: pytest.FixtureRequest, loaded_files: dict[str, Path]
+) -> DuckDBWarehouse:
     """`warehouse` on DuckDB only, for what is DuckDB's own (its file, its SQL)."""
-    house = DuckDBWarehouse(tmp_path / "warehouse.duckdb", busy_timeout=1)
-    _loaded(house, request.param)
-    return house
+    shutil.copy(loaded_files[request.param], tmp_path / "warehouse.duckdb")
+    return DuckDBWarehouse(tmp_path / "warehouse.duckdb", busy_timeout=1)
+
+
+@pytest.fixture(scope="module")
+def loaded_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One DuckDB file per way of loading, loaded once and copied by each test (loading costs
+    a quarter of a second, a copy a millisecond); a test changes only its own copy."""
+    files = {}
+    for load in LOADS["duckdb"]:
+        folder = tmp_path_factory.mktemp(f"loaded-{load}")
+        _loaded(DuckDBWarehouse(folder / "warehouse.duckdb"), load)
+        files[load] = folder / "warehouse.duckdb"
+    return files
 
 
 def _loaded(house: Warehouse, load: str) -> Warehouse:
@@ -165,8 +185,17 @@ OUTPUTS = [[Output.VALUE], [Output.CODENAME], [Output.VALUE, Output.CODENAME]]
 FORMATS = [None, *PartitionFormat]
 
 
-@pytest.mark.parametrize("outputs", OUTPUTS, ids=lambda o: "+".join(x.value for x in o))
-@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.value if f else "no-partition")
+@pytest.mark.parametrize(
+    ("fmt", "outputs"),
+    [
+        pytest.param(
+            fmt,
+            outputs,
+            id=f"{fmt.value if fmt else 'no-partition'}-" + "+".join(x.value for x in outputs),
+        )
+        for fmt, outputs in crossed(FORMATS, OUTPUTS)
+    ],
+)
 @pytest.mark.parametrize("audience", ["rule", "import"])
 def test_export_matches_reference(
     warehouse: Warehouse,
