@@ -169,12 +169,14 @@ def test_the_plain_list_keeps_to_a_backfill_and_a_limit_and_a_missing_instance_i
     catalogued: Database, operator: Actor, world: dict[str, int]
 ) -> None:
     """`list_instances` (what `tagport instance list` prints): a backfill's runs only, the
-    newest `limit`; an instance that does not exist is refused by its kind and number."""
+    newest `limit` (200 unless asked; a backfill not asked for groups runs as one); an instance
+    that does not exist is refused by its kind and number."""
     of_backfill = instances.list_instances(catalogued, backfill_id=world["backfill"])
     assert [(v.task, v.bizdate) for v in of_backfill] == [(RECURRING, _day(d)) for d in (3, 2, 1)]
     newest = instances.list_instances(catalogued, limit=2)
     assert [v.id for v in newest] == [world["fill3"], world["fill2"]]
-    instances.backfill(catalogued, operator, RECURRING, date(2025, 1, 1), date(2025, 7, 19))
+    whole = instances.backfill(catalogued, operator, RECURRING, date(2025, 1, 1), date(2025, 7, 19))
+    assert instances.backfill_view(catalogued, operator, whole).groups == 1  # unless asked
     assert len(instances.list_instances(catalogued)) == 200  # of 206: the default page
     with pytest.raises(NotFound) as caught:
         instances.rerun(catalogued, operator, 999_999)

@@ -61,16 +61,15 @@ def schedule_key(service_id: int, bizdate: date) -> str:
 def new_instance(
     task: t.OfflineService, bizdate: date, trigger: str, created_by: int | None = None
 ) -> t.Instance:
-    """A waiting instance of the task's live (published) version."""
+    """A waiting instance of the task's live (published) version, run or backfilled by a
+    person. The scheduler inserts its own in bulk, keyed by `schedule_key` (`scheduling.py`)."""
     assert task.published is not None and task.published_revision is not None
     return t.Instance(
         service_id=task.id,
         bizdate=bizdate,
         trigger=trigger,
-        schedule_key=schedule_key(task.id, bizdate) if trigger == Trigger.SCHEDULE else None,
         status=InstanceStatus.WAITING.value,
         revision=task.published_revision,
-        attempts=0,
         target_key=target_key(task.published),
         created_by_id=created_by,
     )
