@@ -33,6 +33,21 @@ def stream(ids: range, city: str = "c") -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=7_000))
 
 
+def meeting(ids: range, barrier: threading.Barrier) -> pa.RecordBatchReader:
+    """`stream(ids)`, whose reader stops at its second batch until the other streams of
+    `barrier` are at theirs: each has then sent a batch into a COPY it holds open, so the
+    barrier's action sees every COPY at once, however the threads were scheduled."""
+    source = stream(ids)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for number, batch in enumerate(source):
+            if number == 1:
+                barrier.wait()
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(source.schema, batches())
+
+
 def members(target: Target, fixture: str) -> str:
     if fixture == "mysql_target":
         return "members"
@@ -100,8 +115,11 @@ def test_postgres_runs_as_many_copies_as_it_is_given_streams(
         def look(_: LoadProgress) -> None:  # called under the meter's lock: one at a time
             running.append(copies_running(watcher, schema))
 
+        met = threading.Barrier(
+            4, action=lambda: running.append(copies_running(watcher, schema)), timeout=30
+        )
         blocks = [range(i * 100_000, (i + 1) * 100_000) for i in range(4)]
-        result = pg_target.write("members", [stream(b) for b in blocks], progress=look)
+        result = pg_target.write("members", [meeting(b, met) for b in blocks], progress=look)
     assert result.rows == 400_000
     assert max(running) == 4
 
@@ -132,12 +150,19 @@ def test_streams_beyond_a_targets_most_are_loaded_in_its_last_lane(
             threads.add(threading.current_thread().name.split("_")[0])
 
         readers: list[list[str]] = [[] for _ in range(4)]
+        # The first stream of each lane waits at its second batch for the others' (see
+        # `meeting`): then the lanes' COPYs are all open, and counted.
+        met = threading.Barrier(
+            lanes, action=lambda: running.append(copies_running(watcher, schema)), timeout=30
+        )
 
         def read_by(block: int) -> Iterator[pa.RecordBatch]:
             """The stream of block `block` as an export gives it (a generator), telling by whom
             each batch is read."""
             ids = range(block * 50_000, (block + 1) * 50_000)
-            for batch in stream(ids):
+            for number, batch in enumerate(stream(ids)):
+                if number == 1 and block < lanes:
+                    met.wait()
                 readers[block].append(threading.current_thread().name)
                 yield batch
 
