@@ -10,7 +10,7 @@ AXE     := node_modules/axe-core/axe.min.js
 
 # Python keeps its compiled modules and pytest its rewritten asserts in __pycache__ unless told
 # not to; a shell that says PYTHONDONTWRITEBYTECODE makes every test process compile them again
-# (4 s of each process's start, measured in docs/testing.md).
+# (1.6 s of each test process's start, measured in docs/testing.md).
 unexport PYTHONDONTWRITEBYTECODE
 
 demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, serve
