@@ -3,7 +3,9 @@
 
 Members of a rule audience are the entities present (by key) in any source of the entity's tags at
 the bizdate. Conditions use two-valued logic: a condition on a missing or NULL value is false
-(except `is_null`), so `not` is the exact complement of what it wraps.
+(except `is_null`), so `not` is the exact complement of what it wraps. The sources a rule cannot
+hold without (`sources_needed`) are inner-joined, the rest left-joined to them; a rule that needs
+none full-joins every source.
 
 Every source table is scanned once per query, however many tags it holds: a CTE per source groups
 the partition by key (which also makes rows unique on the key) and the CTEs are joined on the ID.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -240,21 +242,51 @@ class AudienceCompiler:
             for source in sources_of(tags)
         ]
 
-    def universe(self, sources: Sequence[Source], query: exp.Select) -> tuple[exp.Select, exp.Expr]:
-        """`query` FROM every source full-joined on the ID, and the expression of that ID."""
-        first = sources[0]
+    def universe(
+        self, sources: Sequence[Source], query: exp.Select, needed: Collection[str] = ()
+    ) -> tuple[exp.Select, exp.Expr]:
+        """`query` FROM the sources joined on the ID, and the expression of that ID.
+
+        The sources every member must be in (`needed`, by alias) are inner-joined and the rest
+        left-joined to them; with none, all are full-joined (whoever any source holds). DuckDB
+        keeps a full join full under a WHERE that rejects its NULLs: on 6M members, two sources
+        full-joined took 0.75-1.05 s where the inner join took 0.36 s.
+        """
+        ordered = sorted(sources, key=lambda source: source.alias not in needed)
+        first = ordered[0]
         query = query.with_(first.alias, self.cte(first)).from_(exp.to_identifier(first.alias))
         ids: list[exp.Expr] = [_col(ID, first.alias)]
-        for source in sources[1:]:
+        for source in ordered[1:]:
+            if first.alias not in needed:
+                join_type = "FULL OUTER"
+            elif source.alias in needed:
+                join_type = "INNER"
+            else:
+                join_type = "LEFT"
             current = ids[0] if len(ids) == 1 else exp.func("COALESCE", *[i.copy() for i in ids])
             query = query.with_(source.alias, self.cte(source)).join(
                 exp.to_identifier(source.alias),
                 on=exp.EQ(this=_col(ID, source.alias), expression=current),
-                join_type="FULL OUTER",
+                join_type=join_type,
             )
-            ids.append(_col(ID, source.alias))
+            if join_type == "FULL OUTER":
+                ids.append(_col(ID, source.alias))
         ident = ids[0] if len(ids) == 1 else exp.func("COALESCE", *ids)
         return query, ident
+
+    def rule_universe(
+        self, rule: Rule, tags: Collection[str]
+    ) -> tuple[exp.Select, exp.Expr, dict[str, str]]:
+        """The sources a rule audience reads (with `tags`) joined as `universe` joins them, the
+        ID, and each tag's source alias. Where the rule needs a source (`sources_needed`), a
+        member is in it, so the sources read for no tag are left out."""
+        sources = self.entity_sources(tags)
+        aliases = {t.code: s.alias for s in sources for t in s.tags}
+        needed = sources_needed(rule, aliases)
+        if needed:
+            sources = [source for source in sources if source.tags]
+        query, ident = self.universe(sources, exp.select(), needed)
+        return query, ident, aliases
 
     def cte(self, source: Source) -> exp.Select:
         """A source's CTE, grouped by key unless its scan is known to be unique."""
@@ -268,9 +300,7 @@ class AudienceCompiler:
             raise InvalidInput.one("rule", "audience", f"audience groups form a cycle: {chain}")
         seen = (*seen, audience.code)
         if audience.rule is not None:
-            sources = self.entity_sources(rule_tags(audience.rule))
-            query, ident = self.universe(sources, exp.select())
-            aliases = {t.code: s.alias for s in sources for t in s.tags}
+            query, ident, aliases = self.rule_universe(audience.rule, rule_tags(audience.rule))
             predicate = self.predicate(audience.rule, aliases, ident, seen)
             return query.select(exp.alias_(ident, ID, quoted=True)).where(predicate)
         if audience.import_ is not None:
@@ -367,6 +397,37 @@ def rule_tags(rule: Rule) -> set[str]:
     return {leaf.tag for _, leaf in walk(rule) if isinstance(leaf, Condition)}
 
 
+def sources_needed(rule: Rule, alias_of: Mapping[str, str]) -> frozenset[str]:
+    """The sources (aliases; `alias_of` maps each tag to its source's) an entity must be
+    present in for `rule` to hold."""
+    return _absence_makes(rule, alias_of)[0]
+
+
+def _absence_makes(
+    rule: Rule, alias_of: Mapping[str, str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(the sources whose absence makes `rule` false, those whose absence makes it true).
+
+    An absent source reads as NULL in every tag it holds: a condition on NULL is false, but
+    `is_null` is true. `all` is false where any part is and true where every part is, `any`
+    the converse, `not` swaps the two, and a group referred to depends on no source here.
+    """
+    if isinstance(rule, AllOf):
+        falses, trues = zip(*(_absence_makes(r, alias_of) for r in rule.all), strict=True)
+        return frozenset().union(*falses), frozenset.intersection(*trues)
+    if isinstance(rule, AnyOf):
+        falses, trues = zip(*(_absence_makes(r, alias_of) for r in rule.any), strict=True)
+        return frozenset.intersection(*falses), frozenset().union(*trues)
+    if isinstance(rule, Not):
+        false, true = _absence_makes(rule.not_, alias_of)
+        return true, false
+    if isinstance(rule, AudienceRef):
+        return frozenset(), frozenset()
+    # A tag the entity lacks is refused when the predicate is built.
+    source = frozenset([alias_of[rule.tag]] if rule.tag in alias_of else [])
+    return (frozenset(), source) if rule.op is Op.IS_NULL else (source, frozenset())
+
+
 def members_query(
     scope: AudienceScope,
     audience: AudienceGroupSpec,
@@ -453,9 +514,7 @@ def export_query(
         compiler.tag(code)
     rule = plan.audience.rule
     if rule is not None:
-        sources = compiler.entity_sources(rule_tags(rule) | set(wanted))
-        query, ident = compiler.universe(sources, exp.select())
-        aliases = {t.code: s.alias for s in sources for t in s.tags}
+        query, ident, aliases = compiler.rule_universe(rule, rule_tags(rule) | set(wanted))
         query = query.where(compiler.predicate(rule, aliases, ident, (plan.audience.code,)))
     else:
         sources = sources_of([plan.scope.tags[c].spec for c in wanted])

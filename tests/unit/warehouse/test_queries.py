@@ -8,13 +8,17 @@ from datetime import date
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tagport.domain.catalog import AudienceGroupSpec, EntitySpec, TagSource, TagSpec
-from tagport.domain.rules import parse_rule
+from tagport.domain.rules import Rule, parse_rule
 from tagport.domain.tasks import Output, TagOutput
 from tagport.errors import InvalidInput, Problem
 from tagport.warehouse import queries
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
+from tests.budget import examples
+from tests.rule_reference import IDS, TAGS, holds, member_values, rules
 
 ENTITY = EntitySpec(code="user", name="U", project="p", id_field="user_id", id_type="bigint")
 
@@ -54,11 +58,79 @@ def test_rule_sql_quotes_identifiers_and_renders_literals() -> None:
 
 
 def test_each_source_is_scanned_once() -> None:
-    sql = queries.members_query(
-        SCOPE, audience({"tag": "age", "op": ">", "value": 3}), date(2024, 1, 1)
-    ).sql("duckdb")
+    """A rule that holds for members of no source (`not`) reads every source, each once;
+    one that needs a source reads only the sources it names."""
+    everyone = audience({"not": {"tag": "age", "op": ">", "value": 3}})
+    sql = queries.members_query(SCOPE, everyone, date(2024, 1, 1)).sql("duckdb")
     assert sql.count('FROM "p"."profile"') == 1
     assert sql.count('FROM "p"."orders"') == 1
+    assert "FULL OUTER JOIN" in sql
+    older = audience({"tag": "age", "op": ">", "value": 3})
+    sql = queries.members_query(SCOPE, older, date(2024, 1, 1)).sql("duckdb")
+    assert sql.count('FROM "p"."profile"') == 1
+    assert '"p"."orders"' not in sql
+
+
+def _sources(rule: object) -> set[str]:
+    """The sources `rule` needs, each tag `xN` read from source `x`."""
+    source_of = {code: code[0] for code in ("a1", "a2", "b1", "c1")}
+    return set(queries.sources_needed(parse_rule(rule), source_of))
+
+
+NEEDED: list[tuple[object, set[str]]] = [
+    ({"tag": "a1", "op": "=", "value": "x"}, {"a"}),
+    ({"tag": "a1", "op": "!=", "value": "x"}, {"a"}),
+    ({"tag": "a1", "op": "not_null"}, {"a"}),
+    ({"tag": "a1", "op": "is_null"}, set()),
+    ({"not": {"tag": "a1", "op": "is_null"}}, {"a"}),
+    ({"not": {"tag": "a1", "op": "=", "value": "x"}}, set()),
+    (
+        {"all": [{"tag": "a1", "op": "=", "value": "x"}, {"tag": "b1", "op": ">", "value": 1}]},
+        {"a", "b"},
+    ),
+    (
+        {"any": [{"tag": "a1", "op": "=", "value": "x"}, {"tag": "b1", "op": ">", "value": 1}]},
+        set(),
+    ),
+    (
+        {"any": [{"tag": "a1", "op": "=", "value": "x"}, {"tag": "a2", "op": ">", "value": 1}]},
+        {"a"},
+    ),
+    ({"all": [{"tag": "a1", "op": "is_null"}, {"tag": "b1", "op": ">", "value": 1}]}, {"b"}),
+    (
+        {"not": {"any": [{"tag": "a1", "op": "is_null"}, {"tag": "b1", "op": "is_null"}]}},
+        {"a", "b"},
+    ),
+    ({"not": {"all": [{"tag": "a1", "op": "is_null"}, {"tag": "b1", "op": "is_null"}]}}, set()),
+    ({"not": {"all": [{"tag": "a1", "op": "is_null"}, {"tag": "a2", "op": "is_null"}]}}, {"a"}),
+    ({"not": {"not": {"tag": "a1", "op": "not_null"}}}, {"a"}),
+    ({"audience": "seed"}, set()),
+    ({"all": [{"audience": "seed"}, {"tag": "c1", "op": "in", "value": ["x"]}]}, {"c"}),
+    ({"any": [{"audience": "seed"}, {"tag": "c1", "op": "in", "value": ["x"]}]}, set()),
+    ({"tag": "unknown", "op": "=", "value": "x"}, set()),
+]
+
+
+@pytest.mark.parametrize(("rule", "expected"), NEEDED, ids=[str(r) for r, _ in NEEDED])
+def test_a_rule_needs_the_sources_without_which_it_cannot_hold(
+    rule: object, expected: set[str]
+) -> None:
+    """A condition is false on an absent source's NULLs, but `is_null` is true; `all` needs
+    what any part needs, `any` what every part needs, and `not` what its part holds without."""
+    assert _sources(rule) == expected
+
+
+@given(rule=rules(), values=member_values(), uid=st.sampled_from(IDS))
+@settings(max_examples=examples(300), deadline=None)
+def test_a_member_without_a_needed_source_never_matches(
+    rule: Rule, values: dict[str, Any], uid: int
+) -> None:
+    """Against the reference evaluator: whatever a member holds elsewhere, a rule cannot hold
+    for it without a source the rule needs (which is what lets that source be inner-joined)."""
+    source_of = {code: table for code, (table, *_) in TAGS.items()}
+    for source in queries.sources_needed(rule, source_of):
+        absent = {code: None if source_of[code] == source else v for code, v in values.items()}
+        assert not holds(rule, absent, uid), source
 
 
 def test_export_renders_for_spark_too() -> None:
@@ -72,7 +144,7 @@ def test_export_renders_for_spark_too() -> None:
         "ds",
     )
     spark = queries.export_query(plan).sql("spark")
-    assert "`p`.`profile`" in spark and "FULL OUTER JOIN" in spark
+    assert "`p`.`profile`" in spark and "LEFT JOIN s1 ON" in spark
 
 
 def test_export_refuses_unknown_source_fields() -> None:
