@@ -413,10 +413,10 @@ def _absence_makes(
     the converse, `not` swaps the two, and a group referred to depends on no source here.
     """
     if isinstance(rule, AllOf):
-        falses, trues = zip(*(_absence_makes(r, alias_of) for r in rule.all), strict=True)
+        falses, trues = _each_part(rule.all, alias_of)
         return frozenset().union(*falses), frozenset.intersection(*trues)
     if isinstance(rule, AnyOf):
-        falses, trues = zip(*(_absence_makes(r, alias_of) for r in rule.any), strict=True)
+        falses, trues = _each_part(rule.any, alias_of)
         return frozenset.intersection(*falses), frozenset().union(*trues)
     if isinstance(rule, Not):
         false, true = _absence_makes(rule.not_, alias_of)
@@ -426,6 +426,15 @@ def _absence_makes(
     # A tag the entity lacks is refused when the predicate is built.
     source = frozenset([alias_of[rule.tag]] if rule.tag in alias_of else [])
     return (frozenset(), source) if rule.op is Op.IS_NULL else (source, frozenset())
+
+
+def _each_part(
+    rules: Sequence[Rule], alias_of: Mapping[str, str]
+) -> tuple[list[frozenset[str]], list[frozenset[str]]]:
+    """`_absence_makes` of each of `rules`: the sources making each false, those making each
+    true."""
+    parts = [_absence_makes(rule, alias_of) for rule in rules]
+    return [false for false, _ in parts], [true for _, true in parts]
 
 
 def members_query(
