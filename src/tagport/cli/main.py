@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tagport.cli import startup
 from tagport.cli.files import write_text
 from tagport.cli.lazy import lazy_module
 from tagport.cli.options import JsonOption
@@ -282,5 +283,6 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point: the collector waits while the command starts (`cli.startup`)."""
+    startup.pause()
     sys.exit(run())

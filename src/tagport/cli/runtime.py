@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tagport.cli import startup
 from tagport.cli.lazy import lazy_module
 from tagport.cli.options import context as state
 from tagport.cli.output import console
@@ -18,6 +19,8 @@ else:  # loaded at first use: `tagport --help` needs none of them
 
 
 def _logging() -> None:
+    """What every long-running role starts with: logs, and the garbage collector back on."""
+    startup.resume()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tagport.cli import startup
 from tagport.cli.files import read_text
 from tagport.cli.lazy import lazy_module
 from tagport.cli.options import MAX_ID, JsonOption
@@ -228,6 +229,7 @@ def task_run(
 def _run_here(st: State, instance_id: int) -> None:
     """Run the instance on a thread here, printing its log as it grows (what it waits for,
     rows written), then its outcome."""
+    startup.resume()  # an export may run for hours
     ended = threading.Event()
     crashed: list[BaseException] = []
 
@@ -296,6 +298,7 @@ def task_backfill(
 
 
 def _backfill_here(st: State, backfill_id: int, total: int, groups: int) -> None:
+    startup.resume()  # a backfill may run for hours
     stop = threading.Event()
 
     def work() -> None:
