@@ -274,19 +274,26 @@ class AudienceCompiler:
         ident = ids[0] if len(ids) == 1 else exp.func("COALESCE", *ids)
         return query, ident
 
+    def rule_sources(
+        self, rule: Rule, tags: Collection[str]
+    ) -> tuple[list[Source], frozenset[str]]:
+        """The sources a rule audience reads (with `tags`) and those it needs (by alias). Where
+        it needs one, a member is in it, so the sources read for no tag are left out; where it
+        needs none, every source of the entity says who exists."""
+        sources = self.entity_sources(tags)
+        needed = sources_needed(rule, {t.code: s.alias for s in sources for t in s.tags})
+        if needed:
+            sources = [source for source in sources if source.tags]
+        return sources, needed
+
     def rule_universe(
         self, rule: Rule, tags: Collection[str]
     ) -> tuple[exp.Select, exp.Expr, dict[str, str]]:
-        """The sources a rule audience reads (with `tags`) joined as `universe` joins them, the
-        ID, and each tag's source alias. Where the rule needs a source (`sources_needed`), a
-        member is in it, so the sources read for no tag are left out."""
-        sources = self.entity_sources(tags)
-        aliases = {t.code: s.alias for s in sources for t in s.tags}
-        needed = sources_needed(rule, aliases)
-        if needed:
-            sources = [source for source in sources if source.tags]
+        """The sources of `rule_sources` joined as `universe` joins them, the ID, and each
+        tag's source alias."""
+        sources, needed = self.rule_sources(rule, tags)
         query, ident = self.universe(sources, exp.select(), needed)
-        return query, ident, aliases
+        return query, ident, {t.code: s.alias for s in sources for t in s.tags}
 
     def cte(self, source: Source) -> exp.Select:
         """A source's CTE, grouped by key unless its scan is known to be unique."""
@@ -795,11 +802,13 @@ def needed_partitions(
     tags: Sequence[str] = (),
     seen: tuple[str, ...] = (),
 ) -> list[PartitionRef]:
-    """The source partitions (or tables) an audience, and the tags exported with it, read."""
+    """The source partitions (or tables) an audience, and the tags exported with it, read: a
+    rule that needs a source waits for no source it does not read."""
     compiler = AudienceCompiler(scope, bizdate)
     refs: list[PartitionRef] = []
     if audience.rule is not None:
-        refs += [s.partition_ref(bizdate) for s in compiler.entity_sources()]
+        sources, _ = compiler.rule_sources(audience.rule, rule_tags(audience.rule))
+        refs += [s.partition_ref(bizdate) for s in sources]
         for _, leaf in walk(audience.rule):
             if isinstance(leaf, AudienceRef) and leaf.audience not in seen:
                 other = compiler.audience(leaf.audience)

@@ -217,9 +217,8 @@ def test_bizdate_placeholders_become_literals() -> None:
 def test_needed_partitions_per_kind_of_audience() -> None:
     day = date(2024, 6, 1)
     rule = audience({"tag": "age", "op": ">", "value": 1})
-    assert sorted(str(r) for r in queries.needed_partitions(SCOPE, rule, day)) == [
-        "p.orders ds=20240601",
-        "p.profile ds=20240601",
+    assert [str(r) for r in queries.needed_partitions(SCOPE, rule, day)] == [
+        "p.profile ds=20240601"
     ]
     sql = AudienceGroupSpec(
         code="q",
@@ -440,6 +439,23 @@ def test_readiness_waits_for_what_referred_groups_read_however_deep() -> None:
         "p.orders ds=20240601",
         "other.t",
         "tagport_audiences.vips",
+    ]
+
+
+def test_readiness_waits_only_for_the_sources_a_rule_reads_when_it_needs_one() -> None:
+    """A rule that needs a source reads no other (its members are in that one), so it waits
+    for no other; one that needs none waits for every source, which together say who exists."""
+    day = date(2024, 6, 1)
+    older = audience({"tag": "age", "op": ">", "value": 3})
+    assert [str(r) for r in queries.needed_partitions(SCOPE, older, day)] == [
+        "p.profile ds=20240601"
+    ]
+    exported = queries.needed_partitions(SCOPE, older, day, ["spend"])
+    assert [str(r) for r in exported] == ["p.profile ds=20240601", "p.orders ds=20240601"]
+    young = audience({"not": {"tag": "age", "op": ">", "value": 3}})
+    assert [str(r) for r in queries.needed_partitions(SCOPE, young, day)] == [
+        "p.profile ds=20240601",
+        "p.orders ds=20240601",
     ]
 
 
