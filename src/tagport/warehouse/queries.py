@@ -616,15 +616,21 @@ def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select
 
 
 def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
-    """`(rows, ids)`: the row count of the entity's largest source at the bizdate, and `size`
-    of its IDs (a hash-chosen sample of every source's IDs), in no particular order.
+    """`(rows, ids)`: the row count of the largest source the export reads at the bizdate,
+    and `size` of its IDs (a hash-chosen sample of those sources' IDs), in no particular order.
+    A rule audience's export reads the sources of `AudienceCompiler.rule_sources`; any other
+    reads members from its group, sampled over every source of the entity.
 
     The split points of a chunked export (`id_ranges`): cheap (a scan of the ID columns, a
     top-N) and the same on every run of the same data. An unordered aggregate, so that DuckDB
     and Spark render it alike; `id_ranges` sorts the sample.
     """
     compiler = AudienceCompiler(plan.scope, plan.bizdate, unique=everything_unique)
-    sources = compiler.entity_sources()
+    rule = plan.audience.rule
+    if rule is None:
+        sources = compiler.entity_sources()
+    else:
+        sources, _ = compiler.rule_sources(rule, rule_tags(rule) | {t.tag for t in plan.tags})
     query = exp.select()
     for source in sources:
         query = query.with_(source.alias, source.cte(compiler.id_type, plan.bizdate, dedupe=False))

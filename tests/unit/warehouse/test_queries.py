@@ -459,6 +459,24 @@ def test_readiness_waits_only_for_the_sources_a_rule_reads_when_it_needs_one() -
     ]
 
 
+def test_the_id_sample_reads_the_sources_the_export_reads() -> None:
+    """The split points of a chunked export come from the sources its query scans: a rule
+    that needs the profile alone, exporting its tags, samples no orders."""
+    plan = ExportPlan(
+        audience({"tag": "age", "op": ">", "value": 3}),
+        SCOPE,
+        date(2024, 6, 1),
+        [TagOutput(tag="city")],
+        [ExportColumn("id", "user_id"), ExportColumn("city", "city")],
+        ["id"],
+    )
+    sample = queries.key_sample_query(plan, 10).sql("duckdb")
+    assert '"p"."profile"' in sample and '"p"."orders"' not in sample
+    everyone = replace(plan, audience=audience({"not": {"tag": "age", "op": ">", "value": 3}}))
+    sample = queries.key_sample_query(everyone, 10).sql("duckdb")
+    assert '"p"."profile"' in sample and '"p"."orders"' in sample
+
+
 def test_id_ranges_are_at_most_as_many_as_asked_and_as_the_sample_has_ids() -> None:
     """The cap bounds how many chunks (DuckDB) or lanes and slices (Spark) run side by side;
     a sample of two IDs gives two ranges however many rows it stands for."""
