@@ -182,6 +182,11 @@ def _one(value: exp.Expr, dedupe: bool) -> exp.Expr:
     return exp.AnyValue(this=exp.IgnoreNulls(this=value)) if dedupe else value
 
 
+def aliases_of(sources: Sequence[Source]) -> dict[str, str]:
+    """Each tag the sources read, by code, and the alias of the source it is read from."""
+    return {tag.code: source.alias for source in sources for tag in source.tags}
+
+
 def _source_key(source: TagSource) -> tuple[str, str, str | None, PartitionFormat]:
     return (source.table, source.key, source.partition, source.partition_format)
 
@@ -275,25 +280,26 @@ class AudienceCompiler:
         return query, ident
 
     def rule_sources(
-        self, rule: Rule, tags: Collection[str]
+        self, rule: Rule, exported: Collection[str] = ()
     ) -> tuple[list[Source], frozenset[str]]:
-        """The sources a rule audience reads (with `tags`) and those it needs (by alias). Where
-        it needs one, a member is in it, so the sources read for no tag are left out; where it
-        needs none, every source of the entity says who exists."""
-        sources = self.entity_sources(tags)
-        needed = sources_needed(rule, {t.code: s.alias for s in sources for t in s.tags})
+        """The sources a rule audience reads (for its rule's tags and the `exported` ones) and
+        those it needs (by alias). Where it needs one, a member is in it, so the sources read
+        for no tag are left out; where it needs none, every source of the entity says who
+        exists."""
+        sources = self.entity_sources(rule_tags(rule) | set(exported))
+        needed = sources_needed(rule, aliases_of(sources))
         if needed:
             sources = [source for source in sources if source.tags]
         return sources, needed
 
     def rule_universe(
-        self, rule: Rule, tags: Collection[str]
+        self, rule: Rule, exported: Collection[str] = ()
     ) -> tuple[exp.Select, exp.Expr, dict[str, str]]:
         """The sources of `rule_sources` joined as `universe` joins them, the ID, and each
         tag's source alias."""
-        sources, needed = self.rule_sources(rule, tags)
+        sources, needed = self.rule_sources(rule, exported)
         query, ident = self.universe(sources, exp.select(), needed)
-        return query, ident, {t.code: s.alias for s in sources for t in s.tags}
+        return query, ident, aliases_of(sources)
 
     def cte(self, source: Source) -> exp.Select:
         """A source's CTE, grouped by key unless its scan is known to be unique."""
@@ -307,7 +313,7 @@ class AudienceCompiler:
             raise InvalidInput.one("rule", "audience", f"audience groups form a cycle: {chain}")
         seen = (*seen, audience.code)
         if audience.rule is not None:
-            query, ident, aliases = self.rule_universe(audience.rule, rule_tags(audience.rule))
+            query, ident, aliases = self.rule_universe(audience.rule)
             predicate = self.predicate(audience.rule, aliases, ident, seen)
             return query.select(exp.alias_(ident, ID, quoted=True)).where(predicate)
         if audience.import_ is not None:
@@ -530,7 +536,7 @@ def export_query(
         compiler.tag(code)
     rule = plan.audience.rule
     if rule is not None:
-        query, ident, aliases = compiler.rule_universe(rule, rule_tags(rule) | set(wanted))
+        query, ident, aliases = compiler.rule_universe(rule, wanted)
         query = query.where(compiler.predicate(rule, aliases, ident, (plan.audience.code,)))
     else:
         sources = sources_of([plan.scope.tags[c].spec for c in wanted])
@@ -543,7 +549,7 @@ def export_query(
                 on=exp.EQ(this=_col(ID, source.alias), expression=ident.copy()),
                 join_type="LEFT",
             )
-        aliases = {t.code: s.alias for s in sources for t in s.tags}
+        aliases = aliases_of(sources)
     fields: dict[str, exp.Expr] = {entity.id_field: ident}
     for code, output in wanted.items():
         ref = plan.scope.tags[code]
@@ -630,7 +636,7 @@ def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
     if rule is None:
         sources = compiler.entity_sources()
     else:
-        sources, _ = compiler.rule_sources(rule, rule_tags(rule) | {t.tag for t in plan.tags})
+        sources, _ = compiler.rule_sources(rule, [t.tag for t in plan.tags])
     query = exp.select()
     for source in sources:
         query = query.with_(source.alias, source.cte(compiler.id_type, plan.bizdate, dedupe=False))
@@ -813,7 +819,7 @@ def needed_partitions(
     compiler = AudienceCompiler(scope, bizdate)
     refs: list[PartitionRef] = []
     if audience.rule is not None:
-        sources, _ = compiler.rule_sources(audience.rule, rule_tags(audience.rule))
+        sources, _ = compiler.rule_sources(audience.rule)
         refs += [s.partition_ref(bizdate) for s in sources]
         for _, leaf in walk(audience.rule):
             if isinstance(leaf, AudienceRef) and leaf.audience not in seen:
