@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tagport.cli import startup
+from tagport.cli import runtime, startup
 
 
 @pytest.fixture
@@ -31,3 +31,10 @@ def test_resuming_a_collector_never_paused_changes_nothing(collector: None) -> N
     startup.resume()
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_a_long_running_role_starts_with_the_collector_back_on(collector: None) -> None:
+    """`serve`, `api`, `scheduler` and `worker` run for weeks: garbage must be collected."""
+    startup.pause()
+    runtime._long_running()
+    assert gc.isenabled()

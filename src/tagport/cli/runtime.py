@@ -18,7 +18,7 @@ else:  # loaded at first use: `tagport --help` needs none of them
     server = lazy_module("tagport.runtime.server")
 
 
-def _logging() -> None:
+def _long_running() -> None:
     """What every long-running role starts with: logs, and the garbage collector back on."""
     startup.resume()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(message)s")
@@ -50,7 +50,7 @@ def serve(
     """Serve the HTTP API and run the scheduler and a worker pool until SIGTERM (running work
     finishes first)."""
     st = state(ctx)
-    _logging()
+    _long_running()
     http = None if no_api else server.Listen(host, port, api_workers)
     where = f" and the API on http://{host}:{port}/api/docs" if http else ""
     console.print(
@@ -67,7 +67,7 @@ def api(
 ) -> None:
     """Serve only the HTTP API (run `tagport scheduler` and `tagport worker` elsewhere)."""
     st = state(ctx)
-    _logging()
+    _long_running()
     console.print(f"tagport API on http://{host}:{port}/api/docs; Ctrl-C stops")
     http = server.Listen(host, port, workers)
     server.run(st.settings, st.db, scheduler=False, workers=0, http=http)
@@ -77,14 +77,14 @@ def scheduler(ctx: typer.Context) -> None:
     """Run only the scheduler (one per host if you like: one leads, the others take over
     within TAGPORT_LEASE_SECONDS of its last tick)."""
     st = state(ctx)
-    _logging()
+    _long_running()
     server.run(st.settings, st.db, scheduler=True, workers=0)
 
 
 def worker(ctx: typer.Context, concurrency: Concurrency = 1) -> None:
     """Run only workers (any number of processes may run against PostgreSQL metadata)."""
     st = state(ctx)
-    _logging()
+    _long_running()
     server.run(st.settings, st.db, scheduler=False, workers=concurrency)
 
 
