@@ -461,7 +461,7 @@ def test_readiness_waits_only_for_the_sources_a_rule_reads_when_it_needs_one() -
 
 def test_the_id_sample_reads_the_sources_the_export_reads() -> None:
     """The split points of a chunked export come from the sources its query scans: a rule
-    that needs the profile alone, exporting its tags, samples no orders."""
+    that needs the profile alone samples the orders only when it exports a tag of theirs."""
     plan = ExportPlan(
         audience({"tag": "age", "op": ">", "value": 3}),
         SCOPE,
@@ -472,6 +472,13 @@ def test_the_id_sample_reads_the_sources_the_export_reads() -> None:
     )
     sample = queries.key_sample_query(plan, 10).sql("duckdb")
     assert '"p"."profile"' in sample and '"p"."orders"' not in sample
+    spend = replace(
+        plan,
+        tags=[TagOutput(tag="spend")],
+        columns=[ExportColumn("id", "user_id"), ExportColumn("s", "spend")],
+    )
+    sample = queries.key_sample_query(spend, 10).sql("duckdb")
+    assert '"p"."profile"' in sample and '"p"."orders"' in sample  # the exported tag's source
     everyone = replace(plan, audience=audience({"not": {"tag": "age", "op": ">", "value": 3}}))
     sample = queries.key_sample_query(everyone, 10).sql("duckdb")
     assert '"p"."profile"' in sample and '"p"."orders"' in sample
