@@ -53,6 +53,12 @@ ID = "__id"
 AUDIENCE_SCHEMA = "tagport_audiences"
 """Schema of the stored IDs of import audience groups, one table per group."""
 AUDIENCE_ID_COLUMN = "id"
+_MEMBERS = "m"
+"""The CTE of an audience's members in an export of a group that is no rule."""
+_CODE, _NAME = "code", "name"
+"""The columns of a lookup table's CTE."""
+_INNER, _LEFT, _FULL = "INNER", "LEFT", "FULL OUTER"
+"""Join types, as sqlglot reads them."""
 
 
 @dataclass(frozen=True)
@@ -79,18 +85,57 @@ def everything_unique(scan: Scan) -> bool:
     return True
 
 
+def _name(name: str) -> exp.Identifier:
+    """A quoted identifier. Every name tagport writes into a query (a table, column, tag code or
+    output column) is quoted, so that a reserved word, a capital or a `$` reads as written on
+    every engine; the aliases it makes up (`s0`, `m`, …) are plain."""
+    return exp.to_identifier(name, quoted=True)
+
+
 def table_of(qualified: str) -> exp.Table:
     """`PROJECT.TABLE` as a quoted table reference."""
     project, _, name = qualified.partition(".")
-    return exp.table_(name, db=project, quoted=True)
+    return exp.table_(_name(name), db=_name(project))
 
 
 def audience_table(code: str) -> exp.Table:
-    return exp.table_(code, db=AUDIENCE_SCHEMA, quoted=True)
+    return exp.table_(_name(code), db=_name(AUDIENCE_SCHEMA))
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
+    """A quoted column, qualified by `table` where the query reads more than one relation."""
+    return exp.column(_name(name), table=table)
+
+
+def _as(value: exp.Expr, name: str) -> exp.Expr:
+    """`value AS "name"`."""
+    return exp.alias_(value, _name(name))
+
+
+_DERIVED = "x"
+"""The name of every derived table (a subquery in FROM; Spark and DuckDB read one unnamed, other
+engines need a name). A query reading one reads its columns unqualified: it reads only that."""
+
+
+def _derived(query: exp.Query) -> exp.Subquery:
+    return query.subquery(_DERIVED)
+
+
+def _coalesce(first: exp.Expr, *rest: exp.Expr) -> exp.Expr:
+    """The first of the values that is not NULL (the value itself when there is one)."""
+    return exp.Coalesce(this=first, expressions=list(rest)) if rest else first
+
+
+_TYPES = {
+    ValueKind.STRING: exp.DataType.Type.VARCHAR,
+    ValueKind.LONG: exp.DataType.Type.BIGINT,
+    ValueKind.DOUBLE: exp.DataType.Type.DOUBLE,
+    ValueKind.BOOLEAN: exp.DataType.Type.BOOLEAN,
+    ValueKind.DATE: exp.DataType.Type.DATE,
+    ValueKind.DATETIME: exp.DataType.Type.TIMESTAMP,
+}
+_TEXT = exp.DataType.Type.VARCHAR
+"""The SQL type of each kind of tag value but DECIMAL (which carries its precision), and text."""
 
 
 def sql_type(value_type: ValueType) -> exp.DataType:
@@ -98,19 +143,11 @@ def sql_type(value_type: ValueType) -> exp.DataType:
     kind = value_type.kind
     if kind is ValueKind.DECIMAL:
         return exp.DataType.build(f"DECIMAL({value_type.precision}, {value_type.scale})")
-    names = {
-        ValueKind.STRING: "VARCHAR",
-        ValueKind.LONG: "BIGINT",
-        ValueKind.DOUBLE: "DOUBLE",
-        ValueKind.BOOLEAN: "BOOLEAN",
-        ValueKind.DATE: "DATE",
-        ValueKind.DATETIME: "TIMESTAMP",
-    }
-    return exp.DataType.build(names[kind])
+    return exp.DataType.build(_TYPES[kind])
 
 
 def id_sql_type(id_type: IdType) -> exp.DataType:
-    return exp.DataType.build("BIGINT" if id_type is IdType.BIGINT else "VARCHAR")
+    return exp.DataType.build(exp.DataType.Type.BIGINT if id_type is IdType.BIGINT else _TEXT)
 
 
 def literal(value: RuleValue) -> exp.Expr:
@@ -118,13 +155,13 @@ def literal(value: RuleValue) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, datetime):
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), "TIMESTAMP")
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
     if isinstance(value, date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
     if isinstance(value, int):
         return exp.Literal.number(value)
     if isinstance(value, float):
-        return exp.cast(exp.Literal.number(repr(value)), "DOUBLE")
+        return exp.cast(exp.Literal.number(repr(value)), exp.DataType.Type.DOUBLE)
     if isinstance(value, Decimal):
         return exp.Literal.number(str(value))
     return exp.Literal.string(value)
@@ -157,14 +194,10 @@ class Source:
         """
         key = exp.cast(_col(self.key), id_sql_type(id_type))
         values = [
-            exp.alias_(
-                _one(exp.cast(_col(tag.source.column), sql_type(tag.type)), dedupe),
-                tag.code,
-                quoted=True,
-            )
+            _as(_one(exp.cast(_col(tag.source.column), sql_type(tag.type)), dedupe), tag.code)
             for tag in self.tags
         ]
-        select = exp.select(exp.alias_(key, ID, quoted=True), *values).from_(table_of(self.table))
+        select = exp.select(_as(key, ID), *values).from_(table_of(self.table))
         ref = self.partition_ref(bizdate)
         if ref.column is not None and ref.value is not None:
             select = select.where(
@@ -263,21 +296,19 @@ class AudienceCompiler:
         ids: list[exp.Expr] = [_col(ID, first.alias)]
         for source in ordered[1:]:
             if first.alias not in needed:
-                join_type = "FULL OUTER"
+                join_type = _FULL
             elif source.alias in needed:
-                join_type = "INNER"
+                join_type = _INNER
             else:
-                join_type = "LEFT"
-            current = ids[0] if len(ids) == 1 else exp.func("COALESCE", *[i.copy() for i in ids])
+                join_type = _LEFT
             query = query.with_(source.alias, self.cte(source)).join(
                 exp.to_identifier(source.alias),
-                on=exp.EQ(this=_col(ID, source.alias), expression=current),
+                on=exp.EQ(this=_col(ID, source.alias), expression=_coalesce(*ids).copy()),
                 join_type=join_type,
             )
-            if join_type == "FULL OUTER":
+            if join_type == _FULL:
                 ids.append(_col(ID, source.alias))
-        ident = ids[0] if len(ids) == 1 else exp.func("COALESCE", *ids)
-        return query, ident
+        return query, _coalesce(*ids)
 
     def rule_sources(
         self, rule: Rule, exported: Collection[str] = ()
@@ -315,10 +346,10 @@ class AudienceCompiler:
         if audience.rule is not None:
             query, ident, aliases = self.rule_universe(audience.rule)
             predicate = self.predicate(audience.rule, aliases, ident, seen)
-            return query.select(exp.alias_(ident, ID, quoted=True)).where(predicate)
+            return query.select(_as(ident, ID)).where(predicate)
         if audience.import_ is not None:
             return (
-                exp.select(exp.alias_(_col(AUDIENCE_ID_COLUMN), ID, quoted=True))
+                exp.select(_as(_col(AUDIENCE_ID_COLUMN), ID))
                 .from_(audience_table(audience.code))
                 .distinct()
             )
@@ -327,18 +358,11 @@ class AudienceCompiler:
 
     def sql_members(self, sql: str) -> exp.Select:
         """A SQL audience's IDs: its one column, cast to the ID type, distinct, not null."""
-        query = bind_bizdate(sql, self.bizdate)
-        inner = exp.Subquery(
-            this=query,
-            alias=exp.TableAlias(
-                this=exp.to_identifier("q"), columns=[exp.to_identifier(ID, quoted=True)]
-            ),
-        )
-        ident = exp.cast(_col(ID, "q"), id_sql_type(self.id_type))
+        ident = exp.cast(_col(ID), id_sql_type(self.id_type))
         return (
-            exp.select(exp.alias_(ident, ID, quoted=True))
-            .from_(inner)
-            .where(_col(ID, "q").is_(exp.null()).not_())
+            exp.select(_as(ident, ID))
+            .from_(_sql_result(sql, self.bizdate))
+            .where(_col(ID).is_(exp.null()).not_())
             .distinct()
         )
 
@@ -358,11 +382,8 @@ class AudienceCompiler:
             return exp.not_(exp.paren(self.predicate(rule.not_, aliases, ident, seen)))
         if isinstance(rule, AudienceRef):
             other = self.members(self.audience(rule.audience), seen)
-            inside = exp.In(
-                this=ident.copy(),
-                query=exp.select(_col(ID)).from_(other.subquery("r")).subquery(),
-            )
-            return exp.func("COALESCE", inside, exp.false())
+            inside = exp.In(this=ident.copy(), query=other.subquery())
+            return _coalesce(inside, exp.false())
         return self.condition(rule, _col(rule.tag, aliases[self.tag(rule.tag).spec.code]))
 
     def condition(self, cond: Condition, column: exp.Expr) -> exp.Expr:
@@ -402,7 +423,7 @@ class AudienceCompiler:
             )
         else:
             test = exp.StartsWith(this=column, expression=values[0])
-        return exp.func("COALESCE", exp.paren(test), exp.false())
+        return _coalesce(exp.paren(test), exp.false())
 
 
 def rule_tags(rule: Rule) -> set[str]:
@@ -468,8 +489,8 @@ def count_query(
     *,
     unique: Unique = nothing_unique,
 ) -> exp.Select:
-    inner = members_query(scope, audience, bizdate, unique=unique).subquery("m")
-    return exp.select(exp.Count(this=exp.Star())).from_(inner)
+    inner = members_query(scope, audience, bizdate, unique=unique)
+    return exp.select(exp.Count(this=exp.Star())).from_(_derived(inner))
 
 
 def page_query(
@@ -482,11 +503,11 @@ def page_query(
     unique: Unique = nothing_unique,
 ) -> exp.Select:
     """One page of members in ID order."""
-    inner = members_query(scope, audience, bizdate, unique=unique).subquery("m")
+    inner = members_query(scope, audience, bizdate, unique=unique)
     return (
-        exp.select(_col(ID, "m"))
-        .from_(inner)
-        .order_by(_col(ID, "m"))
+        exp.select(_col(ID))
+        .from_(_derived(inner))
+        .order_by(_col(ID))
         .limit(exp.Literal.number(limit))
         .offset(exp.Literal.number(offset))
     )
@@ -512,11 +533,10 @@ def _lookup_cte(tag: TagRef) -> exp.Select:
     values = exp.Values(
         expressions=rows,
         alias=exp.TableAlias(
-            this=exp.to_identifier("v"),
-            columns=[exp.to_identifier("code"), exp.to_identifier("name")],
+            this=exp.to_identifier(_DERIVED), columns=[_name(_CODE), _name(_NAME)]
         ),
     )
-    return exp.select(_col("code", "v"), _col("name", "v")).from_(values)
+    return exp.select(_col(_CODE), _col(_NAME)).from_(values)
 
 
 def export_query(
@@ -541,13 +561,13 @@ def export_query(
     else:
         sources = sources_of([plan.scope.tags[c].spec for c in wanted])
         members = compiler.members(plan.audience)
-        query = exp.select().with_("m", members).from_(exp.to_identifier("m"))
-        ident = _col(ID, "m")
+        query = exp.select().with_(_MEMBERS, members).from_(exp.to_identifier(_MEMBERS))
+        ident = _col(ID, _MEMBERS)
         for source in sources:
             query = query.with_(source.alias, compiler.cte(source)).join(
                 exp.to_identifier(source.alias),
                 on=exp.EQ(this=_col(ID, source.alias), expression=ident.copy()),
-                join_type="LEFT",
+                join_type=_LEFT,
             )
         aliases = aliases_of(sources)
     fields: dict[str, exp.Expr] = {entity.id_field: ident}
@@ -564,10 +584,10 @@ def export_query(
             alias = f"lk_{code}"
             query = query.with_(alias, _lookup_cte(ref)).join(
                 exp.to_identifier(alias),
-                on=exp.EQ(this=_col("code", alias), expression=value.copy()),
-                join_type="LEFT",
+                on=exp.EQ(this=_col(_CODE, alias), expression=value.copy()),
+                join_type=_LEFT,
             )
-            fields[codename_field(code)] = exp.cast(_col("name", alias), "VARCHAR")
+            fields[codename_field(code)] = exp.cast(_col(_NAME, alias), _TEXT)
     partition: exp.Expr | None = (
         exp.Literal.string(plan.partition_format.render(plan.bizdate))
         if plan.partition_field
@@ -586,12 +606,12 @@ def export_query(
                 f"source field {column.source!r} is not exported (the entity ID, a selected tag, "
                 "or {tag}_codename)",
             )
-        selected.append(exp.alias_(expression, column.name, quoted=True))
+        selected.append(_as(expression, column.name))
     query = _unique_on_key(query.select(*selected), plan)
     if within is not None:
         query = _within(query, plan, within)
     if plan.ordered and plan.key:
-        query = query.order_by(*(exp.column(k, quoted=True) for k in plan.key))
+        query = query.order_by(*(_col(k) for k in plan.key))
     return query
 
 
@@ -606,19 +626,24 @@ def range_parameters(within: KeyRange) -> dict[str, str | int]:
     return {name: value for name, value in bound.items() if value is not None}
 
 
-def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select:
+def _split_column(plan: ExportPlan) -> str:
+    """The exported ID column an export split into ID ranges is cut on."""
     column = plan.id_column()
     if column is None:
         raise InvalidInput.one("columns", "", "an export split by ID must export the ID")
-    ident = _col(column, "x")
+    return column
+
+
+def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select:
+    ident = _col(_split_column(plan))
     after, upto = within
     bounds: list[exp.Expr] = [exp.true()]
     if after is not None:
         bounds.append(exp.GT(this=ident.copy(), expression=exp.Placeholder(this=AFTER)))
     if upto is not None:
         bounds.append(exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=UPTO)))
-    outer = exp.select(*(_col(c.name, "x") for c in plan.output_columns()))
-    return outer.from_(query.subquery("x")).where(exp.and_(*bounds))
+    outer = exp.select(*(_col(c.name) for c in plan.output_columns()))
+    return outer.from_(_derived(query)).where(exp.and_(*bounds))
 
 
 def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
@@ -648,16 +673,11 @@ def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
     for source in sources[1:]:
         ids = exp.union(ids, exp.select(_col(ID)).from_(source.alias), distinct=False)
     sample = (
-        exp.select(_col(ID))
-        .from_(ids.subquery("u"))
-        .order_by(exp.func("HASH", _col(ID)))
-        .limit(size)
+        exp.select(_col(ID)).from_(_derived(ids)).order_by(exp.func("HASH", _col(ID))).limit(size)
     )
-    gathered = exp.select(exp.ArrayAgg(this=_col(ID))).from_(sample.subquery("s"))
-    rows = counts[0] if len(counts) == 1 else exp.func("GREATEST", *counts)
-    return query.select(
-        exp.alias_(rows, "row_count"), exp.alias_(exp.Subquery(this=gathered), "ids")
-    )
+    gathered = exp.select(exp.ArrayAgg(this=_col(ID))).from_(_derived(sample))
+    rows = exp.Greatest(this=counts[0], expressions=counts[1:]) if counts[1:] else counts[0]
+    return query.select(rows, exp.Subquery(this=gathered))
 
 
 def id_ranges(
@@ -696,22 +716,18 @@ def laned_export_query(
     One query for an engine that writes the whole export at once and hands it out in streams
     by lane (Spark): each lane a contiguous block of IDs, the ranges `id_ranges` places.
     """
-    column = plan.id_column()
-    if column is None:
-        raise InvalidInput.one("columns", "", "an export split by ID must export the ID")
+    ident = _col(_split_column(plan))
     query = export_query(replace(plan, ordered=False), unique=unique)
-    ident = _col(column, "x")
     lane: exp.Case = exp.Case()
     for index in range(lanes - 1):
         bound = exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=f"{UPTO}{index}"))
         lane = lane.when(bound, exp.Literal.number(index))
     lane = lane.else_(exp.Literal.number(lanes - 1))
-    outer = exp.select(
-        *(_col(c.name, "x") for c in plan.output_columns()), exp.alias_(lane, LANE)
-    ).from_(query.subquery("x"))
+    outer = exp.select(*(_col(c.name) for c in plan.output_columns()), _as(lane, LANE)).from_(
+        _derived(query)
+    )
     if plan.ordered and plan.key:
-        keys = [exp.column(k, quoted=True) for k in plan.key]
-        outer = outer.order_by(exp.column(LANE), *keys)
+        outer = outer.order_by(_col(LANE), *(_col(k) for k in plan.key))
     return outer
 
 
@@ -730,19 +746,18 @@ def _unique_on_key(query: exp.Select, plan: ExportPlan) -> exp.Select:
         raise InvalidInput.one("key", unknown[0], "is not one of the exported columns")
     if not plan.key or any(by_name[k].source == plan.scope.entity.id_field for k in plan.key):
         return query
-    outer = query.subquery("x")
     # Spark refuses an unordered ROW_NUMBER(); ordered by every column, the row kept for a key
     # is also the same on every engine and every run.
     number = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[_col(k, "x") for k in plan.key],
+        partition_by=[_col(k) for k in plan.key],
         order=exp.Order(
-            expressions=[exp.Ordered(this=_col(c.name, "x")) for c in plan.output_columns()]
+            expressions=[exp.Ordered(this=_col(c.name)) for c in plan.output_columns()]
         ),
     )
     return (
-        exp.select(*(_col(c.name, "x") for c in plan.output_columns()))
-        .from_(outer)
+        exp.select(*(_col(c.name) for c in plan.output_columns()))
+        .from_(_derived(query))
         .qualify(exp.EQ(this=number, expression=exp.Literal.number(1)))
     )
 
@@ -772,26 +787,27 @@ def bad_id_query(
     of the entity's type; None when every value is one (string IDs)."""
     if audience.sql is None or scope.entity.id_type is IdType.STRING:
         return None
-    value = _col(ID, "q")
-    numbered = exp.select(
-        exp.alias_(exp.Window(this=exp.RowNumber()), "n", quoted=True),
-        exp.alias_(value, "v", quoted=True),
-    ).from_(
-        exp.Subquery(
-            this=bind_bizdate(audience.sql, bizdate),
-            alias=exp.TableAlias(
-                this=exp.to_identifier("q"), columns=[exp.to_identifier(ID, quoted=True)]
-            ),
-        )
+    numbered = exp.select(_as(exp.Window(this=exp.RowNumber()), _ROW), _col(ID)).from_(
+        _sql_result(audience.sql, bizdate)
     )
-    typed = exp.TryCast(this=_col("v", "r"), to=id_sql_type(scope.entity.id_type), safe=True)
+    typed = exp.TryCast(this=_col(ID), to=id_sql_type(scope.entity.id_type), safe=True)
     return (
-        exp.select(_col("n", "r"), exp.cast(_col("v", "r"), exp.DataType.build("varchar")))
-        .from_(numbered.subquery("r"))
-        .where(exp.and_(_col("v", "r").is_(exp.null()).not_(), typed.is_(exp.null())))
-        .order_by(_col("n", "r"))
+        exp.select(_col(_ROW), exp.cast(_col(ID), _TEXT))
+        .from_(_derived(numbered))
+        .where(exp.and_(_col(ID).is_(exp.null()).not_(), typed.is_(exp.null())))
+        .order_by(_col(_ROW))
         .limit(1)
     )
+
+
+_ROW = "n"
+"""The column numbering a SQL audience's rows in `bad_id_query`."""
+
+
+def _sql_result(sql: str, bizdate: date) -> exp.Subquery:
+    """A SQL audience's result at `bizdate` as a derived table whose one column is `__id`."""
+    alias = exp.TableAlias(this=exp.to_identifier(_DERIVED), columns=[_name(ID)])
+    return exp.Subquery(this=bind_bizdate(sql, bizdate), alias=alias)
 
 
 # --- readiness ----------------------------------------------------------------------------------
@@ -802,7 +818,7 @@ def partition_probe(table: str, column: str, value: str) -> exp.Select:
     return (
         exp.select(exp.Literal.number(1))
         .from_(table_of(table))
-        .where(exp.EQ(this=exp.column(column, quoted=True), expression=exp.Literal.string(value)))
+        .where(exp.EQ(this=_col(column), expression=exp.Literal.string(value)))
         .limit(1)
     )
 
