@@ -186,7 +186,7 @@ class Source:
             return PartitionRef(self.table)
         return PartitionRef(self.table, self.partition, self.partition_format.render(bizdate))
 
-    def cte(self, id_type: IdType, bizdate: date, *, dedupe: bool = True) -> exp.Select:
+    def cte(self, id_type: IdType, bizdate: date, *, dedupe: bool) -> exp.Select:
         """`SELECT key AS __id, ANY_VALUE(CAST(col AS type)) AS tag … GROUP BY key`.
 
         Without `dedupe` the source is trusted to hold one row per key and partition: no

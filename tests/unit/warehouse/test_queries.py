@@ -495,3 +495,56 @@ def test_id_ranges_are_at_most_as_many_as_asked_and_as_the_sample_has_ids() -> N
     ]
     assert queries.id_ranges(10_000, [1, 2], 1, 64) == [(None, 2), (2, None)]
     assert queries.id_ranges(10, [1, 2, 3], 100, 64) == [None]
+
+
+def _grouped(query: exp.Query) -> set[str]:
+    """The tables a query reads through a GROUP BY on their key (de-duplicating them)."""
+    parsed = sqlglot.parse_one(query.sql("duckdb"), read="duckdb")
+    return {
+        source.this.name
+        for select in parsed.find_all(exp.Select)
+        if select.args.get("group")
+        for source in [select.args["from_"]]
+        if isinstance(source.this, exp.Table)
+    }
+
+
+@pytest.mark.parametrize("proven", [set(), {"orders"}, {"profile", "orders"}], ids=len)
+def test_a_scan_proven_unique_is_read_without_group_by_in_every_query(proven: set[str]) -> None:
+    """What partition statistics buy: the same rows (the export reference tests say so), but a
+    source partition proven to hold one row per key is scanned without the GROUP BY, in every
+    query that reads it, and every other is grouped. The ID sample never groups: where chunks
+    are cut needs no unique IDs."""
+    day = date(2024, 1, 1)
+
+    def unique(scan: queries.Scan) -> bool:
+        read = (scan.ref.column, scan.ref.value, scan.key, scan.id_type)
+        return scan.ref.table.removeprefix("p.") in proven and read == (
+            "ds",
+            "20240101",
+            "uid",
+            ENTITY.id_type,
+        )
+
+    grouped = {"profile", "orders"} - proven
+    everyone = audience({"not": {"tag": "age", "op": ">", "value": 3}})
+    plan = ExportPlan(
+        everyone,
+        SCOPE,
+        day,
+        [TagOutput(tag="age"), TagOutput(tag="spend")],
+        [ExportColumn("id", "user_id"), ExportColumn("age", "age"), ExportColumn("s", "spend")],
+        ["id"],
+    )
+    imported = AudienceGroupSpec(code="vips", name="V", entity="user", owner="o", import_="v.txt")
+    built = [
+        queries.members_query(SCOPE, everyone, day, unique=unique),
+        queries.count_query(SCOPE, everyone, day, unique=unique),
+        queries.page_query(SCOPE, everyone, day, 0, 10, unique=unique),
+        queries.export_query(plan, unique=unique),
+        queries.export_query(replace(plan, audience=imported), unique=unique),
+        queries.laned_export_query(plan, 2, unique=unique),
+    ]
+    assert [_grouped(query) for query in built] == [grouped] * len(built)
+    assert _grouped(queries.key_sample_query(plan, 10)) == set()
+    assert _grouped(queries.members_query(SCOPE, everyone, day)) == {"profile", "orders"}
