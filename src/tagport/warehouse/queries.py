@@ -121,6 +121,10 @@ def _derived(query: exp.Query) -> exp.Subquery:
     return query.subquery(_DERIVED)
 
 
+def _is_null(value: exp.Expr) -> exp.Expr:
+    return exp.Is(this=value, expression=exp.Null())
+
+
 def _coalesce(first: exp.Expr, *rest: exp.Expr) -> exp.Expr:
     """The first of the values that is not NULL (the value itself when there is one)."""
     return exp.Coalesce(this=first, expressions=list(rest)) if rest else first
@@ -203,7 +207,7 @@ class Source:
             select = select.where(
                 exp.EQ(this=_col(ref.column), expression=exp.Literal.string(ref.value))
             )
-        select = select.where(key.is_(exp.null()).not_())
+        select = select.where(exp.not_(_is_null(key)))
         return select.group_by(key.copy()) if dedupe else select
 
 
@@ -362,7 +366,7 @@ class AudienceCompiler:
         return (
             exp.select(_as(ident, ID))
             .from_(_sql_result(sql, self.bizdate))
-            .where(_col(ID).is_(exp.null()).not_())
+            .where(exp.not_(_is_null(_col(ID))))
             .distinct()
         )
 
@@ -389,9 +393,9 @@ class AudienceCompiler:
     def condition(self, cond: Condition, column: exp.Expr) -> exp.Expr:
         value_type = self.tag(cond.tag).spec.type
         if cond.op is Op.IS_NULL:
-            return column.is_(exp.null())
+            return _is_null(column)
         if cond.op is Op.NOT_NULL:
-            return column.is_(exp.null()).not_()
+            return exp.not_(_is_null(column))
         raw = cond.value if isinstance(cond.value, list) else [cond.value]
         try:
             values = [
@@ -532,9 +536,7 @@ def _lookup_cte(tag: TagRef) -> exp.Select:
         rows.append(exp.Tuple(expressions=[literal(typed), exp.Literal.string(name)]))
     values = exp.Values(
         expressions=rows,
-        alias=exp.TableAlias(
-            this=exp.to_identifier(_DERIVED), columns=[_name(_CODE), _name(_NAME)]
-        ),
+        alias=exp.TableAlias(columns=[_name(_CODE), _name(_NAME)]),  # sqlglot names it
     )
     return exp.select(_col(_CODE), _col(_NAME)).from_(values)
 
@@ -542,15 +544,48 @@ def _lookup_cte(tag: TagRef) -> exp.Select:
 def export_query(
     plan: ExportPlan, *, unique: Unique = nothing_unique, within: KeyRange | None = None
 ) -> exp.Select:
-    """The export: one row per member, the target's columns in order (see module docstring).
+    """The export: one row per member, the target's columns in order (see module docstring),
+    sorted by the key when the plan asks.
 
     `unique` tells which source scans hold one row per key (read without a GROUP BY).
     `within` keeps the members whose ID is above `$after` and at most `$upto` (the parameters
     an ID range binds; a None end is open). The range is written once, on the outside, and the
     engine pushes it through the joins into every scan.
     """
+    query = _export_rows(plan, unique)
+    if within is not None:
+        query = _within(query, plan, within)
+    if plan.ordered and plan.key:
+        query = query.order_by(*(_col(k) for k in plan.key))
+    return query
+
+
+def _export_rows(plan: ExportPlan, unique: Unique) -> exp.Select:
+    """The export's rows, in no order: the target's columns, one row per key."""
+    query, fields = _export_fields(plan, unique)
+    partition = exp.Literal.string(plan.partition_format.render(plan.bizdate))
+    selected: list[exp.Expr] = []
+    for column in plan.output_columns():
+        expression: exp.Expr
+        if plan.partition_field and column.name == plan.partition_field:
+            expression = partition.copy()
+        elif column.source in fields:
+            expression = fields[column.source].copy()
+        else:
+            raise InvalidInput.one(
+                "mapping",
+                column.name,
+                f"source field {column.source!r} is not exported (the entity ID, a selected tag, "
+                "or {tag}_codename)",
+            )
+        selected.append(_as(expression, column.name))
+    return _unique_on_key(query.select(*selected), plan)
+
+
+def _export_fields(plan: ExportPlan, unique: Unique) -> tuple[exp.Select, dict[str, exp.Expr]]:
+    """The audience's members joined to what the export reads, and each field it can export
+    (the entity ID, tags, code names) by name."""
     compiler = AudienceCompiler(plan.scope, plan.bizdate, unique=unique)
-    entity = plan.scope.entity
     wanted = {t.tag: t for t in plan.tags}
     for code in wanted:
         compiler.tag(code)
@@ -570,7 +605,7 @@ def export_query(
                 join_type=_LEFT,
             )
         aliases = aliases_of(sources)
-    fields: dict[str, exp.Expr] = {entity.id_field: ident}
+    fields: dict[str, exp.Expr] = {plan.scope.entity.id_field: ident}
     for code, output in wanted.items():
         ref = plan.scope.tags[code]
         value = _col(code, aliases[code])
@@ -588,31 +623,7 @@ def export_query(
                 join_type=_LEFT,
             )
             fields[codename_field(code)] = exp.cast(_col(_NAME, alias), _TEXT)
-    partition: exp.Expr | None = (
-        exp.Literal.string(plan.partition_format.render(plan.bizdate))
-        if plan.partition_field
-        else None
-    )
-    selected: list[exp.Expr] = []
-    for column in plan.output_columns():
-        if column.name == plan.partition_field and partition is not None:
-            expression = partition.copy()
-        elif column.source in fields:
-            expression = fields[column.source].copy()
-        else:
-            raise InvalidInput.one(
-                "mapping",
-                column.name,
-                f"source field {column.source!r} is not exported (the entity ID, a selected tag, "
-                "or {tag}_codename)",
-            )
-        selected.append(_as(expression, column.name))
-    query = _unique_on_key(query.select(*selected), plan)
-    if within is not None:
-        query = _within(query, plan, within)
-    if plan.ordered and plan.key:
-        query = query.order_by(*(_col(k) for k in plan.key))
-    return query
+    return query, fields
 
 
 AFTER, UPTO = "after", "upto"
@@ -717,7 +728,7 @@ def laned_export_query(
     by lane (Spark): each lane a contiguous block of IDs, the ranges `id_ranges` places.
     """
     ident = _col(_split_column(plan))
-    query = export_query(replace(plan, ordered=False), unique=unique)
+    query = _export_rows(plan, unique)
     lane: exp.Case = exp.Case()
     for index in range(lanes - 1):
         bound = exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=f"{UPTO}{index}"))
@@ -794,7 +805,7 @@ def bad_id_query(
     return (
         exp.select(_col(_ROW), exp.cast(_col(ID), _TEXT))
         .from_(_derived(numbered))
-        .where(exp.and_(_col(ID).is_(exp.null()).not_(), typed.is_(exp.null())))
+        .where(exp.and_(exp.not_(_is_null(_col(ID))), _is_null(typed)))
         .order_by(_col(_ROW))
         .limit(1)
     )
@@ -806,7 +817,7 @@ _ROW = "n"
 
 def _sql_result(sql: str, bizdate: date) -> exp.Subquery:
     """A SQL audience's result at `bizdate` as a derived table whose one column is `__id`."""
-    alias = exp.TableAlias(this=exp.to_identifier(_DERIVED), columns=[_name(ID)])
+    alias = exp.TableAlias(columns=[_name(ID)])  # sqlglot names it
     return exp.Subquery(this=bind_bizdate(sql, bizdate), alias=alias)
 
 
@@ -816,7 +827,7 @@ def _sql_result(sql: str, bizdate: date) -> exp.Subquery:
 def partition_probe(table: str, column: str, value: str) -> exp.Select:
     """One row of `table`'s partition `column = value` if it holds any (readiness)."""
     return (
-        exp.select(exp.Literal.number(1))
+        exp.select(exp.true())
         .from_(table_of(table))
         .where(exp.EQ(this=_col(column), expression=exp.Literal.string(value)))
         .limit(1)
