@@ -122,6 +122,7 @@ def _derived(query: exp.Query) -> exp.Subquery:
 
 
 def _is_null(value: exp.Expr) -> exp.Expr:
+    """`value IS NULL`."""
     return exp.Is(this=value, expression=exp.Null())
 
 
@@ -659,7 +660,8 @@ def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select
 
 def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:
     """`(rows, ids)`: the row count of the largest source the export reads at the bizdate,
-    and `size` of its IDs (a hash-chosen sample of those sources' IDs), in no particular order.
+    and `size` IDs chosen by hash among those of every row of those sources (an ID two sources
+    hold is there twice: no DISTINCT to pay for), in no particular order.
     A rule audience's export reads the sources of `AudienceCompiler.rule_sources`; any other
     reads members from its group, sampled over every source of the entity.
 

@@ -158,6 +158,48 @@ def test_small_chunks_do_split_the_export(path: Path) -> None:
     assert ranges[0][0] is None and ranges[-1][1] is None  # type: ignore[index]
 
 
+@pytest.mark.parametrize("kind", ["bigint", "string"])
+def test_the_id_sample_counts_the_largest_source_and_holds_every_rows_id(
+    path: Path, kind: str
+) -> None:
+    """What the ranges are placed from (`key_sample_query`): the row count at the bizdate of
+    the largest source the export reads (here the second one) and, sample large enough, the ID
+    of every row of those sources, an ID two sources hold twice; a smaller sample is as large
+    as asked."""
+
+    def tag(code: str, table: str, vtype: str) -> TagRef:
+        source = TagSource(table=f"p.{table}_{kind}", key="uid", column=code.split("_")[1])
+        return TagRef(TagSpec(code=code, name=code, entity="e", value_type=vtype, source=source))
+
+    tags = {"a_spend": tag("a_spend", "orders", "double"), "b_age": tag("b_age", "profile", "long")}
+    rule = parse_rule({"not": {"tag": "b_age", "op": "=", "value": 2}})  # needs no source
+    plan = replace(
+        _plan(kind, "rule", ordered=False),
+        scope=AudienceScope(_scope(kind).entity, tags, {}),
+        audience=AudienceGroupSpec(code="a", name="A", entity="e", owner="o", rule=rule),
+        tags=[],
+        columns=[ExportColumn("id", "uid")],
+    )
+    con = DuckDBWarehouse(path).connect()
+    try:
+        held = {
+            table: [
+                row[0]
+                for row in con.execute(
+                    f"SELECT uid FROM p.{table}_{kind} WHERE ds = '{DS}'"
+                ).fetchall()
+            ]
+            for table in ("orders", "profile")
+        }
+        rows, ids = con.execute(_render(queries.key_sample_query(plan, 10**6))).fetchall()[0]
+        few = con.execute(_render(queries.key_sample_query(plan, 10))).fetchall()[0][1]
+    finally:
+        con.close()
+    assert len(held["orders"]) < len(held["profile"]) == rows
+    assert sorted(ids) == sorted(held["orders"] + held["profile"])
+    assert len(few) == 10 and set(few) <= set(ids)
+
+
 def test_an_abandoned_export_stops_its_thread_and_releases_the_file(path: Path) -> None:
     plan = _plan("bigint", "rule", ordered=False)
     house = DuckDBWarehouse(path, chunk_rows=100)
