@@ -142,6 +142,18 @@ def _joins(query: exp.Select) -> list[tuple[str, str]]:
     return [(j.this.name, j.side or "INNER") for j in parsed.find_all(exp.Join)]
 
 
+def _age_and_spend(group: AudienceGroupSpec, day: date) -> ExportPlan:
+    """An export of `group` keyed on the ID, with a tag of each source."""
+    columns = [
+        ExportColumn("id", "user_id"),
+        ExportColumn("age", "age"),
+        ExportColumn("s", "spend"),
+    ]
+    return ExportPlan(
+        group, SCOPE, day, [TagOutput(tag="age"), TagOutput(tag="spend")], columns, ["id"]
+    )
+
+
 def test_the_sources_a_rule_needs_are_inner_joined_and_the_others_left_joined() -> None:
     """What makes a selective rule fast: DuckDB keeps a full join full."""
     day = date(2024, 1, 1)
@@ -150,14 +162,7 @@ def test_the_sources_a_rule_needs_are_inner_joined_and_the_others_left_joined() 
     )
     assert _joins(queries.members_query(SCOPE, both, day)) == [("s1", "INNER")]
     spender = audience({"tag": "spend", "op": ">", "value": 1})
-    plan = ExportPlan(
-        spender,
-        SCOPE,
-        day,
-        [TagOutput(tag="age"), TagOutput(tag="spend")],
-        [ExportColumn("id", "user_id"), ExportColumn("age", "age"), ExportColumn("s", "spend")],
-        ["id"],
-    )
+    plan = _age_and_spend(spender, day)
     assert _joins(queries.export_query(plan)) == [("s0", "LEFT")]
     plan = replace(plan, audience=audience({"not": {"tag": "spend", "op": ">", "value": 1}}))
     assert _joins(queries.export_query(plan)) == [("s1", "FULL")]
@@ -519,23 +524,12 @@ def test_a_scan_proven_unique_is_read_without_group_by_in_every_query(proven: se
 
     def unique(scan: queries.Scan) -> bool:
         read = (scan.ref.column, scan.ref.value, scan.key, scan.id_type)
-        return scan.ref.table.removeprefix("p.") in proven and read == (
-            "ds",
-            "20240101",
-            "uid",
-            ENTITY.id_type,
-        )
+        expected = ("ds", "20240101", "uid", ENTITY.id_type)
+        return scan.ref.table.removeprefix("p.") in proven and read == expected
 
     grouped = {"profile", "orders"} - proven
     everyone = audience({"not": {"tag": "age", "op": ">", "value": 3}})
-    plan = ExportPlan(
-        everyone,
-        SCOPE,
-        day,
-        [TagOutput(tag="age"), TagOutput(tag="spend")],
-        [ExportColumn("id", "user_id"), ExportColumn("age", "age"), ExportColumn("s", "spend")],
-        ["id"],
-    )
+    plan = _age_and_spend(everyone, day)
     imported = AudienceGroupSpec(code="vips", name="V", entity="user", owner="o", import_="v.txt")
     built = [
         queries.members_query(SCOPE, everyone, day, unique=unique),
