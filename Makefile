@@ -17,7 +17,7 @@ demo: $(STAMP)  ## Install, build the demo warehouse, publish and run exports, s
 	TAGPORT_HOME=$(DEMO_HOME) scripts/demo.sh
 
 test: $(STAMP) $(AXE)  ## Run the whole suite (unit, integration against PostgreSQL/MariaDB, e2e), 2 processes
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)  ## The edit loop: unit and integration tests on SQLite metadata, no slow ones, a quarter of the examples
 	TAGPORT_FAST=1 $(BIN)/pytest -m "not slow and not browser and not pg_metadata" -n 2 --dist worksteal \

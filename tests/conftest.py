@@ -64,9 +64,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if "pg_store" in used or (callspec is not None and callspec.params.get("db_url") == PG):
             item.add_marker(pytest.mark.pg_metadata)
-        if item.get_closest_marker("spark") or "spark_config" in used:
-            # One test process runs every Spark test (`--dist loadgroup`): one JVM, not one each.
-            item.add_marker(pytest.mark.xdist_group("spark"))
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
