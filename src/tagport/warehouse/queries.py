@@ -113,8 +113,10 @@ def _as(value: exp.Expr, name: str) -> exp.Expr:
 
 
 _DERIVED = "x"
-"""The name of every derived table (a subquery in FROM; Spark and DuckDB read one unnamed, other
-engines need a name). A query reading one reads its columns unqualified: it reads only that."""
+"""The name of every subquery tagport selects from (DuckDB and Spark read one unnamed, others
+need a name); a query reading one reads its columns unqualified, since it reads only that. A
+derived table whose columns are named here (a lookup's VALUES, a SQL audience's result) gets
+its name from sqlglot (`_t0`) instead: nothing refers to it by name."""
 
 
 def _derived(query: exp.Query) -> exp.Subquery:
@@ -793,6 +795,10 @@ def audiences_run(scope: AudienceScope, audience: AudienceGroupSpec) -> list[Aud
     return list(found.values())
 
 
+_ROW = "n"
+"""The column numbering a SQL audience's rows in `bad_id_query`."""
+
+
 def bad_id_query(
     scope: AudienceScope, audience: AudienceGroupSpec, bizdate: date
 ) -> exp.Select | None:
@@ -811,10 +817,6 @@ def bad_id_query(
         .order_by(_col(_ROW))
         .limit(1)
     )
-
-
-_ROW = "n"
-"""The column numbering a SQL audience's rows in `bad_id_query`."""
 
 
 def _sql_result(sql: str, bizdate: date) -> exp.Subquery:
