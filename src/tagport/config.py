@@ -72,9 +72,9 @@ class Settings(BaseSettings):
         default="160MB", pattern=r"^[1-9][0-9]*(\.[0-9]+)? ?([KMGT]i?B)$"
     )
     """DuckDB's memory budget, shared by a process's connections: joins spill to
-    `<home>/warehouse.tmp` beyond it. A full 5M-member export into MariaDB (two export streams
-    and two loads at once) peaks at ~445 MB RSS with 160MB, and still runs at 100MB; estimating
-    a rule audience of 30M users needs more (docs/benchmarks.md)."""
+    `<home>/warehouse.tmp` beyond it, and an export cuts its ranges to fit it. A full 10M-member
+    export into MariaDB (two streams) peaks at ~510 MB RSS with 160MB, ~430 MB with 100MB and
+    ~390 MB with 64MB; estimating a rule audience of 30M users needs more (docs/benchmarks.md)."""
     spark_master: str = Field(default="local[2,2]", min_length=1)
     """`spark.master` of the Spark warehouse's session (one per process)."""
     spark_driver_memory: str = Field(default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$")

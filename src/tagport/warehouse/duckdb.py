@@ -53,14 +53,19 @@ _LOCKED = ("lock", "conflicting", "being used")
 Explain = Callable[[duckdb.Error], TagportError]
 """Turns a DuckDB error met doing something into the tagport error a person reads."""
 CHUNK_ROWS = 250_000
-"""Members per export query (see `DuckDBWarehouse.export_readers`): two such queries at once
-(two export streams) fit a 100MB memory limit on 9 columns."""
-MAX_CHUNKS = 64
-"""Ranges of an export of up to `QUERIES_AT_ONCE` streams (more for more streams)."""
+"""Most members per export query (see `DuckDBWarehouse.export_readers`); fewer where the memory
+limit asks (`range_members`)."""
+BYTES_PER_VALUE = 40
+"""Memory budget of a range query per member and output column: a sorted range of 9 columns
+took about 200 bytes a member (100,000 members ran in a 30MB limit, 200,000 not in 40MB); twice
+that leaves the rest of the limit to the scans and the cached blocks of the sources."""
 QUERIES_AT_ONCE = 2
-"""Range queries of `chunk_rows` members that fit the memory limit side by side; an export of
-more streams gets proportionally smaller ranges (four sorted 250,000-member ranges at once ran
-out of 160MB: 5M members into MariaDB with four streams)."""
+"""Range queries an export's ranges are sized to run side by side, at least: a lone stream's
+thread starts the next range while the target still reads the last one's batches."""
+MOST_RANGES = queries.SAMPLE_SIZE // 10
+"""Ranges one export is cut into, at most: each cut from ten sampled IDs or more, so that no
+range is much larger than its share (a fixed 64 made the ranges of 30M members too large for
+the 160MB limit: the export ran out of memory)."""
 AHEAD = 8
 """Batches a lone export stream keeps ready (400,000 rows of 50,000): enough to bridge the next
 range's joins, before its first row, so a fast target (PostgreSQL COPY) never waits: 4.4–4.8 s
@@ -564,8 +569,9 @@ class DuckDBWarehouse(Warehouse):
     def export_readers(
         self, plan: ExportPlan, count: int, batch_size: int = 100_000
     ) -> list[pa.RecordBatchReader]:
-        """The export in ID ranges of about `chunk_rows` members, one query each, shared out in
-        order among at most `count` streams, each run ahead of its reader by a thread.
+        """The export in ID ranges of at most `chunk_rows` members, fewer where the memory limit
+        asks (`range_members`), one query each, shared out in order among at most `count`
+        streams, each run ahead of its reader by a thread.
 
         Each range's joins and sort fit in memory, where one query over everything spills
         (twice the time at the 160MB limit on 5M members), and the first rows leave after one
@@ -611,15 +617,40 @@ class DuckDBWarehouse(Warehouse):
     def _ranges(
         self, con: duckdb.DuckDBPyConnection, plan: ExportPlan, streams: int = 1
     ) -> Sequence[KeyRange | None]:
-        """ID ranges splitting the export into chunks of about `chunk_rows` members, smaller
-        when more than `QUERIES_AT_ONCE` streams run their queries side by side."""
+        """ID ranges splitting the export into chunks that fit the memory limit side by side
+        (`range_members`), as many as `streams` of them at once."""
         if plan.id_column() is None:
             return [None]
         sample = queries.key_sample_query(plan, queries.SAMPLE_SIZE)
         rows, ids = con.execute(_render(sample)).fetchall()[0]
-        shared = max(1, streams // QUERIES_AT_ONCE)
-        chunk = max(1, self.chunk_rows // shared)
-        return queries.id_ranges(int(rows), ids, chunk, MAX_CHUNKS * shared)
+        at_once = max(QUERIES_AT_ONCE, streams)
+        members = range_members(
+            self.chunk_rows, self.memory_limit, len(plan.output_columns()), at_once
+        )
+        return queries.id_ranges(int(rows), ids, members, MOST_RANGES)
+
+
+def range_members(most: int, memory_limit: str | None, columns: int, at_once: int) -> int:
+    """Members per export range query: `most`, or fewer where `at_once` queries of `columns`
+    output columns would not fit `memory_limit` side by side (`BYTES_PER_VALUE` a value)."""
+    if memory_limit is None:
+        return most
+    fits = size_bytes(memory_limit) // (at_once * max(1, columns) * BYTES_PER_VALUE)
+    return max(1, min(most, fits))
+
+
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?([KMGT])(i?)B")
+
+
+def size_bytes(size: str) -> int:
+    """Bytes of a memory size as the settings spell it, with DuckDB's units (`160MB`: 160 * 1000²
+    bytes; `1.5GiB`: 1.5 * 1024³)."""
+    match = _SIZE.fullmatch(size.strip())
+    if match is None:
+        raise ConfigError(f"{size!r} is not a memory size such as 160MB or 1GiB")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** ("KMGT".index(unit) + 1))
 
 
 class _RunAhead(Iterator[pa.RecordBatch]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -18,10 +19,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tagport.domain.catalog import AudienceGroupSpec, EntitySpec, TagSource, TagSpec
+from tagport.domain.catalog import (
+    AudienceGroupSpec,
+    EntitySpec,
+    LookupTableSpec,
+    TagSource,
+    TagSpec,
+)
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
-from tagport.warehouse import queries
+from tagport.warehouse import demo, queries
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse, _render
 from tests.budget import examples
@@ -260,3 +267,38 @@ def test_a_laned_export_has_the_rows_of_one_query_each_in_its_range(
     whole = _rows(path, WHOLE, plan)
     without_lane = [{k: v for k, v in r.items() if k != queries.LANE} for r in got]
     assert sorted(without_lane, key=_key) == sorted(whole, key=_key)
+
+
+def _demo_export(day: date) -> ExportPlan:
+    """Every member of the demo warehouse with all 8 demo tags, sorted (as MySQL loads it)."""
+    specs = demo.demo_catalog(Path("unused.csv"), "o")
+    entity = next(s for s in specs if isinstance(s, EntitySpec))
+    codes = {s.code: s.codes for s in specs if isinstance(s, LookupTableSpec)}
+    tags = {s.code: TagRef(s, codes.get(s.lookup or "")) for s in specs if isinstance(s, TagSpec)}
+    everyone = AudienceGroupSpec(
+        code="everyone",
+        name="Everyone",
+        entity="user",
+        owner="o",
+        rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "-"}}),
+    )
+    outputs = [TagOutput(tag=code) for code in sorted(tags)]
+    columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in outputs]
+    scope = AudienceScope(entity, tags, {})
+    return ExportPlan(everyone, scope, day, outputs, columns, ["user_id"], ordered=True)
+
+
+def test_an_export_is_cut_to_fit_the_memory_limit_it_is_given(tmp_path: Path) -> None:
+    """300,000 members, 9 columns, sorted, two streams at once at 32MB: ranges of
+    `chunk_rows` ran out of memory there (as 30M members did at 160MB, where the number of
+    ranges was capped); ranges sized to the limit export every member once, in order."""
+    path = tmp_path / "warehouse.duckdb"
+    demo.build_demo_data(DuckDBWarehouse(path), 300_000, [BIZDATE])
+    house = DuckDBWarehouse(path, memory_limit="32MB")
+    readers = house.export_readers(_demo_export(BIZDATE), 2)
+    with ThreadPoolExecutor(2) as pool:  # as a load reads them: both at once
+        streams = list(pool.map(pa.RecordBatchReader.read_all, readers))
+    first, second = (s.column("user_id").to_pylist() for s in streams)
+    assert first == sorted(first) and second == sorted(second) and first[-1] < second[0]
+    assert first + second == list(range(1, 300_001))
+    assert streams[0].num_columns == 9
