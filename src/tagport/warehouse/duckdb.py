@@ -66,10 +66,11 @@ MOST_RANGES = queries.SAMPLE_SIZE // 10
 """Ranges one export is cut into, at most: each cut from ten sampled IDs or more, so that no
 range is much larger than its share (a fixed 64 made the ranges of 30M members too large for
 the 160MB limit: the export ran out of memory)."""
-AHEAD = 8
-"""Batches a lone export stream keeps ready (400,000 rows of 50,000): enough to bridge the next
+AHEAD = 4
+"""Batches a lone export stream keeps ready (200,000 rows of 50,000): enough to bridge the next
 range's joins, before its first row, so a fast target (PostgreSQL COPY) never waits: 4.4–4.8 s
-for 5M rows where 2 ahead took 5.0–5.2 s."""
+for 5M rows where 2 ahead took 5.0–5.2 s; 10M rows took 7.7–8.1 s with 4 or 8 ahead, and 4
+held 10–15 MB less."""
 AHEAD_SHARED = 2
 """Batches each of several streams keeps ready: they feed a target slower than themselves
 (MySQL), where 4 or 8 ahead gained nothing and held 15–35 MB more."""
