@@ -11,12 +11,16 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagport.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 SECRET_KEY_FILE = "secret.key"
 MAX_LOAD_STREAMS = 16
@@ -69,7 +73,9 @@ class Settings(BaseSettings):
     warehouse: WarehouseEngine = WarehouseEngine.DUCKDB
     """Which engine holds the warehouse; each keeps its own data in the home."""
     duckdb_memory_limit: str = Field(
-        default="160MB", pattern=r"^[1-9][0-9]*(\.[0-9]+)? ?([KMGT]i?B)$"
+        default="160MB",
+        pattern=r"^[1-9][0-9]*(\.[0-9]+)? ?([KMGT]i?B)$",
+        examples=["160MB", "1.5GiB"],
     )
     """DuckDB's memory budget, shared by a process's connections: joins spill to
     `<home>/warehouse.tmp` beyond it, and an export cuts its ranges to fit it. A full 10M-member
@@ -77,7 +83,9 @@ class Settings(BaseSettings):
     ~390 MB with 64MB; estimating a rule audience of 30M users needs more (docs/benchmarks.md)."""
     spark_master: str = Field(default="local[2,2]", min_length=1)
     """`spark.master` of the Spark warehouse's session (one per process)."""
-    spark_driver_memory: str = Field(default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$")
+    spark_driver_memory: str = Field(
+        default="1g", pattern=r"^[1-9][0-9]*[kmgtKMGT]?$", examples=["1g", "512m"]
+    )
     """`spark.driver.memory`: the heap of the JVM a local session runs in."""
     load_streams: int | None = Field(default=None, ge=1, le=MAX_LOAD_STREAMS)
     """How many streams an export is cut into and loaded through at once (contiguous ID
@@ -177,7 +185,19 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         details = "; ".join(
-            f"TAGPORT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            f"TAGPORT_{'_'.join(str(p) for p in e['loc']).upper()}: {_said(e)}"
             for e in exc.errors()
         )
         raise ConfigError(details) from None
+
+
+def _said(error: ErrorDetails) -> str:
+    """pydantic's message about a bad setting, in a person's words: a pattern by its examples,
+    a validator's message without pydantic's "Value error, " before it."""
+    if error["type"] == "string_pattern_mismatch":
+        field = Settings.model_fields.get(str(error["loc"][0]))
+        if field is not None and field.examples:
+            return f"{error['input']!r} is not of the form {' or '.join(field.examples)}"
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    return str(error["msg"])
