@@ -23,13 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from warehouse_bench import EVERYONE, open_bench_warehouse, scope, start_engine
+from warehouse_bench import EVERYONE, open_bench_warehouse, start_engine
 
 from tagport.domain.catalog import DataSourceType
 from tagport.domain.tasks import TagOutput
 from tagport.domain.values import ValueType
 from tagport.targets import ColumnDesign, ConnectionParams, TableDesign, open_target
 from tagport.targets.base import Target
+from tagport.warehouse import demo
 from tagport.warehouse.base import ExportColumn, ExportPlan, Warehouse
 
 SERVERS = {
@@ -43,7 +44,7 @@ SERVERS = {
 
 
 def export_plan(ordered: bool) -> ExportPlan:
-    the_scope = scope()
+    the_scope = demo.demo_scope("bench")
     tags = [TagOutput(tag=code) for code in sorted(the_scope.tags)]
     columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in tags]
     bizdate = date.today() - timedelta(days=1)

@@ -27,12 +27,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tagport.config import Settings, WarehouseEngine
-from tagport.domain.catalog import AudienceGroupSpec, EntitySpec, LookupTableSpec, TagSpec
+from tagport.domain.catalog import AudienceGroupSpec
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.services.warehouse import open_warehouse
 from tagport.warehouse import demo
-from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef, Warehouse
+from tagport.warehouse.base import ExportColumn, ExportPlan, Warehouse
 from tagport.warehouse.duckdb import CHUNK_ROWS, DuckDBWarehouse
 
 EVERYONE = AudienceGroupSpec(
@@ -42,19 +42,6 @@ EVERYONE = AudienceGroupSpec(
     owner="bench",
     rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "nobody"}}),
 )
-
-
-def scope() -> AudienceScope:
-    specs = demo.demo_catalog(Path("unused.txt"), "bench")
-    entity = next(s for s in specs if isinstance(s, EntitySpec))
-    lookups = {s.code: s.codes for s in specs if isinstance(s, LookupTableSpec)}
-    tags = {
-        s.code: TagRef(s, lookups.get(s.lookup) if s.lookup else None)
-        for s in specs
-        if isinstance(s, TagSpec)
-    }
-    audiences = {s.code: s for s in specs if isinstance(s, AudienceGroupSpec)}
-    return AudienceScope(entity, tags, audiences)
 
 
 def vm_hwm_mb(pid: int | str = "self") -> int:
@@ -126,7 +113,7 @@ def build(house: Warehouse, marker: Path, rows: int) -> dict[str, object]:
 
 def estimate(house: Warehouse) -> dict[str, object]:
     engine = start_engine(house)
-    the_scope = scope()
+    the_scope = demo.demo_scope("bench")
     bizdate = date.today() - timedelta(days=1)
     results: dict[str, object] = dict(engine)
     for audience in [
@@ -151,7 +138,7 @@ def export(house: Warehouse, batch_size: int, repeat: int) -> dict[str, object]:
     """The export `repeat` times in this process (a worker's later runs find its session
     and the JVM's compiled code warm)."""
     engine = start_engine(house)
-    the_scope = scope()
+    the_scope = demo.demo_scope("bench")
     tags = [TagOutput(tag=code) for code in sorted(the_scope.tags)]
     columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in tags]
     plan = ExportPlan(

@@ -28,7 +28,7 @@ from tagport.domain.catalog import (
 )
 from tagport.domain.dates import PartitionFormat
 from tagport.domain.rules import parse_rule
-from tagport.warehouse.base import Warehouse
+from tagport.warehouse.base import AudienceScope, TagRef, Warehouse
 
 PROJECT = "tag_prod"
 PROFILE = f"{PROJECT}.user_profile"
@@ -114,6 +114,21 @@ def demo_catalog(import_file: Path, owner: str) -> list[Spec]:
             "WHERE ds = '${bizdate}' AND total_spend > 5000",
         ),
     ]
+
+
+def demo_scope(owner: str = "demo") -> AudienceScope:
+    """The demo catalog as the warehouse's queries see it (the entity, every tag with its lookup
+    table's codes, the audience groups): for benchmarks and tests that query the demo data."""
+    specs = demo_catalog(Path("seed_users.csv"), owner)
+    entity = next(s for s in specs if isinstance(s, EntitySpec))
+    codes = {s.code: s.codes for s in specs if isinstance(s, LookupTableSpec)}
+    tags = {
+        s.code: TagRef(s, codes[s.lookup] if s.lookup else None)
+        for s in specs
+        if isinstance(s, TagSpec)
+    }
+    audiences = {s.code: s for s in specs if isinstance(s, AudienceGroupSpec)}
+    return AudienceScope(entity, tags, audiences)
 
 
 def _profile(rng: np.random.Generator, ids: np.ndarray, day: date) -> pa.RecordBatch:

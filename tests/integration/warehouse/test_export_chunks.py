@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from tagport.domain.catalog import (
     AudienceGroupSpec,
     EntitySpec,
-    LookupTableSpec,
     TagSource,
     TagSpec,
 )
@@ -271,10 +270,7 @@ def test_a_laned_export_has_the_rows_of_one_query_each_in_its_range(
 
 def _demo_export(day: date) -> ExportPlan:
     """Every member of the demo warehouse with all 8 demo tags, sorted (as MySQL loads it)."""
-    specs = demo.demo_catalog(Path("unused.csv"), "o")
-    entity = next(s for s in specs if isinstance(s, EntitySpec))
-    codes = {s.code: s.codes for s in specs if isinstance(s, LookupTableSpec)}
-    tags = {s.code: TagRef(s, codes.get(s.lookup or "")) for s in specs if isinstance(s, TagSpec)}
+    scope = demo.demo_scope()
     everyone = AudienceGroupSpec(
         code="everyone",
         name="Everyone",
@@ -282,9 +278,8 @@ def _demo_export(day: date) -> ExportPlan:
         owner="o",
         rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "-"}}),
     )
-    outputs = [TagOutput(tag=code) for code in sorted(tags)]
+    outputs = [TagOutput(tag=code) for code in sorted(scope.tags)]
     columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in outputs]
-    scope = AudienceScope(entity, tags, {})
     return ExportPlan(everyone, scope, day, outputs, columns, ["user_id"], ordered=True)
 
 
