@@ -39,6 +39,7 @@ from tagport.errors import (
 from tagport.warehouse import files, partition_stats, queries
 from tagport.warehouse.base import (
     AudienceScope,
+    ExportColumn,
     ExportPlan,
     KeyRange,
     PartitionRef,
@@ -524,8 +525,47 @@ class DuckDBWarehouse(Warehouse):
             def build(unique: queries.Unique) -> exp.Expr:
                 return queries.count_query(scope, audience, bizdate, unique=unique)
 
-            rows = con.execute(_render(build(self._unique(con, build)))).fetchall()
+            unique = self._unique(con, build)
+            try:
+                rows = con.execute(_render(build(unique))).fetchall()
+            except duckdb.OutOfMemoryException:
+                # One query over every member did not fit the memory limit (30M members on
+                # sources it must de-duplicate, at 160MB): count by ID range, as an export does.
+                return self._count_in_ranges(con, scope, audience, bizdate, unique)
         return int(rows[0][0]) if rows else 0
+
+    def _count_in_ranges(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        scope: AudienceScope,
+        audience: AudienceGroupSpec,
+        bizdate: date,
+        unique: queries.Unique,
+    ) -> int:
+        """The audience's size, summed over ID ranges of its members: the ranges an export of
+        its IDs is cut into, a quarter the size again while those do not fit the limit."""
+        ids = ExportColumn(scope.entity.id_field, scope.entity.id_field)
+        rows, sample = self._sample(
+            con, ExportPlan(audience, scope, bizdate, [], [ids], [ids.name])
+        )
+
+        def render(within: KeyRange | None) -> str:
+            return _render(
+                queries.count_query(scope, audience, bizdate, unique=unique, within=within)
+            )
+
+        members = range_members(self.chunk_rows, self.memory_limit, 1, QUERIES_AT_ONCE)
+        while True:
+            ranges = queries.id_ranges(rows, sample, members, MOST_RANGES)
+            try:
+                return sum(
+                    int(con.execute(sql, parameters or None).fetchall()[0][0])
+                    for sql, parameters in _steps(ranges, render)
+                )
+            except duckdb.OutOfMemoryException:
+                if len(ranges) >= MOST_RANGES or members < 4:
+                    raise
+                members //= 4
 
     def members(
         self,
@@ -588,16 +628,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             ranges = self._ranges(cons[0], plan, count)
             unique = self.export_unique(cons[0], plan)
-            shapes: dict[tuple[bool, bool], str] = {}
-            steps: list[tuple[str, dict[str, str | int]]] = []
-            for within in ranges:
-                if within is None:
-                    steps.append((self.export_sql(plan, unique=unique), {}))
-                    continue
-                shape = (within[0] is not None, within[1] is not None)
-                if shape not in shapes:  # rendering is the slow part: once per open/closed end
-                    shapes[shape] = self.export_sql(plan, within, unique)
-                steps.append((shapes[shape], queries.range_parameters(within)))
+            steps = _steps(ranges, lambda within: self.export_sql(plan, within, unique))
             lanes = max(1, min(count, len(steps)))
             cuts = [len(steps) * i // lanes for i in range(lanes + 1)]
             cons += [self.connect() for _ in range(lanes - 1)]
@@ -622,13 +653,38 @@ class DuckDBWarehouse(Warehouse):
         (`range_members`), as many as `streams` of them at once."""
         if plan.id_column() is None:
             return [None]
-        sample = queries.key_sample_query(plan, queries.SAMPLE_SIZE)
-        rows, ids = con.execute(_render(sample)).fetchall()[0]
+        rows, ids = self._sample(con, plan)
         at_once = max(QUERIES_AT_ONCE, streams)
         members = range_members(
             self.chunk_rows, self.memory_limit, len(plan.output_columns()), at_once
         )
-        return queries.id_ranges(int(rows), ids, members, MOST_RANGES)
+        return queries.id_ranges(rows, ids, members, MOST_RANGES)
+
+    def _sample(
+        self, con: duckdb.DuckDBPyConnection, plan: ExportPlan
+    ) -> tuple[int, Sequence[str | int] | None]:
+        """The row count of the largest source `plan` reads and a sample of their IDs
+        (`queries.key_sample_query`), which the ranges are cut from."""
+        sample = queries.key_sample_query(plan, queries.SAMPLE_SIZE)
+        rows, ids = con.execute(_render(sample)).fetchall()[0]
+        return int(rows), ids
+
+
+Steps = list[tuple[str, dict[str, str | int]]]
+"""Queries to run in order, each with the parameters it binds."""
+
+
+def _steps(ranges: Sequence[KeyRange | None], render: Callable[[KeyRange | None], str]) -> Steps:
+    """A query per range (`render`'s, for the range's parameters; None: everything at once),
+    rendered once per shape of range, open or closed at each end: rendering is the slow part."""
+    shapes: dict[tuple[bool, bool] | None, str] = {}
+    steps: Steps = []
+    for within in ranges:
+        shape = None if within is None else (within[0] is not None, within[1] is not None)
+        if shape not in shapes:
+            shapes[shape] = render(within)
+        steps.append((shapes[shape], {} if within is None else queries.range_parameters(within)))
+    return steps
 
 
 def range_members(most: int, memory_limit: str | None, columns: int, at_once: int) -> int:

@@ -495,9 +495,13 @@ def count_query(
     bizdate: date,
     *,
     unique: Unique = nothing_unique,
+    within: KeyRange | None = None,
 ) -> exp.Select:
+    """The audience's size at `bizdate`; with `within`, of its members in that ID range (the
+    parameters `range_parameters` binds), so that a count too large for memory can be summed."""
     inner = members_query(scope, audience, bizdate, unique=unique)
-    return exp.select(exp.Count(this=exp.Star())).from_(_derived(inner))
+    query = exp.select(exp.Count(this=exp.Star())).from_(_derived(inner))
+    return query if within is None else query.where(_in_range(_col(ID), within))
 
 
 def page_query(
@@ -649,15 +653,19 @@ def _split_column(plan: ExportPlan) -> str:
 
 
 def _within(query: exp.Select, plan: ExportPlan, within: KeyRange) -> exp.Select:
-    ident = _col(_split_column(plan))
+    outer = exp.select(*(_col(c.name) for c in plan.output_columns()))
+    return outer.from_(_derived(query)).where(_in_range(_col(_split_column(plan)), within))
+
+
+def _in_range(ident: exp.Column, within: KeyRange) -> exp.Expr:
+    """`ident` above `$after` and at most `$upto`; a None end is open."""
     after, upto = within
     bounds: list[exp.Expr] = [exp.true()]
     if after is not None:
         bounds.append(exp.GT(this=ident.copy(), expression=exp.Placeholder(this=AFTER)))
     if upto is not None:
         bounds.append(exp.LTE(this=ident.copy(), expression=exp.Placeholder(this=UPTO)))
-    outer = exp.select(*(_col(c.name) for c in plan.output_columns()))
-    return outer.from_(_derived(query)).where(exp.and_(*bounds))
+    return exp.and_(*bounds)
 
 
 def key_sample_query(plan: ExportPlan, size: int) -> exp.Select:

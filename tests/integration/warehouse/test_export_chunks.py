@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -27,7 +26,7 @@ from tagport.domain.catalog import (
 )
 from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
-from tagport.warehouse import demo, queries
+from tagport.warehouse import queries
 from tagport.warehouse.base import AudienceScope, ExportColumn, ExportPlan, TagRef
 from tagport.warehouse.duckdb import DuckDBWarehouse, _render
 from tests.budget import examples
@@ -151,6 +150,33 @@ def test_chunked_export_has_the_rows_of_one_query(
         assert sorted(chunked, key=_key) == sorted(whole, key=_key)
 
 
+@settings(
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    chunk_rows=st.integers(min_value=1, max_value=3_000),
+    kind=st.sampled_from(["bigint", "string"]),
+    audience=st.sampled_from(["rule", "sql"]),
+)
+def test_a_count_summed_over_id_ranges_is_the_audiences_size(
+    path: Path, chunk_rows: int, kind: str, audience: str
+) -> None:
+    """What an estimate too large for memory falls back to (`_count_in_ranges`)."""
+    plan = _plan(kind, audience, ordered=False)
+    house = DuckDBWarehouse(path, chunk_rows=chunk_rows)
+    size = house.estimate(plan.scope, plan.audience, BIZDATE)
+    con = house.connect()
+    try:
+        ranged = house._count_in_ranges(
+            con, plan.scope, plan.audience, BIZDATE, queries.nothing_unique
+        )
+    finally:
+        con.close()
+    assert ranged == size == len(_rows(path, WHOLE, plan)) > 1_000
+
+
 def test_small_chunks_do_split_the_export(path: Path) -> None:
     """The property above would hold trivially if nothing split: check that something does."""
     plan = _plan("bigint", "rule", ordered=True)
@@ -266,34 +292,3 @@ def test_a_laned_export_has_the_rows_of_one_query_each_in_its_range(
     whole = _rows(path, WHOLE, plan)
     without_lane = [{k: v for k, v in r.items() if k != queries.LANE} for r in got]
     assert sorted(without_lane, key=_key) == sorted(whole, key=_key)
-
-
-def _demo_export(day: date) -> ExportPlan:
-    """Every member of the demo warehouse with all 8 demo tags, sorted (as MySQL loads it)."""
-    scope = demo.demo_scope()
-    everyone = AudienceGroupSpec(
-        code="everyone",
-        name="Everyone",
-        entity="user",
-        owner="o",
-        rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "-"}}),
-    )
-    outputs = [TagOutput(tag=code) for code in sorted(scope.tags)]
-    columns = [ExportColumn("user_id", "user_id")] + [ExportColumn(t.tag, t.tag) for t in outputs]
-    return ExportPlan(everyone, scope, day, outputs, columns, ["user_id"], ordered=True)
-
-
-def test_an_export_is_cut_to_fit_the_memory_limit_it_is_given(tmp_path: Path) -> None:
-    """300,000 members, 9 columns, sorted, two streams at once at 32MB: ranges of
-    `chunk_rows` ran out of memory there (as 30M members did at 160MB, where the number of
-    ranges was capped); ranges sized to the limit export every member once, in order."""
-    path = tmp_path / "warehouse.duckdb"
-    demo.build_demo_data(DuckDBWarehouse(path), 300_000, [BIZDATE])
-    house = DuckDBWarehouse(path, memory_limit="32MB")
-    readers = house.export_readers(_demo_export(BIZDATE), 2)
-    with ThreadPoolExecutor(2) as pool:  # as a load reads them: both at once
-        streams = list(pool.map(pa.RecordBatchReader.read_all, readers))
-    first, second = (s.column("user_id").to_pylist() for s in streams)
-    assert first == sorted(first) and second == sorted(second) and first[-1] < second[0]
-    assert first + second == list(range(1, 300_001))
-    assert streams[0].num_columns == 9
