@@ -27,21 +27,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from tagport.config import Settings, WarehouseEngine
-from tagport.domain.catalog import AudienceGroupSpec
-from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.services.warehouse import open_warehouse
 from tagport.warehouse import demo
 from tagport.warehouse.base import ExportColumn, ExportPlan, Warehouse
 from tagport.warehouse.duckdb import CHUNK_ROWS, DuckDBWarehouse
 
-EVERYONE = AudienceGroupSpec(
-    code="everyone",
-    name="Everyone",
-    entity="user",
-    owner="bench",
-    rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "nobody"}}),
-)
+EVERYONE = demo.everyone("bench")
 
 
 def vm_hwm_mb(pid: int | str = "self") -> int:

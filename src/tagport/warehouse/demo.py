@@ -116,6 +116,15 @@ def demo_catalog(import_file: Path, owner: str) -> list[Spec]:
     ]
 
 
+def everyone(owner: str = "demo") -> AudienceGroupSpec:
+    """A rule audience of every demo user (no gender is `nobody`): what the benchmarks and the
+    memory-limit tests export in full."""
+    rule = parse_rule({"not": {"tag": "gender", "op": "=", "value": "nobody"}})
+    return AudienceGroupSpec(
+        code="everyone", name="Everyone", entity="user", owner=owner, rule=rule
+    )
+
+
 def demo_scope(owner: str = "demo") -> AudienceScope:
     """The demo catalog as the warehouse's queries see it (the entity, every tag with its lookup
     table's codes, the audience groups): for benchmarks and tests that query the demo data."""

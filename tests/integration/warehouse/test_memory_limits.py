@@ -15,8 +15,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tagport.domain.catalog import AudienceGroupSpec
-from tagport.domain.rules import parse_rule
 from tagport.domain.tasks import TagOutput
 from tagport.warehouse import demo
 from tagport.warehouse.base import ExportColumn, ExportPlan
@@ -25,13 +23,7 @@ from tagport.warehouse.duckdb import DuckDBWarehouse
 DAY = date(2024, 5, 2)
 USERS = 1_000_000
 LIMIT = "32MB"
-EVERYONE = AudienceGroupSpec(
-    code="everyone",
-    name="Everyone",
-    entity="user",
-    owner="o",
-    rule=parse_rule({"not": {"tag": "gender", "op": "=", "value": "-"}}),
-)
+EVERYONE = demo.everyone()
 
 
 @pytest.fixture(scope="module")
