@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -166,21 +167,50 @@ def run_load(home: Path, task: str) -> None:
     spec, _ = cat.show(db, "OfflineService", task)
     assert isinstance(spec, OfflineServiceSpec)
     warm_up(settings)
+    private = PeakPrivate()
     result = targets.load(db, settings, spec, BIZDATE)
     # VmHWM, not ru_maxrss: Linux carries a parent's ru_maxrss into its children.
-    status = Path("/proc/self/status").read_text()
-    peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
-    peak //= 1024
+    peak = status_mb("VmHWM")
     print(
         json.dumps(
             {
                 "rows": result.rows,
                 "seconds": result.seconds,
                 "peak_mb": peak,
+                "peak_private_mb": private.stop(),
                 "streams": result.streams,
             }
         )
     )
+
+
+def status_mb(field: str) -> int:
+    """A field of this process's /proc status (`VmHWM`, `RssAnon` …), in MB."""
+    status = Path("/proc/self/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith(field)).split()[1]) // 1024
+    )
+
+
+class PeakPrivate:
+    """The largest `RssAnon` seen, sampled every 20 ms: the memory the process itself holds,
+    without the shared libraries' pages that VmHWM counts (their number depends on the page
+    cache, ~50 MB apart between runs an hour apart: docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self.peak = status_mb("RssAnon")
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, status_mb("RssAnon"))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return max(self.peak, status_mb("RssAnon"))
 
 
 def warm_up(settings: object) -> None:
@@ -487,9 +517,11 @@ def against_limit(home: Path, scratch: Path, contenders: list[Contender], repeat
         theirs.sort()
         rows = int(ours[0]["rows"])
         peak = max(r["peak_mb"] for r in ours)
+        private = max(r["peak_private_mb"] for r in ours)
         print(
             f"{task}: {rows:,} rows; tagport full export "
-            f"{', '.join(f'{s:.1f}' for s in seconds)} s (peak RSS {peak:.0f} MB); "
+            f"{', '.join(f'{s:.1f}' for s in seconds)} s (peak RSS {peak:.0f} MB, "
+            f"private {private:.0f} MB); "
             f"CLI load of the same rows {', '.join(f'{s:.1f}' for s in theirs)} s; "
             f"ratio of the best {seconds[0] / theirs[0]:.2f}, "
             f"of the medians {median(seconds) / median(theirs):.2f}",
