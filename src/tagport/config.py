@@ -79,8 +79,8 @@ class Settings(BaseSettings):
     )
     """DuckDB's memory budget, shared by a process's connections: joins spill to
     `<home>/warehouse.tmp` beyond it, and an export cuts its ranges to fit it. A full 10M-member
-    export into MariaDB (two streams) peaks at ~510 MB RSS with 160MB, ~430 MB with 100MB and
-    ~390 MB with 64MB; an estimate too large for it is counted in ID ranges (docs/warehouse.md)."""
+    export into MariaDB (two streams) peaks at 450–510 MB RSS with 160MB and 340–390 MB with
+    64MB; an estimate too large for it is counted in ID ranges (docs/warehouse.md)."""
     spark_master: str = Field(default="local[2,2]", min_length=1)
     """`spark.master` of the Spark warehouse's session (one per process)."""
     spark_driver_memory: str = Field(
