@@ -704,7 +704,7 @@ def size_bytes(size: str) -> int:
     bytes; `1.5GiB`: 1.5 * 1024³)."""
     match = _SIZE.fullmatch(size.strip())
     if match is None:
-        raise ConfigError(f"{size!r} is not a memory size such as 160MB or 1GiB")
+        raise ConfigError(f"{size!r} is not a memory size such as 160MB or 1.5GiB")
     number, unit, binary = match.groups()
     base = 1024 if binary else 1000
     return int(float(number) * base ** ("KMGT".index(unit) + 1))
@@ -722,7 +722,7 @@ class _RunAhead(Iterator[pa.RecordBatch]):
     def __init__(
         self,
         con: duckdb.DuckDBPyConnection,
-        steps: Sequence[tuple[str, dict[str, str | int]]],
+        steps: Steps,
         batch_size: int,
         schema: pa.Schema,
         ahead: int,
@@ -783,7 +783,7 @@ class _RunAhead(Iterator[pa.RecordBatch]):
 
 def _run_ahead(
     con: duckdb.DuckDBPyConnection,
-    steps: Sequence[tuple[str, dict[str, str | int]]],
+    steps: Steps,
     batch_size: int,
     schema: pa.Schema,
     ahead: int,
